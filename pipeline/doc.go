@@ -1,0 +1,156 @@
+// Package pipeline holds the types that flow from sources to sinks, the
+// interfaces both sides implement, and the per-topic workers that drive
+// collection on aligned ticks.
+//
+// Data moves one way: a Source turns a Target and a tick into a Sample, the
+// worker turns the Sample into a Doc, and a Sink ships Docs. This package
+// imports no source and no sink; cmd/lagship wires them.
+package pipeline
+
+import (
+	"strconv"
+	"time"
+)
+
+// UnknownLag marks a partition whose lag cannot be computed (no committed
+// offset, no leader). Such a partition is counted in partition_count but its
+// pN field is left out of the document: never a string, never -1.
+const UnknownLag int64 = -1
+
+// Target names one mirrored topic as the configuration describes it.
+type Target struct {
+	Mirror  string // mirror name from the config
+	Topic   string // topic name, matched exactly
+	Group   string // consumer group (or its MirrorMaker 2 equivalent)
+	Cluster string // cluster that holds the group's offsets
+	Method  string // native | ssh | mm2
+}
+
+// Sample is what a source measured for one topic at one tick.
+type Sample struct {
+	// Lags holds one entry per partition, indexed by partition number.
+	// Its length is the topic's partition count. UnknownLag marks a
+	// partition whose lag is not known.
+	Lags []int64
+	// Group, when not empty, overrides Target.Group in the document
+	// (MirrorMaker 2 names the connector there).
+	Group string
+}
+
+// Doc is one document: the lag of every partition of one topic at one tick.
+type Doc struct {
+	Timestamp time.Time // tick time, UTC
+	Target
+	Lags []int64 // index = partition; UnknownLag entries are omitted
+}
+
+// TimestampLayout is @timestamp's format: UTC, milliseconds, Z.
+const TimestampLayout = "2006-01-02T15:04:05.000Z"
+
+// ID is the document's deterministic _id: the same mirror, topic and tick
+// always give the same id, so a re-sent document never duplicates.
+func (d *Doc) ID() string {
+	b := make([]byte, 0, len(d.Mirror)+len(d.Topic)+16)
+	return string(d.appendID(b))
+}
+
+func (d *Doc) appendID(b []byte) []byte {
+	b = append(b, d.Mirror...)
+	b = append(b, '/')
+	b = append(b, d.Topic...)
+	b = append(b, '/')
+	return strconv.AppendInt(b, d.Timestamp.UnixMilli(), 10)
+}
+
+// Summary returns total_lag and max_lag over partitions with known lag, and
+// how many partitions have a known lag.
+func (d *Doc) Summary() (total, max int64, known int) {
+	for _, l := range d.Lags {
+		if l < 0 {
+			continue
+		}
+		known++
+		total += l
+		if l > max {
+			max = l
+		}
+	}
+	return total, max, known
+}
+
+// MarshalJSON encodes the document with the field names of
+// mappings/mapping.json.
+func (d Doc) MarshalJSON() ([]byte, error) {
+	return d.AppendJSON(make([]byte, 0, 192+12*len(d.Lags))), nil
+}
+
+// AppendJSON appends the document's JSON encoding to b. It is the hot path of
+// every sink, so it writes bytes directly instead of going through reflection.
+//
+// Field order: @timestamp, topic, p0..pN, mirror, group, cluster, method,
+// total_lag, max_lag, partition_count.
+func (d *Doc) AppendJSON(b []byte) []byte {
+	b = append(b, `{"@timestamp":"`...)
+	b = d.Timestamp.UTC().AppendFormat(b, TimestampLayout)
+	b = append(b, `","topic":`...)
+	b = appendString(b, d.Topic)
+	for p, l := range d.Lags {
+		if l < 0 {
+			continue
+		}
+		b = append(b, `,"p`...)
+		b = strconv.AppendInt(b, int64(p), 10)
+		b = append(b, `":`...)
+		b = strconv.AppendInt(b, l, 10)
+	}
+	b = append(b, `,"mirror":`...)
+	b = appendString(b, d.Mirror)
+	b = append(b, `,"group":`...)
+	b = appendString(b, d.Group)
+	b = append(b, `,"cluster":`...)
+	b = appendString(b, d.Cluster)
+	b = append(b, `,"method":`...)
+	b = appendString(b, d.Method)
+	total, max, _ := d.Summary()
+	b = append(b, `,"total_lag":`...)
+	b = strconv.AppendInt(b, total, 10)
+	b = append(b, `,"max_lag":`...)
+	b = strconv.AppendInt(b, max, 10)
+	b = append(b, `,"partition_count":`...)
+	b = strconv.AppendInt(b, int64(len(d.Lags)), 10)
+	return append(b, '}')
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendString appends s as a JSON string. Names are validated upstream, but
+// group names and Kafka error texts are free-form, so escape properly.
+func appendString(b []byte, s string) []byte {
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 0x20 && c != '"' && c != '\\' && c < 0x7f {
+			continue
+		}
+		if c >= 0x80 { // multi-byte UTF-8: pass through
+			continue
+		}
+		b = append(b, s[start:i]...)
+		switch c {
+		case '"', '\\':
+			b = append(b, '\\', c)
+		case '\n':
+			b = append(b, '\\', 'n')
+		case '\r':
+			b = append(b, '\\', 'r')
+		case '\t':
+			b = append(b, '\\', 't')
+		default:
+			b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+		}
+		start = i + 1
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
+}

@@ -1,0 +1,47 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Source collects the lag of one mirror's topics. Collect is called by the
+// worker of each topic at each tick; implementations share the remote work of
+// one tick between topics (one request set per cluster, one command per
+// group) so the cost of a tick does not grow with the number of topics.
+//
+// Collect returns a Sample with one entry per partition, or an error. The
+// errors below are states, not failures: the worker logs them once per change
+// and writes no document.
+type Source interface {
+	Collect(ctx context.Context, tick time.Time, topic string) (Sample, error)
+}
+
+// States a source reports instead of a sample. Wrap them with context.
+var (
+	// ErrTopicNotFound: the topic does not exist on the cluster.
+	ErrTopicNotFound = errors.New("topic not found")
+	// ErrGroupNotFound: the consumer group does not exist.
+	ErrGroupNotFound = errors.New("group not found")
+	// ErrNoOffsets: the group has no committed offset for any partition of
+	// the topic.
+	ErrNoOffsets = errors.New("group has no committed offsets for topic")
+	// ErrNotReady: the source is still warming up (for instance reading a
+	// MirrorMaker 2 offsets topic); documents start once it is ready.
+	ErrNotReady = errors.New("source not ready")
+)
+
+// IsState reports whether err is one of the states above rather than a
+// failure.
+func IsState(err error) bool {
+	return errors.Is(err, ErrTopicNotFound) || errors.Is(err, ErrGroupNotFound) ||
+		errors.Is(err, ErrNoOffsets) || errors.Is(err, ErrNotReady)
+}
+
+// Sink ships documents. Write may buffer; Close flushes what is buffered and
+// releases the sink. Both honour ctx.
+type Sink interface {
+	Write(ctx context.Context, docs []Doc) error
+	Close(ctx context.Context) error
+}
