@@ -1,0 +1,264 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+)
+
+const base = `
+clusters:
+  - name: dc1
+    brokers: ["kafka1:9092"]
+mirrors:
+  - name: mm
+    cluster: dc1
+    group: mirrormaker
+    topics: [orders]
+`
+
+func env(vars map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) { v, ok := vars[k]; return v, ok }
+}
+
+func TestParseValid(t *testing.T) {
+	src := `interval: 5s
+elasticsearch:
+  addresses: ["https://es-node1:9200", "https://es-node2:9200"]
+  username: elastic
+  password: ${ES_PASSWORD}
+  index: consumer_lag
+  flush_interval: 2s
+  spool_max_bytes: 64MiB
+clusters:
+  - name: dc1
+    brokers: ["kafka1:9092", "kafka2:9092"]
+    sasl: {mechanism: SCRAM-SHA-512, username: lagship, password: ${KAFKA_PASSWORD}}
+    tls: {enabled: true, ca_file: "", cert_file: "", key_file: "", insecure_skip_verify: false}
+mirrors:
+  - name: mm-dc1-to-dc2
+    method: native
+    cluster: dc1
+    group: mirrormaker-dc1-to-dc2
+    interval: 2s
+    topics: [orders, payments, clicks]
+  - name: legacy
+    method: ssh
+    group: mirrormaker
+    topics: [orders]
+    ssh:
+      host: 10.0.1.5
+      port: ${SSH_PORT}
+      user: ec2-user
+      key_file: /etc/lagship/mm.pem
+      known_hosts: /etc/lagship/known_hosts
+      jump_host: ""
+    kafka_home: /home/ec2-user/kafka_2.12-2.6.2
+    bootstrap_server: source-kafka:9092
+  - name: mm2
+    method: mm2
+    source_cluster: dc1
+    offsets_cluster: dc1
+    topics_regex: "^orders.*$"
+`
+	c, err := Parse("lagship.yaml", []byte(src), env(map[string]string{
+		"ES_PASSWORD": "es: secret # not a comment", "KAFKA_PASSWORD": "k{p}", "SSH_PORT": "2222"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Elasticsearch.Password.Reveal(); got != "es: secret # not a comment" {
+		t.Errorf("password = %q", got)
+	}
+	if got := c.Clusters[0].SASL.Password.Reveal(); got != "k{p}" {
+		t.Errorf("sasl password = %q", got)
+	}
+	if c.Mirrors[1].SSH.Port != 2222 || c.Mirrors[1].SSH.Timeout != Duration(DefaultSSHTimeout) || c.Mirrors[1].SSH.JumpHost.SSH != nil {
+		t.Errorf("ssh = %+v", c.Mirrors[1].SSH)
+	}
+	if got := c.EffectiveInterval(&c.Mirrors[0]); got != 2*time.Second {
+		t.Errorf("mirror interval = %v", got)
+	}
+	if got := c.EffectiveInterval(&c.Mirrors[1]); got != 5*time.Second {
+		t.Errorf("default interval = %v", got)
+	}
+	if c.Elasticsearch.SpoolMaxBytes != 64<<20 || c.Elasticsearch.Index != "consumer_lag" || !*c.Elasticsearch.Compress {
+		t.Errorf("es = %+v", c.Elasticsearch)
+	}
+	if got := c.Mirrors[2].OffsetsTopicName(); got != "mm2-offsets.dc1.internal" {
+		t.Errorf("offsets topic = %q", got)
+	}
+	// Secrets never print.
+	for _, s := range []string{fmt.Sprintf("%v", c), fmt.Sprintf("%+v", c.Elasticsearch), fmt.Sprintf("%#v", c.Clusters[0].SASL)} {
+		if strings.Contains(s, "secret") || strings.Contains(s, "k{p}") {
+			t.Errorf("secret printed: %s", s)
+		}
+	}
+}
+
+func TestParseDefaults(t *testing.T) {
+	c, err := Parse("f.yaml", []byte(base), env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Interval != Duration(DefaultInterval) || c.Mirrors[0].Method != MethodNative ||
+		c.Elasticsearch.Addresses[0] != "http://localhost:9200" || c.Elasticsearch.FlushInterval != Duration(time.Second) ||
+		c.Elasticsearch.SpoolDir != DefaultSpoolDir || c.Clusters[0].Timeout != Duration(DefaultKafkaTimeout) {
+		t.Errorf("defaults not applied: %+v", c)
+	}
+}
+
+func TestParseErrors(t *testing.T) {
+	long := strings.Repeat("a", 250)
+	tests := []struct {
+		name string
+		src  string
+		want []string // each must appear in the error text
+	}{
+		{"empty", ``, []string{"f.yaml: the file is empty"}},
+		{"not a mapping", `- a`, []string{"f.yaml:1: the top level must be a mapping"}},
+		{"syntax", "mirrors: [a\n", []string{"f.yaml:"}},
+		{"unknown top key", "intervall: 5s\n" + base, []string{"f.yaml:1: intervall: unknown key"}},
+		{"unknown nested key", strings.Replace(base, "group: mirrormaker", "group: mirrormaker\n    grup: x", 1), []string{"f.yaml:9: mirrors[0].grup: unknown key"}},
+		{"unknown ssh key", base + `  - name: s
+    method: ssh
+    group: g
+    topics: [t]
+    kafka_home: /k
+    bootstrap_server: h:1
+    ssh: {host: h, user: u, key_file: /k, known_hosts: /kh, passwd: x}
+`, []string{"f.yaml:16: mirrors[1].ssh.passwd: unknown key"}},
+		{"wrong type", "interval: 5\n" + base, []string{`f.yaml:1: interval: cannot parse "5" as a duration`}},
+		{"wrong type list", strings.Replace(base, "topics: [orders]", "topics: orders", 1), []string{"f.yaml:9: mirrors[0].topics: cannot unmarshal"}},
+		{"interval too small", "interval: 500ms\n" + base, []string{"f.yaml:1: interval: 500ms is below the minimum of 1s"}},
+		{"mirror interval too small", strings.Replace(base, "group: mirrormaker", "group: mirrormaker\n    interval: 10ms", 1), []string{"f.yaml:9: mirrors[0].interval: 10ms is below"}},
+		{"missing group", strings.Replace(base, "    group: mirrormaker\n", "", 1), []string{"f.yaml:6: mirrors[0]: group is required"}},
+		{"missing topics", strings.Replace(base, "    topics: [orders]\n", "", 1), []string{"mirrors[0]: topics is required"}},
+		{"no mirrors", "clusters: []\n", []string{"mirrors: at least one mirror is required"}},
+		{"unknown cluster", strings.Replace(base, "cluster: dc1", "cluster: dc9", 1), []string{`f.yaml:7: mirrors[0].cluster: cluster "dc9" is not defined under clusters (defined: dc1)`}},
+		{"duplicate topic", strings.Replace(base, "[orders]", "[orders, payments, orders]", 1), []string{`f.yaml:9: mirrors[0].topics[2]: topic "orders" is listed twice`}},
+		{"duplicate mirror", base + "  - {name: mm, cluster: dc1, group: g, topics: [x]}\n", []string{`f.yaml:10: mirrors[1].name: mirror "mm" is already defined at mirrors[0]`}},
+		{"duplicate cluster", strings.Replace(base, "mirrors:", "  - {name: dc1, brokers: [\"b:1\"]}\nmirrors:", 1), []string{`clusters[1].name: cluster "dc1" is already defined`}},
+		{"invalid topic chars", strings.Replace(base, "[orders]", "[\"orders;rm -rf\"]", 1), []string{`f.yaml:9: mirrors[0].topics[0]: invalid topic name "orders;rm -rf": may contain only`}},
+		{"invalid topic length", strings.Replace(base, "[orders]", "["+long+"]", 1), []string{"is 250 characters long; Kafka allows at most 249"}},
+		{"undefined var", strings.Replace(base, "group: mirrormaker", "group: ${MM_GROUP}", 1), []string{"f.yaml:8: mirrors[0].group: environment variable MM_GROUP is not set"}},
+		{"bad var", strings.Replace(base, "group: mirrormaker", "group: \"${1BAD}\"", 1), []string{`f.yaml:8: mirrors[0].group: invalid variable reference "${1BAD}"`}},
+		{"bad method", strings.Replace(base, "cluster: dc1", "cluster: dc1\n    method: jmx", 1), []string{`f.yaml:8: mirrors[0].method: "jmx" is not a method`}},
+		{"native with ssh keys", strings.Replace(base, "cluster: dc1", "cluster: dc1\n    kafka_home: /opt/kafka", 1), []string{"f.yaml:8: mirrors[0].kafka_home: is not used by method native"}},
+		{"bad broker", strings.Replace(base, `"kafka1:9092"`, `"kafka1"`, 1), []string{`f.yaml:4: clusters[0].brokers[0]: broker "kafka1" is not host:port`}},
+		{"sasl mechanism", strings.Replace(base, `    brokers: ["kafka1:9092"]`, "    brokers: [\"kafka1:9092\"]\n    sasl: {mechanism: GSSAPI, username: u, password: p}", 1), []string{`clusters[0].sasl.mechanism: "GSSAPI" is not supported`}},
+		{"es url", "elasticsearch: {addresses: [\"es:9200\"]}\n" + base, []string{`f.yaml:1: elasticsearch.addresses[0]: "es:9200" is not an http(s) URL`}},
+		{"es url creds", "elasticsearch: {addresses: [\"https://u:hunter2@es:9200\"]}\n" + base, []string{`not in the URL`}},
+		{"es auth both", "elasticsearch: {username: u, password: p, api_key: k}\n" + base, []string{"elasticsearch.api_key: use api_key or username/password, not both"}},
+		{"es index", "elasticsearch: {index: Consumer_Lag}\n" + base, []string{`elasticsearch.index: "Consumer_Lag" is not a valid index name`}},
+		{"ssh missing known_hosts", base + `  - name: s
+    method: ssh
+    group: g
+    topics: [t]
+    kafka_home: /k
+    bootstrap_server: h:1
+    ssh: {host: h, user: u, key_file: /k}
+`, []string{"f.yaml:16: mirrors[1].ssh: known_hosts is required"}},
+		{"ssh relative kafka_home", base + `  - name: s
+    method: ssh
+    group: g
+    topics: [t]
+    kafka_home: kafka
+    bootstrap_server: h:1
+    ssh: {host: h, user: u, key_file: /k, known_hosts: /kh}
+`, []string{`f.yaml:14: mirrors[1].kafka_home: "kafka" must be an absolute path`}},
+		{"ssh group control char", base + `  - name: s
+    method: ssh
+    group: "g\nx"
+    topics: [t]
+    kafka_home: /k
+    bootstrap_server: h:1
+    ssh: {host: h, user: u, key_file: /k, known_hosts: /kh}
+`, []string{`mirrors[1].group: group "g\nx" contains a control character`}},
+		{"mm2 both topic forms", base + "  - {name: m2, method: mm2, source_cluster: dc1, offsets_cluster: dc1, topics: [a], topics_regex: a}\n", []string{"mirrors[1].topics_regex: use topics or topics_regex, not both"}},
+		{"mm2 bad regex", base + "  - {name: m2, method: mm2, source_cluster: dc1, offsets_cluster: dc1, topics_regex: \"(\"}\n", []string{"mirrors[1].topics_regex: invalid regular expression"}},
+		{"two documents", base + "---\na: 1\n", []string{"more than one YAML document"}},
+		{"several errors at once", strings.Replace(strings.Replace(base, "cluster: dc1", "cluster: dc9", 1), "[orders]", "[\"a b\"]", 1),
+			[]string{`mirrors[0].cluster: cluster "dc9"`, `mirrors[0].topics[0]: invalid topic name "a b"`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse("f.yaml", []byte(tt.src), env(nil))
+			if err == nil {
+				t.Fatal("no error")
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q\ndoes not contain %q", err, w)
+				}
+			}
+			var es Errors
+			if !errors.As(err, &es) {
+				t.Errorf("error is %T, want config.Errors", err)
+			}
+		})
+	}
+}
+
+func TestSecretsNotInErrors(t *testing.T) {
+	src := "elasticsearch: {addresses: [\"https://u:hunter2@es:9200\"], username: u, password: ${PW}}\n" +
+		strings.Replace(base, "[orders]", "[\"bad topic\"]", 1)
+	_, err := Parse("f.yaml", []byte(src), env(map[string]string{"PW": "hunter2"}))
+	if err == nil || strings.Contains(err.Error(), "hunter2") {
+		t.Fatalf("error %v", err)
+	}
+}
+
+func TestDollarEscape(t *testing.T) {
+	src := strings.Replace(base, "group: mirrormaker", "group: \"cost$$center\"", 1)
+	c, err := Parse("f.yaml", []byte(src), env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Mirrors[0].Group != "cost$center" {
+		t.Errorf("group = %q", c.Mirrors[0].Group)
+	}
+}
+
+func TestByteSize(t *testing.T) {
+	for in, want := range map[string]ByteSize{"1GiB": 1 << 30, "512MiB": 512 << 20, "100MB": 100e6, "1024": 1024, "7B": 7} {
+		got, err := ParseByteSize(in)
+		if err != nil || got != want {
+			t.Errorf("%s = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "x", "-1", "1.5GiB", "99999999999999TiB"} {
+		if _, err := ParseByteSize(in); err == nil {
+			t.Errorf("%q parsed", in)
+		}
+	}
+}
+
+// FuzzParse: the loader never panics, and every error names the file and,
+// when it has one, a position.
+func FuzzParse(f *testing.F) {
+	f.Add([]byte(base))
+	f.Add([]byte("interval: 1s\n" + base))
+	f.Add([]byte("mirrors: [{name: a, method: ssh, ssh: {jump_host: {host: h}}}]"))
+	f.Add([]byte("a: &x {b: 1}\nc: *x\n"))
+	f.Add([]byte("elasticsearch: {password: ${X}}"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		c, err := Parse("fuzz.yaml", b, env(map[string]string{"X": "v"}))
+		if err == nil {
+			if c == nil || len(c.Mirrors) == 0 {
+				t.Fatal("valid config without mirrors")
+			}
+			return
+		}
+		var es Errors
+		if !errors.As(err, &es) || len(es) == 0 {
+			t.Fatalf("error %T %v is not config.Errors", err, err)
+		}
+		for _, e := range es {
+			if !strings.HasPrefix(e.Error(), "fuzz.yaml") {
+				t.Fatalf("error without file: %v", e)
+			}
+		}
+	})
+}

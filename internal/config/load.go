@@ -1,0 +1,395 @@
+package config
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"reflect"
+	"regexp"
+	"sort"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Error is one problem in the file, at a line, about a field.
+type Error struct {
+	File  string
+	Line  int
+	Field string // dotted path such as mirrors[0].topics[2]
+	Msg   string
+}
+
+func (e *Error) Error() string {
+	loc := e.File
+	if e.Line > 0 {
+		loc = fmt.Sprintf("%s:%d", e.File, e.Line)
+	}
+	if e.Field == "" {
+		return loc + ": " + e.Msg
+	}
+	return loc + ": " + e.Field + ": " + e.Msg
+}
+
+// Errors is every problem found in one file.
+type Errors []*Error
+
+func (es Errors) Error() string {
+	lines := make([]string, len(es))
+	for i, e := range es {
+		lines[i] = e.Error()
+	}
+	return strings.Join(lines, "\n")
+}
+
+// Load reads and validates the config file at path. Environment variables are
+// read with os.LookupEnv.
+func Load(path string) (*Config, error) {
+	return LoadWith(path, os.LookupEnv)
+}
+
+// LoadWith is Load with a custom environment lookup.
+func LoadWith(path string, lookup func(string) (string, bool)) (*Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading config: %w", err)
+	}
+	return Parse(path, b, lookup)
+}
+
+// Parse parses and validates a config whose text is b; name is used in
+// error messages.
+func Parse(name string, b []byte, lookup func(string) (string, bool)) (*Config, error) {
+	if lookup == nil {
+		lookup = os.LookupEnv
+	}
+	p := &parser{file: name}
+	// ${VAR} may stand where YAML does not allow '{' (a flow mapping such
+	// as sasl: {password: ${PW}}), so references are swapped for plain
+	// placeholders before parsing and expanded in scalar values after it.
+	// Values are never pasted into the YAML text: a secret with ': ' or '#'
+	// in it stays one string.
+	text, marker := protectVars(b)
+	var doc yaml.Node
+	dec := yaml.NewDecoder(bytes.NewReader(text))
+	if err := dec.Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, Errors{{File: name, Msg: "the file is empty"}}
+		}
+		return nil, p.yamlErr(err)
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); err == nil {
+		return nil, Errors{{File: name, Line: extra.Line, Msg: "more than one YAML document; lagship reads one"}}
+	}
+	root := &doc
+	if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
+		root = root.Content[0]
+	}
+	if root.Kind != yaml.MappingNode {
+		return nil, Errors{{File: name, Line: root.Line, Msg: "the top level must be a mapping (interval, elasticsearch, clusters, mirrors)"}}
+	}
+	p.root = root
+	p.expand(root, marker, lookup)
+	p.known(root, reflect.TypeOf(Config{}), "")
+	var c Config
+	if err := root.Decode(&c); err != nil {
+		for _, e := range p.yamlErr(err).(Errors) {
+			p.errs = append(p.errs, e)
+		}
+		return nil, p.finish()
+	}
+	c.File = name
+	c.setDefaults()
+	p.validate(&c)
+	if err := p.finish(); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+// finish names the field of errors that only know their line, sorts them by
+// line and returns them (nil when there are none).
+func (p *parser) finish() error {
+	if len(p.errs) == 0 {
+		return nil
+	}
+	for _, e := range p.errs {
+		if e.Line > 0 && e.Field == "" && p.root != nil {
+			e.Field = pathAtLine(p.root, e.Line, "")
+		}
+	}
+	sort.SliceStable(p.errs, func(i, j int) bool { return p.errs[i].Line < p.errs[j].Line })
+	return p.errs
+}
+
+type parser struct {
+	file string
+	root *yaml.Node
+	errs Errors
+}
+
+func (p *parser) add(line int, field, format string, args ...any) {
+	p.errs = append(p.errs, &Error{File: p.file, Line: line, Field: field, Msg: fmt.Sprintf(format, args...)})
+}
+
+var lineRE = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
+
+// yamlErr turns yaml.v3 errors ("yaml: line 3: ...") into Errors with file:line.
+func (p *parser) yamlErr(err error) error {
+	var te *yaml.TypeError
+	var msgs []string
+	if errors.As(err, &te) {
+		msgs = te.Errors
+	} else {
+		msgs = []string{err.Error()}
+	}
+	var out Errors
+	for _, m := range msgs {
+		e := &Error{File: p.file, Msg: strings.TrimPrefix(m, "yaml: ")}
+		if sm := lineRE.FindStringSubmatch(e.Msg); sm != nil {
+			fmt.Sscanf(sm[1], "%d", &e.Line)
+			e.Msg = sm[2]
+		}
+		e.Msg = strings.ReplaceAll(e.Msg, "config.", "")
+		out = append(out, e)
+	}
+	return out
+}
+
+var varRE = regexp.MustCompile(`\$\$|\$\{([^}]*)\}`)
+var varNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+// protectVars replaces every well-formed ${NAME} in the raw text with a
+// placeholder made of letters, digits and '_', which YAML reads as part of a
+// plain scalar anywhere. The placeholder carries a random marker so that it
+// cannot collide with the file's own text.
+func protectVars(b []byte) ([]byte, string) {
+	var nonce [6]byte
+	_, _ = rand.Read(nonce[:])
+	marker := "LAGSHIPVAR" + hex.EncodeToString(nonce[:])
+	out := varRE.ReplaceAllFunc(b, func(m []byte) []byte {
+		if string(m) == "$$" || !varNameRE.Match(m[2:len(m)-1]) {
+			return m
+		}
+		return []byte(marker + "_" + string(m[2:len(m)-1]) + "_" + marker)
+	})
+	return out, marker
+}
+
+// expand replaces variable references in every scalar value: the
+// placeholders of protectVars and any ${NAME} left as is (in quoted
+// scalars). $$ is a literal $. An expanded plain scalar is resolved again, so
+// `port: ${SSH_PORT}` is an int.
+func (p *parser) expand(n *yaml.Node, marker string, lookup func(string) (string, bool)) {
+	switch n.Kind {
+	case yaml.DocumentNode, yaml.SequenceNode:
+		for _, c := range n.Content {
+			p.expand(c, marker, lookup)
+		}
+	case yaml.MappingNode:
+		for i := 1; i < len(n.Content); i += 2 {
+			p.expand(n.Content[i], marker, lookup)
+		}
+	case yaml.ScalarNode:
+		if !strings.Contains(n.Value, "$") && !strings.Contains(n.Value, marker) {
+			return
+		}
+		placeholder := regexp.MustCompile(marker + `_([A-Za-z0-9_]+?)_` + marker)
+		v := placeholder.ReplaceAllString(n.Value, "$${$1}")
+		changed := false
+		n.Value = varRE.ReplaceAllStringFunc(v, func(m string) string {
+			changed = true
+			if m == "$$" {
+				return "$"
+			}
+			name := m[2 : len(m)-1]
+			if !varNameRE.MatchString(name) {
+				p.add(n.Line, "", "invalid variable reference %q (use ${NAME} with letters, digits and _; write $$ for a literal $)", m)
+				return m
+			}
+			val, ok := lookup(name)
+			if !ok {
+				p.add(n.Line, "", "environment variable %s is not set (referenced as ${%s})", name, name)
+				return ""
+			}
+			return val
+		})
+		if changed && n.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle|yaml.LiteralStyle|yaml.FoldedStyle) == 0 {
+			n.Tag = "" // resolve again: ${PORT} may be an int
+		}
+	}
+}
+
+// known reports keys that do not exist in the target type, recursively.
+func (p *parser) known(n *yaml.Node, t reflect.Type, path string) {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t == reflect.TypeOf(JumpHost{}) {
+		if n.Kind == yaml.MappingNode {
+			p.known(n, reflect.TypeOf(SSH{}), path)
+		}
+		return
+	}
+	if n.Kind == yaml.AliasNode && n.Alias != nil {
+		n = n.Alias
+	}
+	switch t.Kind() {
+	case reflect.Struct:
+		if n.Kind != yaml.MappingNode {
+			return // the decoder reports the type error
+		}
+		fields := map[string]reflect.StructField{}
+		var names []string
+		for i := 0; i < t.NumField(); i++ {
+			f := t.Field(i)
+			tag := strings.Split(f.Tag.Get("yaml"), ",")[0]
+			if tag == "" || tag == "-" {
+				continue
+			}
+			fields[tag] = f
+			names = append(names, tag)
+		}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			if k.Value == "<<" {
+				p.known(v, t, path)
+				continue
+			}
+			f, ok := fields[k.Value]
+			if !ok {
+				p.add(k.Line, join(path, k.Value), "unknown key (known keys here: %s)", strings.Join(names, ", "))
+				continue
+			}
+			p.known(v, f.Type, join(path, k.Value))
+		}
+	case reflect.Slice:
+		if n.Kind != yaml.SequenceNode {
+			return
+		}
+		for i, c := range n.Content {
+			p.known(c, t.Elem(), fmt.Sprintf("%s[%d]", path, i))
+		}
+	}
+}
+
+func join(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+// line returns the line of the node at path (keys and indexes), falling back
+// to the nearest existing parent so an error about a missing key points at
+// the mapping that lacks it.
+func (p *parser) line(path ...any) int {
+	n := p.root
+	line := 0
+	if n != nil {
+		line = n.Line
+	}
+	for _, step := range path {
+		if n == nil {
+			break
+		}
+		if n.Kind == yaml.AliasNode && n.Alias != nil {
+			n = n.Alias
+		}
+		var next *yaml.Node
+		switch s := step.(type) {
+		case string:
+			if n.Kind == yaml.MappingNode {
+				for i := 0; i+1 < len(n.Content); i += 2 {
+					if n.Content[i].Value == s {
+						next = n.Content[i+1]
+						if next.Kind == yaml.MappingNode || next.Kind == yaml.SequenceNode {
+							// point at the key line for blocks
+							line = n.Content[i].Line
+						}
+						break
+					}
+				}
+			}
+		case int:
+			if n.Kind == yaml.SequenceNode && s >= 0 && s < len(n.Content) {
+				next = n.Content[s]
+			}
+		}
+		if next == nil {
+			break
+		}
+		n = next
+		if n.Kind == yaml.ScalarNode || n.Kind == yaml.SequenceNode && len(n.Content) == 0 {
+			line = n.Line
+		} else if line == 0 || n.Kind == yaml.MappingNode {
+			line = n.Line
+		}
+	}
+	return line
+}
+
+// pathString renders a path as mirrors[0].topics[2].
+func pathString(path ...any) string {
+	var b strings.Builder
+	for _, s := range path {
+		switch v := s.(type) {
+		case string:
+			if b.Len() > 0 {
+				b.WriteByte('.')
+			}
+			b.WriteString(v)
+		case int:
+			fmt.Fprintf(&b, "[%d]", v)
+		}
+	}
+	return b.String()
+}
+
+// errAt adds an error about the field at path.
+func (p *parser) errAt(path []any, format string, args ...any) {
+	p.add(p.line(path...), pathString(path...), format, args...)
+}
+
+// pathAtLine finds the field whose value starts at line, for decoder errors
+// that only know the line.
+func pathAtLine(n *yaml.Node, line int, path string) string {
+	switch n.Kind {
+	case yaml.DocumentNode:
+		for _, c := range n.Content {
+			if p := pathAtLine(c, line, path); p != "" {
+				return p
+			}
+		}
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			kp := join(path, k.Value)
+			if v.Line == line && (v.Kind == yaml.ScalarNode || k.Line == line || v.Style&yaml.FlowStyle != 0) {
+				return kp
+			}
+			if p := pathAtLine(v, line, kp); p != "" {
+				return p
+			}
+			if k.Line == line {
+				return kp
+			}
+		}
+	case yaml.SequenceNode:
+		for i, c := range n.Content {
+			ip := fmt.Sprintf("%s[%d]", path, i)
+			if c.Kind == yaml.ScalarNode && c.Line == line {
+				return ip
+			}
+			if p := pathAtLine(c, line, ip); p != "" {
+				return p
+			}
+		}
+	}
+	return ""
+}

@@ -1,0 +1,253 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rs/zerolog"
+)
+
+// Task is one mirrored topic to collect on its own interval.
+type Task struct {
+	Target   Target
+	Interval time.Duration
+	Source   Source
+}
+
+// Key identifies a task across config reloads.
+func (t Task) Key() string { return t.Target.Mirror + "/" + t.Target.Topic }
+
+// Stats counts what the workers did. All fields are read with atomics.
+type Stats struct {
+	Ticks       atomic.Int64 // collections started
+	Missed      atomic.Int64 // ticks skipped because the previous one ran late
+	Docs        atomic.Int64 // documents handed to the sink
+	Errors      atomic.Int64 // collections that failed
+	States      atomic.Int64 // collections that ended in a state (topic missing, ...)
+	SinkErrors  atomic.Int64 // Write calls that failed
+	LastCollect atomic.Int64 // duration of the last collection, nanoseconds
+}
+
+// NextTick returns the first tick strictly after now, aligned to every on the
+// wall clock (UTC), so that workers on the same interval share timestamps.
+func NextTick(now time.Time, every time.Duration) time.Time {
+	return now.Truncate(every).Add(every)
+}
+
+// Worker runs one task until its context ends.
+type Worker struct {
+	Task  Task
+	Sink  Sink
+	Log   zerolog.Logger
+	Stats *Stats
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Run collects on every aligned tick until stop is done. An in-flight
+// collection is never interrupted by stop: it ends, its document is written,
+// and only then Run returns. work bounds the collection itself (and is what
+// a hard shutdown cancels).
+func (w *Worker) Run(stop, work context.Context) {
+	now := w.Now
+	if now == nil {
+		now = time.Now
+	}
+	every := w.Task.Interval
+	log := w.Log
+	var lastState string
+	next := NextTick(now(), every)
+	timer := time.NewTimer(time.Until(next))
+	defer timer.Stop()
+	for {
+		select {
+		case <-stop.Done():
+			return
+		case <-timer.C:
+		}
+		tick := next.UTC()
+		start := now()
+		state := w.collect(work, tick, &log)
+		if state != lastState {
+			switch {
+			case state == "":
+				if lastState != "" {
+					log.Info().Str("previous", lastState).Msg("collection recovered")
+				}
+			default:
+				log.Warn().Str("state", state).Msg("no document for this topic until the state changes")
+			}
+			lastState = state
+		}
+		if w.Stats != nil {
+			w.Stats.LastCollect.Store(int64(now().Sub(start)))
+		}
+		// Skip ticks that passed while collecting; never pile them up.
+		after := NextTick(now(), every)
+		if missed := int64(after.Sub(next)/every) - 1; missed > 0 && w.Stats != nil {
+			w.Stats.Missed.Add(missed)
+		}
+		if missed := after.Sub(next)/every - 1; missed > 0 {
+			log.Warn().Int64("missed_ticks", int64(missed)).Dur("interval", every).Msg("collection took longer than the interval; skipped ticks")
+		}
+		next = after
+		timer.Reset(time.Until(next))
+	}
+}
+
+// collect runs one tick and returns the state text ("" when a document was
+// written) so that Run logs state changes once, not every tick.
+func (w *Worker) collect(ctx context.Context, tick time.Time, log *zerolog.Logger) string {
+	if w.Stats != nil {
+		w.Stats.Ticks.Add(1)
+	}
+	s, err := w.Task.Source.Collect(ctx, tick, w.Task.Target.Topic)
+	if err != nil {
+		if errors.Is(err, context.Canceled) && ctx.Err() != nil {
+			return "canceled"
+		}
+		if IsState(err) {
+			if w.Stats != nil {
+				w.Stats.States.Add(1)
+			}
+			return err.Error()
+		}
+		if w.Stats != nil {
+			w.Stats.Errors.Add(1)
+		}
+		return "error: " + err.Error()
+	}
+	doc := Doc{Timestamp: tick, Target: w.Task.Target, Lags: s.Lags}
+	if s.Group != "" {
+		doc.Group = s.Group
+	}
+	if err := w.Sink.Write(ctx, []Doc{doc}); err != nil {
+		if w.Stats != nil {
+			w.Stats.SinkErrors.Add(1)
+		}
+		log.Error().Err(err).Msg("writing document")
+		return ""
+	}
+	if w.Stats != nil {
+		w.Stats.Docs.Add(1)
+	}
+	return ""
+}
+
+// Group runs a changing set of workers: Apply starts new tasks, stops removed
+// ones and restarts changed ones, leaving unchanged ones alone.
+type Group struct {
+	Sink  Sink
+	Log   zerolog.Logger
+	Stats *Stats
+
+	work    context.Context
+	mu      sync.Mutex
+	running map[string]*running
+	wg      sync.WaitGroup
+}
+
+type running struct {
+	task Task
+	stop context.CancelFunc
+	done chan struct{}
+}
+
+// NewGroup returns a group whose collections run under work: cancelling work
+// aborts in-flight collections (a hard stop). Stop ends the workers gently.
+func NewGroup(work context.Context, sink Sink, log zerolog.Logger, stats *Stats) *Group {
+	if stats == nil {
+		stats = &Stats{}
+	}
+	return &Group{Sink: sink, Log: log, Stats: stats, work: work, running: map[string]*running{}}
+}
+
+// Same reports whether two tasks collect the same thing the same way; an
+// unchanged task keeps running across a reload.
+type Same func(a, b Task) bool
+
+// Apply makes the running set equal to tasks. same decides whether a task
+// present before and after changed (nil: compare targets and intervals only,
+// and always restart when the Source differs).
+func (g *Group) Apply(tasks []Task, same Same) (started, stopped int) {
+	if same == nil {
+		same = func(a, b Task) bool { return a.Target == b.Target && a.Interval == b.Interval && a.Source == b.Source }
+	}
+	want := make(map[string]Task, len(tasks))
+	for _, t := range tasks {
+		want[t.Key()] = t
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	var toWait []*running
+	for k, r := range g.running {
+		if t, ok := want[k]; ok && same(r.task, t) {
+			continue
+		}
+		r.stop()
+		toWait = append(toWait, r)
+		delete(g.running, k)
+		stopped++
+	}
+	for _, r := range toWait {
+		<-r.done
+	}
+	for k, t := range want {
+		if _, ok := g.running[k]; ok {
+			continue
+		}
+		g.start(t)
+		started++
+	}
+	return started, stopped
+}
+
+func (g *Group) start(t Task) {
+	stop, cancel := context.WithCancel(context.Background())
+	r := &running{task: t, stop: cancel, done: make(chan struct{})}
+	g.running[t.Key()] = r
+	w := &Worker{
+		Task:  t,
+		Sink:  g.Sink,
+		Stats: g.Stats,
+		Log:   g.Log.With().Str("mirror", t.Target.Mirror).Str("topic", t.Target.Topic).Logger(),
+	}
+	g.wg.Add(1)
+	go func() {
+		defer g.wg.Done()
+		defer close(r.done)
+		w.Run(stop, g.work)
+	}()
+}
+
+// Len returns the number of running workers.
+func (g *Group) Len() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return len(g.running)
+}
+
+// Keys returns the keys of the running tasks.
+func (g *Group) Keys() []string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	keys := make([]string, 0, len(g.running))
+	for k := range g.running {
+		keys = append(keys, k)
+	}
+	return keys
+}
+
+// Stop stops every worker after its in-flight collection and waits for them.
+func (g *Group) Stop() {
+	g.mu.Lock()
+	for k, r := range g.running {
+		r.stop()
+		delete(g.running, k)
+	}
+	g.mu.Unlock()
+	g.wg.Wait()
+}
