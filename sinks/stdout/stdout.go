@@ -1,0 +1,107 @@
+// Package stdout is a sink that prints documents: JSON lines for machines
+// (lagship once -json | jq) or an aligned table for people. lagship demo and
+// lagship once use it.
+package stdout
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"sync"
+	"text/tabwriter"
+
+	"github.com/lagship/lagship/pipeline"
+)
+
+// Format is how documents are printed.
+type Format int
+
+const (
+	// JSON prints one document per line, exactly as Elasticsearch gets it.
+	JSON Format = iota
+	// Table prints an aligned table, flushed on Close.
+	Table
+	// Lines prints one human-readable line per document as it comes.
+	Lines
+)
+
+// Sink prints documents to a writer. It is safe for concurrent use.
+type Sink struct {
+	mu     sync.Mutex
+	w      *bufio.Writer
+	format Format
+	rows   []pipeline.Doc
+	buf    []byte
+}
+
+// New returns a sink printing to w.
+func New(w io.Writer, f Format) *Sink {
+	return &Sink{w: bufio.NewWriter(w), format: f}
+}
+
+// Write prints (or, for Table, keeps) the documents.
+func (s *Sink) Write(_ context.Context, docs []pipeline.Doc) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch s.format {
+	case Table:
+		s.rows = append(s.rows, docs...)
+		return nil
+	case Lines:
+		for i := range docs {
+			d := &docs[i]
+			total, max, known := d.Summary()
+			fmt.Fprintf(s.w, "%s %-20s %-14s total=%-6d max=%-6d partitions=%d/%d %s\n",
+				d.Timestamp.UTC().Format(pipeline.TimestampLayout), d.Mirror, d.Topic, total, max, known, len(d.Lags), lagList(d.Lags))
+		}
+	default:
+		for i := range docs {
+			s.buf = docs[i].AppendJSON(s.buf[:0])
+			s.buf = append(s.buf, '\n')
+			if _, err := s.w.Write(s.buf); err != nil {
+				return err
+			}
+		}
+	}
+	return s.w.Flush()
+}
+
+// Close prints the table (for Table) and flushes.
+func (s *Sink) Close(context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.format == Table {
+		tw := tabwriter.NewWriter(s.w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "TIMESTAMP\tMIRROR\tTOPIC\tGROUP\tMETHOD\tPARTITIONS\tTOTAL_LAG\tMAX_LAG\tLAG (p0 p1 ...)")
+		for i := range s.rows {
+			d := &s.rows[i]
+			total, max, _ := d.Summary()
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%s\n", d.Timestamp.UTC().Format(pipeline.TimestampLayout),
+				d.Mirror, d.Topic, d.Group, d.Method, len(d.Lags), total, max, lagList(d.Lags))
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+		s.rows = nil
+	}
+	return s.w.Flush()
+}
+
+// lagList renders lags as "12 0 - 45" ("-" = unknown).
+func lagList(lags []int64) string {
+	var b strings.Builder
+	for i, l := range lags {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		if l < 0 {
+			b.WriteByte('-')
+			continue
+		}
+		b.WriteString(strconv.FormatInt(l, 10))
+	}
+	return b.String()
+}
