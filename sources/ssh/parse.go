@@ -1,0 +1,417 @@
+package ssh
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/lagship/lagship/pipeline"
+)
+
+// This file turns the text that `kafka-consumer-groups.sh --describe` prints
+// into rows. The tool has printed several layouts since Kafka 0.10:
+//
+//	0.10.0–0.10.1  GROUP TOPIC PARTITION CURRENT-OFFSET LOG-END-OFFSET LAG OWNER ("unknown" when missing)
+//	0.10.2–2.2     TOPIC PARTITION CURRENT-OFFSET LOG-END-OFFSET LAG CONSUMER-ID HOST CLIENT-ID
+//	2.3–4.x        GROUP TOPIC PARTITION CURRENT-OFFSET LOG-END-OFFSET LAG CONSUMER-ID HOST CLIENT-ID
+//	4.0+ --verbose GROUP TOPIC PARTITION LEADER-EPOCH CURRENT-OFFSET ...
+//
+// so columns are located by their header names, never by position, and a
+// new header line starts a new table (one per group). Only the columns up to
+// LAG are read, from the left: in 0.10.2–1.0 a consumer id of 50 characters or
+// more runs into HOST without a space, which breaks the columns after it.
+
+// Status is what one run of kafka-consumer-groups.sh --describe said about
+// the group.
+type Status int
+
+const (
+	// StatusOK means the table was parsed and nothing else was reported.
+	StatusOK Status = iota
+	// StatusNoActiveMembers: "Consumer group 'G' has no active members."
+	// on stderr. The table, if any, is still valid.
+	StatusNoActiveMembers
+	// StatusRebalancing: "Warning: Consumer group 'G' is rebalancing." on
+	// stderr. The table, if any, is still valid.
+	StatusRebalancing
+	// StatusGroupMissing: "Error: Consumer group 'G' does not exist." on
+	// stdout (or its 0.10.x and 4.x equivalents).
+	StatusGroupMissing
+	// StatusCommandError: "Error: Executing consumer group command failed
+	// due to ..." or any other error the tool printed.
+	StatusCommandError
+)
+
+// String returns a lower-case name for logs.
+func (s Status) String() string {
+	switch s {
+	case StatusOK:
+		return "ok"
+	case StatusNoActiveMembers:
+		return "no active members"
+	case StatusRebalancing:
+		return "rebalancing"
+	case StatusGroupMissing:
+		return "group missing"
+	case StatusCommandError:
+		return "command error"
+	}
+	return "Status(" + strconv.Itoa(int(s)) + ")"
+}
+
+// Row is one partition row. Unknown values ('-', 'unknown', empty) are -1.
+// A negative LAG printed by the tool (committed offset past the log end) is
+// stored as 0, so -1 always means unknown. Group is empty for the layouts
+// without a GROUP column (0.10.2–2.2).
+type Row struct {
+	Group         string
+	Topic         string
+	Partition     int32
+	CurrentOffset int64
+	LogEndOffset  int64
+	Lag           int64
+}
+
+// Result is everything one run printed. When the output holds several groups
+// with different states, Status is the most severe one (CommandError >
+// GroupMissing > Rebalancing > NoActiveMembers > OK) and Message holds every
+// message, joined by "; ".
+type Result struct {
+	Status  Status
+	Message string // the error or warning text, for logs
+	Rows    []Row
+}
+
+// MaxPartition bounds the PARTITION column: a larger number is rejected as
+// garbage rather than turned into a huge slice by Lags.
+const MaxPartition = 1 << 20
+
+// unknown is the value of a missing number in a Row.
+const unknown = -1
+
+// Parse reads the stdout and stderr of one `kafka-consumer-groups.sh
+// --describe` run. It does no I/O. The tool exits 0 whether the group exists
+// or not, so the outcome is read from the text: see Status.
+//
+// It returns an error only when stdout holds something that is neither a
+// table, a known message nor blank; the error names the line.
+func Parse(stdout, stderr []byte) (Result, error) {
+	var p parser
+	if err := p.stdout(stdout); err != nil {
+		return Result{}, err
+	}
+	p.stderr(stderr)
+	return Result{Status: p.status, Message: strings.Join(p.messages, "; "), Rows: p.rows}, nil
+}
+
+type parser struct {
+	status   Status
+	messages []string
+	rows     []Row
+
+	cols    columns
+	inTable bool // a header was seen and no message since
+	inError bool // an error was printed: what follows until a header is its detail (stack trace)
+}
+
+// columns holds the index of each needed column in a whitespace-split line;
+// group is -1 when the layout has no GROUP column.
+type columns struct {
+	group, topic, partition, current, logEnd, lag int
+	need                                          int // fields a row must have
+}
+
+func (p *parser) report(s Status, msg string) {
+	if s > p.status {
+		p.status = s
+	}
+	if msg != "" {
+		p.messages = append(p.messages, msg)
+	}
+}
+
+func (p *parser) stdout(b []byte) error {
+	for n, line := range lines(b) {
+		if line == "" {
+			continue
+		}
+		if cols, ok := header(line); ok {
+			p.cols, p.inTable, p.inError = cols, true, false
+			continue
+		}
+		// Inside a table a row comes first: a group named "Error-x" is
+		// still a row. No message of the tool parses as a row.
+		var rowErr error
+		if p.inTable {
+			row, err := p.cols.row(line)
+			if err == nil {
+				p.rows = append(p.rows, row)
+				continue
+			}
+			rowErr = err
+		}
+		if s, ok := stdoutMessage(line); ok {
+			if s != StatusOK {
+				p.report(s, line)
+			}
+			if s >= StatusGroupMissing {
+				p.inError = true
+			}
+			p.inTable = false
+			continue
+		}
+		switch {
+		case p.inError:
+			// detail of the error above, e.g. a 0.10.x stack trace
+		case rowErr != nil:
+			return fmt.Errorf("parsing describe output line %d: %w", n+1, rowErr)
+		default:
+			return fmt.Errorf("parsing describe output line %d: unexpected text %q", n+1, clip(line))
+		}
+	}
+	return nil
+}
+
+func (p *parser) stderr(b []byte) {
+	inError := false
+	for _, line := range lines(b) {
+		switch {
+		case line == "":
+		case isNoActiveMembers(line):
+			p.report(StatusNoActiveMembers, line)
+			inError = false
+		case isRebalancing(line):
+			p.report(StatusRebalancing, line)
+			inError = false
+		case strings.HasPrefix(line, "Error:"), strings.HasPrefix(line, "Exception in thread "):
+			if !inError {
+				p.report(errorStatus(line), line)
+			}
+			inError = true
+		}
+		// Anything else on stderr (Note: banners, stack traces of errors
+		// already reported on stdout, JVM and logging chatter) is noise.
+	}
+}
+
+// lines splits b into lines without their CR and trailing blanks.
+func lines(b []byte) []string {
+	if len(b) == 0 {
+		return nil
+	}
+	raw := strings.Split(string(b), "\n")
+	for i, l := range raw {
+		raw[i] = strings.TrimRight(l, " \t\r")
+	}
+	return raw
+}
+
+// header recognises a table header and maps its columns.
+func header(line string) (columns, bool) {
+	f := strings.Fields(line)
+	c := columns{group: -1, topic: -1, partition: -1, current: -1, logEnd: -1, lag: -1}
+	for i, name := range f {
+		var slot *int
+		switch name {
+		case "GROUP":
+			slot = &c.group
+		case "TOPIC":
+			slot = &c.topic
+		case "PARTITION":
+			slot = &c.partition
+		case "CURRENT-OFFSET":
+			slot = &c.current
+		case "LOG-END-OFFSET":
+			slot = &c.logEnd
+		case "LAG":
+			slot = &c.lag
+		default:
+			continue
+		}
+		if *slot >= 0 {
+			return columns{}, false // a name twice: not a header we know
+		}
+		*slot = i
+		if i+1 > c.need {
+			c.need = i + 1
+		}
+	}
+	if c.topic < 0 || c.partition < 0 || c.current < 0 || c.logEnd < 0 || c.lag < 0 {
+		return columns{}, false
+	}
+	return c, true
+}
+
+// row reads one table row with the header's columns. Only the first c.need
+// fields are used; the rest (consumer id, host, client id) may be run
+// together or missing.
+func (c columns) row(line string) (Row, error) {
+	f := strings.Fields(line)
+	if len(f) < c.need {
+		return Row{}, fmt.Errorf("row %q has %d fields, the header needs %d", clip(line), len(f), c.need)
+	}
+	r := Row{Topic: f[c.topic]}
+	if c.group >= 0 {
+		r.Group = f[c.group]
+	}
+	part, err := number(f[c.partition], 32)
+	if err != nil {
+		return Row{}, fmt.Errorf("PARTITION in row %q: %w", clip(line), err)
+	}
+	if part > MaxPartition {
+		return Row{}, fmt.Errorf("PARTITION %d in row %q is out of range", part, clip(line))
+	}
+	if part < 0 {
+		part = unknown
+	}
+	r.Partition = int32(part)
+	for _, v := range []struct {
+		name string
+		idx  int
+		dst  *int64
+	}{
+		{"CURRENT-OFFSET", c.current, &r.CurrentOffset},
+		{"LOG-END-OFFSET", c.logEnd, &r.LogEndOffset},
+		{"LAG", c.lag, &r.Lag},
+	} {
+		n, err := number(f[v.idx], 64)
+		if err != nil {
+			return Row{}, fmt.Errorf("%s in row %q: %w", v.name, clip(line), err)
+		}
+		*v.dst = n
+	}
+	// Offsets are never negative; 0.10.0 prints -1 for "no committed offset".
+	if r.CurrentOffset < 0 {
+		r.CurrentOffset = unknown
+	}
+	if r.LogEndOffset < 0 {
+		r.LogEndOffset = unknown
+	}
+	// A printed negative lag (committed past the log end, seen during
+	// truncation) floors at 0; a missing one stays unknown.
+	if r.Lag < 0 && f[c.lag] != "-" && f[c.lag] != "unknown" {
+		r.Lag = 0
+	}
+	return r, nil
+}
+
+// number parses a column value; "-" and "unknown" are unknown (-1).
+func number(s string, bits int) (int64, error) {
+	if s == "-" || s == "unknown" {
+		return unknown, nil
+	}
+	return strconv.ParseInt(s, 10, bits)
+}
+
+// stdoutMessage classifies a line of stdout that is not part of a table.
+// ok is false when the line is not a message the tool prints.
+func stdoutMessage(line string) (Status, bool) {
+	switch {
+	case strings.HasPrefix(line, "Error"):
+		// "Error: ..." (0.10.2+) and "Error while executing consumer
+		// group command ..." (0.10.0–0.10.1).
+		return errorStatus(line), true
+	case strings.HasPrefix(line, "Note:"), strings.HasPrefix(line, "WARN:"):
+		return StatusOK, true
+	case isNoActiveMembers(line):
+		return StatusNoActiveMembers, true
+	case isRebalancing(line):
+		return StatusRebalancing, true
+	}
+	if strings.HasPrefix(line, "Consumer group `") {
+		// 0.10.0 says "does not exist or is rebalancing" for both cases;
+		// with no table either way, it counts as missing.
+		if strings.HasSuffix(line, "` does not exist.") || strings.HasSuffix(line, "` does not exist or is rebalancing.") {
+			return StatusGroupMissing, true
+		}
+		if strings.HasSuffix(line, "` is rebalancing.") {
+			return StatusRebalancing, true
+		}
+	}
+	switch {
+	case line == "No topic available for consumer group provided":
+		// 0.10.x ZooKeeper-based group without offsets.
+		return StatusGroupMissing, true
+	case strings.HasPrefix(line, "Could not fetch offset from "), strings.HasPrefix(line, "No broker for partition "):
+		// 0.10.x ZooKeeper-based group: per-partition failures.
+		return StatusCommandError, true
+	}
+	return 0, false
+}
+
+// errorStatus tells a missing group from any other error.
+func errorStatus(line string) Status {
+	switch {
+	case strings.Contains(line, "GroupIdNotFoundException"), // 4.x
+		strings.HasPrefix(line, "Error: Consumer group '") && strings.HasSuffix(line, "' does not exist."),
+		strings.HasPrefix(line, "Error: The consumer group '") && strings.HasSuffix(line, "' does not exist."):
+		return StatusGroupMissing
+	}
+	return StatusCommandError
+}
+
+func isNoActiveMembers(line string) bool {
+	return quoted(line, "Consumer group ", " has no active members.")
+}
+
+func isRebalancing(line string) bool {
+	return quoted(line, "Warning: Consumer group ", " is rebalancing.")
+}
+
+// quoted reports whether line is prefix + 'name' + suffix.
+func quoted(line, prefix, suffix string) bool {
+	if !strings.HasPrefix(line, prefix) || !strings.HasSuffix(line, suffix) {
+		return false
+	}
+	name := line[len(prefix) : len(line)-len(suffix)]
+	return len(name) >= 2 && name[0] == '\'' && name[len(name)-1] == '\''
+}
+
+// clip shortens a line for an error message.
+func clip(s string) string {
+	const max = 120
+	if len(s) <= max {
+		return s
+	}
+	return s[:max] + "..."
+}
+
+// Lags returns the partition-indexed lags of one topic (exact TOPIC match)
+// for group ("" = any group). Rows of the layouts without a GROUP column
+// (0.10.2–2.2, where the command ran for one --group) have an empty Group
+// and match whatever group is asked for. The slice is as long as the highest partition
+// seen plus one; a partition without a row, or whose lag is unknown, is
+// pipeline.UnknownLag. A negative lag floors at 0. When LAG is unknown but
+// CURRENT-OFFSET and LOG-END-OFFSET are both known, the lag is their
+// difference (floored at 0). When several rows describe the same partition
+// (several groups and group ""), the largest known lag wins. found is false
+// when no row has that topic.
+func (r Result) Lags(group, topic string) (lags []int64, found bool) {
+	for _, row := range r.Rows {
+		if row.Topic != topic || (group != "" && row.Group != "" && row.Group != group) {
+			continue
+		}
+		found = true
+		if row.Partition < 0 || row.Partition > MaxPartition {
+			continue
+		}
+		for int(row.Partition) >= len(lags) {
+			lags = append(lags, pipeline.UnknownLag)
+		}
+		if l := row.lag(); l > lags[row.Partition] {
+			lags[row.Partition] = l
+		}
+	}
+	return lags, found
+}
+
+// lag is the row's lag, derived from the offsets when LAG is unknown.
+func (row Row) lag() int64 {
+	switch {
+	case row.Lag >= 0:
+		return row.Lag
+	case row.CurrentOffset >= 0 && row.LogEndOffset >= 0:
+		return max(row.LogEndOffset-row.CurrentOffset, 0)
+	}
+	return pipeline.UnknownLag
+}
