@@ -1,0 +1,248 @@
+package kafka
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"sync"
+	"time"
+
+	kafkago "github.com/segmentio/kafka-go"
+	"github.com/segmentio/kafka-go/protocol"
+	"github.com/segmentio/kafka-go/protocol/apiversions"
+	"github.com/segmentio/kafka-go/protocol/saslauthenticate"
+	"github.com/segmentio/kafka-go/protocol/saslhandshake"
+	"github.com/segmentio/kafka-go/sasl"
+
+	// Message types this package sends; importing them registers their
+	// encoders with the protocol package.
+	_ "github.com/segmentio/kafka-go/protocol/findcoordinator"
+	_ "github.com/segmentio/kafka-go/protocol/listoffsets"
+	_ "github.com/segmentio/kafka-go/protocol/metadata"
+	_ "github.com/segmentio/kafka-go/protocol/offsetfetch"
+)
+
+// ErrClosed is returned by every call on a closed Cluster.
+var ErrClosed = errors.New("kafka cluster client closed")
+
+// dialer opens authenticated connections to brokers the way kafka-go's
+// Transport does: TCP, optional TLS, ApiVersions, optional SASL.
+type dialer struct {
+	clientID string
+	timeout  time.Duration
+	tls      *tls.Config
+	mech     sasl.Mechanism
+	count    func(protocol.ApiKey) // called once per request written
+}
+
+// brokerConn is one connection to one broker, dialled on first use and
+// redialled after any failure. Requests on it are serialised: Kafka answers
+// in order and lagship sends at most a few requests per broker per tick.
+type brokerConn struct {
+	addr string
+	d    *dialer
+
+	mu sync.Mutex // held for a whole exchange: one request at a time
+
+	state  sync.Mutex     // guards pc and closed; never held while waiting on the network
+	pc     *protocol.Conn // nil until dialled, and after a failure
+	closed bool
+}
+
+// roundTrip sends msg and returns the broker's answer. Any transport error
+// drops the connection so the next call starts afresh.
+func (b *brokerConn) roundTrip(ctx context.Context, msg protocol.Message) (protocol.Message, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	pc, err := b.connectLocked(ctx)
+	if err != nil {
+		return nil, err
+	}
+	res, err := b.d.exchange(ctx, pc, msg)
+	if err != nil {
+		b.drop(pc)
+		return nil, fmt.Errorf("broker %s: %s: %w", b.addr, msg.ApiKey(), err)
+	}
+	return res, nil
+}
+
+// connect dials the broker unless a connection is already open.
+func (b *brokerConn) connect(ctx context.Context) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	_, err := b.connectLocked(ctx)
+	return err
+}
+
+// connectLocked returns the open connection, dialling if there is none.
+// b.mu must be held.
+func (b *brokerConn) connectLocked(ctx context.Context) (*protocol.Conn, error) {
+	b.state.Lock()
+	pc, closed := b.pc, b.closed
+	b.state.Unlock()
+	if closed {
+		return nil, ErrClosed
+	}
+	if pc != nil {
+		return pc, nil
+	}
+	pc, err := b.d.dial(ctx, b.addr)
+	if err != nil {
+		return nil, fmt.Errorf("connecting to broker %s: %w", b.addr, err)
+	}
+	b.state.Lock()
+	defer b.state.Unlock()
+	if b.closed { // Close ran while dialling
+		pc.Close()
+		return nil, ErrClosed
+	}
+	b.pc = pc
+	return pc, nil
+}
+
+// drop closes pc and forgets it so that the next request redials.
+func (b *brokerConn) drop(pc *protocol.Conn) {
+	pc.Close()
+	b.state.Lock()
+	if b.pc == pc {
+		b.pc = nil
+	}
+	b.state.Unlock()
+}
+
+// close closes the connection for good; a request in flight fails at once.
+func (b *brokerConn) close() {
+	b.state.Lock()
+	b.closed = true
+	pc := b.pc
+	b.pc = nil
+	b.state.Unlock()
+	if pc != nil {
+		pc.Close()
+	}
+}
+
+// dial opens a connection, negotiates API versions and authenticates.
+func (d *dialer) dial(ctx context.Context, addr string) (_ *protocol.Conn, err error) {
+	ctx, cancel := context.WithTimeout(ctx, d.timeout)
+	defer cancel()
+	nd := net.Dialer{}
+	nc, err := nd.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			nc.Close()
+		}
+	}()
+	host, portStr, _ := net.SplitHostPort(addr)
+	if d.tls != nil {
+		cfg := d.tls
+		if cfg.ServerName == "" {
+			cfg = cfg.Clone()
+			cfg.ServerName = host
+		}
+		tc := tls.Client(nc, cfg)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			return nil, fmt.Errorf("tls handshake: %w", err)
+		}
+		nc = tc
+	}
+	pc := protocol.NewConn(nc, d.clientID)
+
+	r, err := d.exchange(ctx, pc, &apiversions.Request{})
+	if err != nil {
+		return nil, fmt.Errorf("negotiating api versions: %w", err)
+	}
+	av := r.(*apiversions.Response)
+	if av.ErrorCode != 0 {
+		return nil, fmt.Errorf("negotiating api versions: %w", kafkago.Error(av.ErrorCode))
+	}
+	versions := make(map[protocol.ApiKey]int16, len(av.ApiKeys))
+	for _, k := range av.ApiKeys {
+		key := protocol.ApiKey(k.ApiKey)
+		versions[key] = key.SelectVersion(k.MinVersion, k.MaxVersion)
+	}
+	pc.SetVersions(versions)
+
+	if d.mech != nil {
+		port, _ := strconv.Atoi(portStr)
+		actx := sasl.WithMetadata(ctx, &sasl.Metadata{Host: host, Port: port})
+		if err := d.authenticate(actx, pc); err != nil {
+			return nil, fmt.Errorf("sasl %s: %w", d.mech.Name(), err)
+		}
+	}
+	return pc, nil
+}
+
+// authenticate runs SaslHandshake then SaslAuthenticate until the mechanism
+// is done.
+func (d *dialer) authenticate(ctx context.Context, pc *protocol.Conn) error {
+	r, err := d.exchange(ctx, pc, &saslhandshake.Request{Mechanism: d.mech.Name()})
+	if err != nil {
+		return err
+	}
+	if code := r.(*saslhandshake.Response).ErrorCode; code != 0 {
+		return kafkago.Error(code)
+	}
+	sess, state, err := d.mech.Start(ctx)
+	if err != nil {
+		return err
+	}
+	for done := false; !done; {
+		r, err := d.exchange(ctx, pc, &saslauthenticate.Request{AuthBytes: state})
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				return kafkago.SASLAuthenticationFailed
+			}
+			return err
+		}
+		res := r.(*saslauthenticate.Response)
+		if res.ErrorCode != 0 {
+			if res.ErrorMessage != "" {
+				return fmt.Errorf("%w: %s", kafkago.Error(res.ErrorCode), res.ErrorMessage)
+			}
+			return kafkago.Error(res.ErrorCode)
+		}
+		done, state, err = sess.Next(ctx, res.AuthBytes)
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// exchange is one request/response on pc, bounded by the dialer timeout and
+// by ctx: cancelling ctx unblocks the read at once.
+func (d *dialer) exchange(ctx context.Context, pc *protocol.Conn, msg protocol.Message) (protocol.Message, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	deadline := time.Now().Add(d.timeout)
+	if dl, ok := ctx.Deadline(); ok && dl.Before(deadline) {
+		deadline = dl
+	}
+	if err := pc.SetDeadline(deadline); err != nil {
+		return nil, err
+	}
+	stop := context.AfterFunc(ctx, func() { pc.SetDeadline(time.Unix(1, 0)) })
+	if d.count != nil {
+		d.count(msg.ApiKey())
+	}
+	res, err := pc.RoundTrip(msg)
+	if !stop() {
+		// ctx ended while the request was in flight: the deadline was
+		// (or is being) moved to the past, so the connection is unusable.
+		pc.Close()
+		return nil, ctx.Err()
+	}
+	if err != nil {
+		return nil, err
+	}
+	return res, nil
+}

@@ -1,0 +1,487 @@
+package kafka
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	kafkago "github.com/segmentio/kafka-go"
+	"github.com/segmentio/kafka-go/protocol/findcoordinator"
+	"github.com/segmentio/kafka-go/protocol/listoffsets"
+	"github.com/segmentio/kafka-go/protocol/metadata"
+	"github.com/segmentio/kafka-go/protocol/offsetfetch"
+
+	"github.com/lagship/lagship/pipeline"
+)
+
+// metadataSnapshot is one Metadata answer, never modified once stored.
+type metadataSnapshot struct {
+	at      time.Time          // tick time of the request
+	asked   map[string]bool    // topics the request named
+	brokers map[int32]string   // node id -> host:port
+	leaders map[string][]int32 // topic -> leader per partition, -1 = none
+	missing map[string]bool    // asked for, unknown to the cluster
+	errs    map[string]error   // asked for, answered with another error
+}
+
+// needsRefresh reports whether a fetch of topics at now must refresh the
+// partition map first.
+func (c *Cluster) needsRefresh(md *metadataSnapshot, stale bool, now time.Time, topics []string) bool {
+	if md == nil || stale || now.Sub(md.at) >= c.cfg.MetadataMaxAge {
+		return true
+	}
+	backoff := now.Sub(md.at) >= c.cfg.UnknownBackoff
+	for _, t := range topics {
+		if !md.asked[t] {
+			return true
+		}
+		if backoff && (md.missing[t] || md.errs[t] != nil) {
+			return true
+		}
+	}
+	return false
+}
+
+// metadata returns the partition map for a fetch of topics at now,
+// refreshing it if needed (or if force). When a refresh fails it returns the
+// previous map, if any, with the error.
+func (c *Cluster) metadata(ctx context.Context, now time.Time, topics []string, force bool) (*metadataSnapshot, error) {
+	c.metaMu.Lock()
+	defer c.metaMu.Unlock()
+	c.mu.Lock()
+	md, stale := c.meta, c.stale
+	c.mu.Unlock()
+	if !force && !c.needsRefresh(md, stale, now, topics) {
+		return md, nil
+	}
+	// Ask for every watched topic, so one refresh serves all of them.
+	names := c.watchSet().topics
+	for _, t := range topics {
+		if !slices.Contains(names, t) {
+			names = append(names, t)
+		}
+	}
+	fresh, addr, err := c.requestMetadata(ctx, md, names)
+	if err != nil {
+		err = fmt.Errorf("refreshing metadata of cluster %q: %w", c.cfg.Name, err)
+		c.noteError(err)
+		return md, err
+	}
+	fresh.at = now
+	c.mu.Lock()
+	c.meta, c.stale, c.lastMeta = fresh, false, addr
+	c.stats.MetadataRefreshes++
+	c.mu.Unlock()
+	c.log.Debug().Int("topics", len(names)).Int("brokers", len(fresh.brokers)).Msg("metadata refreshed")
+	return fresh, nil
+}
+
+// requestMetadata sends one Metadata request for names and indexes the
+// answer.
+func (c *Cluster) requestMetadata(ctx context.Context, prev *metadataSnapshot, names []string) (*metadataSnapshot, string, error) {
+	if names == nil {
+		names = []string{} // an empty list asks for no topic; nil would ask for all
+	}
+	r, addr, err := c.anyBroker(ctx, prev, &metadata.Request{TopicNames: names})
+	if err != nil {
+		return nil, "", err
+	}
+	res := r.(*metadata.Response)
+	md := &metadataSnapshot{
+		asked:   make(map[string]bool, len(names)),
+		brokers: make(map[int32]string, len(res.Brokers)),
+		leaders: make(map[string][]int32, len(res.Topics)),
+		missing: make(map[string]bool),
+		errs:    make(map[string]error),
+	}
+	for _, t := range names {
+		md.asked[t] = true
+	}
+	for _, b := range res.Brokers {
+		md.brokers[b.NodeID] = net.JoinHostPort(b.Host, strconv.Itoa(int(b.Port)))
+	}
+	for _, t := range res.Topics {
+		switch kafkago.Error(t.ErrorCode) {
+		case 0:
+		case kafkago.UnknownTopicOrPartition:
+			md.missing[t.Name] = true
+			continue
+		default:
+			md.errs[t.Name] = kafkago.Error(t.ErrorCode)
+			continue
+		}
+		n := 0
+		for _, p := range t.Partitions {
+			n = max(n, int(p.PartitionIndex)+1)
+		}
+		leaders := make([]int32, n)
+		for i := range leaders {
+			leaders[i] = -1
+		}
+		for _, p := range t.Partitions {
+			if p.PartitionIndex >= 0 && p.ErrorCode == 0 {
+				leaders[p.PartitionIndex] = p.LeaderID
+			}
+		}
+		md.leaders[t.Name] = leaders
+	}
+	// A topic the broker left out of the answer is as good as missing.
+	for _, t := range names {
+		if _, ok := md.leaders[t]; !ok && md.errs[t] == nil {
+			md.missing[t] = true
+		}
+	}
+	return md, addr, nil
+}
+
+// snapshot is the result of one fetch.
+type snapshot struct {
+	topics map[string]*topicEnds
+	groups map[string]*groupOffsets
+}
+
+// topicEnds holds the log-end offsets of one topic.
+type topicEnds struct {
+	ends     []int64 // index = partition, -1 = unknown
+	known    int     // partitions with a known offset
+	err      error   // topic-level state or failure (not found, metadata error)
+	fetchErr error   // why some partitions are unknown
+}
+
+// groupOffsets holds one group's committed offsets.
+type groupOffsets struct {
+	want    map[string]bool    // topics the fetch covered
+	offsets map[string][]int64 // topic -> committed offset per partition, -1 = none
+	noGroup bool               // the coordinator does not know the group
+	err     error              // the request failed
+}
+
+// retriable reports whether a ListOffsets partition error means the
+// partition map is out of date.
+func retriable(code kafkago.Error) bool {
+	switch code {
+	case kafkago.UnknownTopicOrPartition, kafkago.LeaderNotAvailable, kafkago.NotLeaderForPartition,
+		kafkago.FencedLeaderEpoch, kafkago.UnknownLeaderEpoch, kafkago.ReplicaNotAvailable,
+		kafkago.OffsetNotAvailable, kafkago.KafkaStorageError:
+		return true
+	}
+	return false
+}
+
+// fetch runs one request set for set at tick time now.
+func (c *Cluster) fetch(ctx context.Context, now time.Time, set fetchSet) (*snapshot, error) {
+	c.mu.Lock()
+	closed := c.closed
+	c.mu.Unlock()
+	if closed {
+		return nil, ErrClosed
+	}
+	md, err := c.metadata(ctx, now, set.topics, false)
+	if md == nil {
+		return nil, err
+	}
+	snap := &snapshot{
+		topics: make(map[string]*topicEnds, len(set.topics)),
+		groups: make(map[string]*groupOffsets, len(set.groups)),
+	}
+	pending := make(map[string][]int32)
+	for _, t := range set.topics {
+		snap.topics[t] = c.newTopicEnds(md, t, pending)
+	}
+
+	var wg sync.WaitGroup
+	var gmu sync.Mutex
+	for g, topics := range set.groups {
+		wg.Go(func() {
+			res := c.fetchGroup(ctx, md, g, topics)
+			gmu.Lock()
+			snap.groups[g] = res
+			gmu.Unlock()
+		})
+	}
+	retry, lerr := c.listEnds(ctx, md, snap, set.topics, pending)
+	if len(retry) > 0 && ctx.Err() == nil {
+		// Leadership moved or a broker is gone: refresh the map once and
+		// ask again for the partitions that failed.
+		c.mu.Lock()
+		c.stale = true
+		c.mu.Unlock()
+		if md2, err := c.metadata(ctx, now, set.topics, true); err == nil {
+			for t := range retry {
+				if md2.missing[t] {
+					snap.topics[t] = &topicEnds{err: c.topicNotFound(t)}
+					delete(retry, t)
+				}
+			}
+			retry, lerr = c.listEnds(ctx, md2, snap, set.topics, retry)
+		}
+	}
+	wg.Wait()
+	if lerr != nil {
+		for t, parts := range retry {
+			te := snap.topics[t]
+			te.fetchErr = fmt.Errorf("log-end offsets of %d partition(s) of topic %q: %w", len(parts), t, lerr)
+		}
+		c.noteError(lerr)
+	}
+	return snap, nil
+}
+
+func (c *Cluster) topicNotFound(topic string) error {
+	return fmt.Errorf("topic %q on cluster %q: %w", topic, c.cfg.Name, pipeline.ErrTopicNotFound)
+}
+
+// newTopicEnds prepares the result of one topic and queues its partitions.
+func (c *Cluster) newTopicEnds(md *metadataSnapshot, t string, pending map[string][]int32) *topicEnds {
+	switch {
+	case md.missing[t]:
+		return &topicEnds{err: c.topicNotFound(t)}
+	case md.errs[t] != nil:
+		return &topicEnds{err: fmt.Errorf("metadata of topic %q on cluster %q: %w", t, c.cfg.Name, md.errs[t])}
+	}
+	leaders, ok := md.leaders[t]
+	if !ok {
+		// Only when a refresh failed and the old map predates the topic.
+		return &topicEnds{err: fmt.Errorf("topic %q on cluster %q: no metadata yet", t, c.cfg.Name)}
+	}
+	te := &topicEnds{ends: make([]int64, len(leaders))}
+	parts := make([]int32, len(leaders))
+	for p := range te.ends {
+		te.ends[p] = -1
+		parts[p] = int32(p)
+	}
+	pending[t] = parts
+	return te
+}
+
+// listEnds sends one ListOffsets request per leader broker for the pending
+// partitions and stores the answers in snap. It returns the partitions that
+// failed in a way a fresher partition map may cure, with the last error.
+func (c *Cluster) listEnds(ctx context.Context, md *metadataSnapshot, snap *snapshot, order []string, pending map[string][]int32) (map[string][]int32, error) {
+	retry := make(map[string][]int32)
+	var lastErr error
+	byLeader := make(map[int32]*listoffsets.Request)
+	for _, t := range order {
+		parts := pending[t]
+		if len(parts) == 0 {
+			continue
+		}
+		leaders := md.leaders[t]
+		var reqTopic *listoffsets.RequestTopic
+		var reqLeader int32 = -2
+		for _, p := range parts {
+			l := int32(-1)
+			if int(p) < len(leaders) {
+				l = leaders[p]
+			}
+			if l < 0 || md.brokers[l] == "" {
+				retry[t] = append(retry[t], p)
+				lastErr = fmt.Errorf("partition %d of topic %q has no leader", p, t)
+				continue
+			}
+			req := byLeader[l]
+			if req == nil {
+				req = &listoffsets.Request{ReplicaID: -1}
+				byLeader[l] = req
+			}
+			if reqLeader != l {
+				// Partitions of a topic usually alternate leaders: find
+				// this topic's entry in that broker's request.
+				reqTopic = nil
+				if n := len(req.Topics); n > 0 && req.Topics[n-1].Topic == t {
+					reqTopic = &req.Topics[n-1]
+				}
+				if reqTopic == nil {
+					req.Topics = append(req.Topics, listoffsets.RequestTopic{Topic: t})
+					reqTopic = &req.Topics[len(req.Topics)-1]
+				}
+				reqLeader = l
+			}
+			reqTopic.Partitions = append(reqTopic.Partitions, listoffsets.RequestPartition{
+				Partition: p, CurrentLeaderEpoch: -1, Timestamp: -1,
+			})
+		}
+	}
+
+	type result struct {
+		retry map[string][]int32
+		err   error
+	}
+	results := make(chan result, len(byLeader))
+	for leader, req := range byLeader {
+		addr := md.brokers[leader]
+		go func() {
+			r := result{retry: make(map[string][]int32)}
+			res, err := c.conn(addr).roundTrip(ctx, req)
+			if err != nil {
+				r.err = err
+				for _, t := range req.Topics {
+					for _, p := range t.Partitions {
+						r.retry[t.Topic] = append(r.retry[t.Topic], p.Partition)
+					}
+				}
+				results <- r
+				return
+			}
+			for _, t := range res.(*listoffsets.Response).Topics {
+				te := snap.topics[t.Topic]
+				if te == nil || te.ends == nil {
+					continue
+				}
+				for _, p := range t.Partitions {
+					if p.Partition < 0 || int(p.Partition) >= len(te.ends) {
+						continue
+					}
+					code := kafkago.Error(p.ErrorCode)
+					switch {
+					case code == 0 && p.Offset >= 0:
+						te.ends[p.Partition] = p.Offset // partitions are disjoint between requests
+					case retriable(code):
+						r.retry[t.Topic] = append(r.retry[t.Topic], p.Partition)
+						r.err = fmt.Errorf("broker %s: partition %d of topic %q: %w", addr, p.Partition, t.Topic, code)
+					case code != 0:
+						r.err = fmt.Errorf("broker %s: partition %d of topic %q: %w", addr, p.Partition, t.Topic, code)
+					}
+				}
+			}
+			results <- r
+		}()
+	}
+	for range byLeader {
+		r := <-results
+		for t, ps := range r.retry {
+			retry[t] = append(retry[t], ps...)
+		}
+		if r.err != nil {
+			lastErr = r.err
+		}
+	}
+	for _, t := range order {
+		if te := snap.topics[t]; te != nil {
+			te.known = 0
+			for _, e := range te.ends {
+				if e >= 0 {
+					te.known++
+				}
+			}
+		}
+	}
+	return retry, lastErr
+}
+
+// fetchGroup reads the committed offsets of group for topics with one
+// OffsetFetch request to its coordinator (plus FindCoordinator when the
+// coordinator is unknown or has moved).
+func (c *Cluster) fetchGroup(ctx context.Context, md *metadataSnapshot, group string, topics []string) *groupOffsets {
+	g := &groupOffsets{
+		want:    make(map[string]bool, len(topics)),
+		offsets: make(map[string][]int64, len(topics)),
+	}
+	req := &offsetfetch.Request{GroupID: group}
+	for _, t := range topics {
+		g.want[t] = true
+		leaders, ok := md.leaders[t]
+		if !ok {
+			continue // topic not found: reported by its topicEnds
+		}
+		offs := make([]int64, len(leaders))
+		parts := make([]int32, len(leaders))
+		for p := range offs {
+			offs[p] = -1
+			parts[p] = int32(p)
+		}
+		g.offsets[t] = offs
+		req.Topics = append(req.Topics, offsetfetch.RequestTopic{Name: t, PartitionIndexes: parts})
+	}
+	if len(req.Topics) == 0 {
+		return g
+	}
+	var err error
+	for attempt := 0; attempt < 2; attempt++ {
+		var addr string
+		if addr, err = c.coordinator(ctx, md, group); err != nil {
+			continue
+		}
+		var r any
+		if r, err = c.conn(addr).roundTrip(ctx, req); err != nil {
+			c.forgetCoordinator(group)
+			if ctx.Err() != nil {
+				break
+			}
+			continue
+		}
+		res := r.(*offsetfetch.Response)
+		switch code := kafkago.Error(res.ErrorCode); code {
+		case 0:
+		case kafkago.GroupIdNotFound:
+			// kfake (and newer brokers for an unknown group) answer
+			// GROUP_ID_NOT_FOUND; older brokers answer -1 offsets.
+			g.noGroup = true
+			return g
+		case kafkago.NotCoordinatorForGroup, kafkago.GroupCoordinatorNotAvailable, kafkago.GroupLoadInProgress:
+			c.forgetCoordinator(group)
+			err = fmt.Errorf("coordinator %s: %w", addr, code)
+			continue
+		default:
+			err = fmt.Errorf("coordinator %s: %w", addr, code)
+			attempt = 2 // not worth a retry
+			continue
+		}
+		for _, t := range res.Topics {
+			offs := g.offsets[t.Name]
+			for _, p := range t.Partitions {
+				if p.PartitionIndex < 0 || int(p.PartitionIndex) >= len(offs) {
+					continue
+				}
+				if p.ErrorCode == 0 && p.CommittedOffset >= 0 {
+					offs[p.PartitionIndex] = p.CommittedOffset
+				}
+			}
+		}
+		return g
+	}
+	g.err = fmt.Errorf("fetching committed offsets of group %q on cluster %q: %w", group, c.cfg.Name, err)
+	c.noteError(g.err)
+	return g
+}
+
+// coordinator returns the address of group's coordinator, asking any broker
+// when it is not cached.
+func (c *Cluster) coordinator(ctx context.Context, md *metadataSnapshot, group string) (string, error) {
+	c.mu.Lock()
+	addr := c.coords[group]
+	c.mu.Unlock()
+	if addr != "" {
+		return addr, nil
+	}
+	r, _, err := c.anyBroker(ctx, md, &findcoordinator.Request{Key: group})
+	if err != nil {
+		return "", fmt.Errorf("finding coordinator: %w", err)
+	}
+	res := r.(*findcoordinator.Response)
+	if res.ErrorCode != 0 {
+		err := error(kafkago.Error(res.ErrorCode))
+		if res.ErrorMessage != "" {
+			err = fmt.Errorf("%w: %s", err, res.ErrorMessage)
+		}
+		return "", fmt.Errorf("finding coordinator: %w", err)
+	}
+	addr = md.brokers[res.NodeID]
+	if addr == "" {
+		addr = net.JoinHostPort(res.Host, strconv.Itoa(int(res.Port)))
+	}
+	c.mu.Lock()
+	c.coords[group] = addr
+	c.mu.Unlock()
+	return addr, nil
+}
+
+func (c *Cluster) forgetCoordinator(group string) {
+	c.mu.Lock()
+	delete(c.coords, group)
+	c.mu.Unlock()
+}

@@ -1,0 +1,101 @@
+package kafka
+
+import (
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// topicNames returns n topic names.
+func topicNames(n int) []string {
+	names := make([]string, n)
+	for i := range names {
+		names[i] = fmt.Sprintf("mirror.topic-%04d", i)
+	}
+	return names
+}
+
+// tickCounts runs ticks of every topic collected concurrently, as the
+// per-topic workers do, and returns the requests kfake saw per tick.
+func tickCounts(t *testing.T, topics, partitions, ticks int) (perTick []map[kmsg.Key]int, leaders int) {
+	t.Helper()
+	names := topicNames(topics)
+	f := newFakeKafka(t, nil, kfake.SeedTopics(int32(partitions), names...))
+	offsets := make(map[string]map[int]int64, topics)
+	brokers := make(map[int32]bool)
+	for _, n := range names {
+		offsets[n] = make(map[int]int64, partitions)
+		for p := range partitions {
+			offsets[n][p] = 0
+			brokers[f.kf.LeaderFor(n, int32(p))] = true
+		}
+	}
+	f.commit(t, "mm", offsets)
+	f.closeHelper()
+
+	c := newTestCluster(t, f, nil)
+	defer c.WatchGroup("mm", names...)()
+	src := c.Source("mm")
+	ctx := testCtx(t)
+	f.count.take()
+	for i := range ticks {
+		var wg sync.WaitGroup
+		errs := make(chan error, topics)
+		for _, n := range names {
+			wg.Go(func() {
+				s, err := src.Collect(ctx, tickAt(i), n)
+				if err == nil && (len(s.Lags) != partitions || slices.Contains(s.Lags, U)) {
+					err = fmt.Errorf("topic %s: lags %v, want %d known partitions", n, s.Lags, partitions)
+				}
+				if err != nil {
+					errs <- err
+				}
+			})
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Fatalf("tick %d: %v", i, err)
+		}
+		perTick = append(perTick, f.count.take())
+	}
+	return perTick, len(brokers)
+}
+
+// One tick costs one ListOffsets per leader broker and one OffsetFetch for
+// the group, whatever the number of topics; Metadata and FindCoordinator
+// only on the first tick.
+func TestRequestsPerTick(t *testing.T) {
+	const ticks = 3
+	var byTopics [][]map[kmsg.Key]int
+	for _, topics := range []int{20, 200} {
+		counts, leaders := tickCounts(t, topics, 4, ticks)
+		t.Logf("%d topics x 4 partitions, %d leader brokers: %v", topics, leaders, counts)
+		for i, n := range counts {
+			want := map[kmsg.Key]int{kmsg.ListOffsets: leaders, kmsg.OffsetFetch: 1}
+			if i == 0 {
+				want[kmsg.Metadata] = 1
+				want[kmsg.FindCoordinator] = 1
+				want[kmsg.ApiVersions] = leaders // one connection per broker
+			}
+			for _, k := range []kmsg.Key{kmsg.ListOffsets, kmsg.OffsetFetch, kmsg.Metadata, kmsg.FindCoordinator, kmsg.ApiVersions} {
+				if n[k] > want[k] {
+					t.Errorf("%d topics, tick %d: %d %s requests, want at most %d", topics, i, n[k], k.Name(), want[k])
+				}
+			}
+			if n[kmsg.ListOffsets] != leaders || n[kmsg.OffsetFetch] != 1 {
+				t.Errorf("%d topics, tick %d: %v, want exactly %d ListOffsets and 1 OffsetFetch", topics, i, n, leaders)
+			}
+		}
+		byTopics = append(byTopics, counts)
+	}
+	for i := range ticks {
+		if fmt.Sprint(byTopics[0][i]) != fmt.Sprint(byTopics[1][i]) {
+			t.Errorf("tick %d: 20 topics cost %v, 200 topics cost %v; want the same", i, byTopics[0][i], byTopics[1][i])
+		}
+	}
+}
