@@ -1,0 +1,461 @@
+package ssh
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+	"golang.org/x/crypto/ssh"
+)
+
+// Pool defaults.
+const (
+	// KeepaliveInterval is how often an idle connection is probed with a
+	// keepalive@openssh.com request.
+	KeepaliveInterval = 15 * time.Second
+	// Reconnect backoff after failed connection attempts: the first retry
+	// is immediate, then 1s, 2s, 4s... capped at one minute.
+	minBackoff = time.Second
+	maxBackoff = time.Minute
+	// maxOutput caps what one command may print on stdout or stderr.
+	maxOutput = 32 << 20
+)
+
+// ErrPoolClosed is returned by a closed Pool.
+var ErrPoolClosed = errors.New("ssh pool closed")
+
+// Pool keeps one SSH connection per host (user, address, key, known_hosts
+// and jump host) and runs every command of that host as a session on it.
+// Connections are opened on first use, probed with keepalives, and reopened
+// when they drop; failed attempts back off exponentially (capped) so a dead
+// host costs little and delays only its own mirrors. A Pool is safe for
+// concurrent use; Close releases everything.
+type Pool struct {
+	log zerolog.Logger
+
+	// Tunables; tests shorten them.
+	keepalive  time.Duration
+	backoffMin time.Duration
+	backoffMax time.Duration
+
+	mu     sync.Mutex
+	hosts  map[string]*host
+	groups map[string]*groupRun
+	closed bool
+	wg     sync.WaitGroup // connection watchers
+}
+
+// NewPool returns an empty pool.
+func NewPool(log zerolog.Logger) *Pool {
+	return &Pool{
+		log:        log,
+		keepalive:  KeepaliveInterval,
+		backoffMin: minBackoff,
+		backoffMax: maxBackoff,
+		hosts:      map[string]*host{},
+		groups:     map[string]*groupRun{},
+	}
+}
+
+// host is the pooled connection to one host.
+type host struct {
+	cfg HostConfig
+	log zerolog.Logger
+	// dialing serialises connection attempts; a token is taken to check
+	// or replace client. Waiting for it honours the caller's context.
+	dialing chan struct{}
+
+	mu            sync.Mutex
+	client        *ssh.Client
+	failures      int // consecutive failed attempts
+	retryAt       time.Time
+	lastErr       error
+	everConnected bool
+	stats         HostStats
+}
+
+// HostStats counts one host's connection events.
+type HostStats struct {
+	Host         string // user@host:port [via jump]
+	Connected    bool
+	Dials        int64 // connection attempts
+	DialFailures int64
+	Reconnects   int64 // successful connects after the first
+	Drops        int64 // established connections lost
+	LastError    string
+}
+
+func hostKey(hc HostConfig) string {
+	k := fmt.Sprintf("%s|%s|%s|%t", hc.String(), hc.KeyFile, hc.KnownHosts, hc.InsecureIgnoreHostKey)
+	if hc.JumpHost != nil {
+		k += "|jump:" + hostKey(*hc.JumpHost)
+	}
+	return k
+}
+
+func (p *Pool) host(hc HostConfig) (*host, error) {
+	key := hostKey(hc)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return nil, ErrPoolClosed
+	}
+	h := p.hosts[key]
+	if h == nil {
+		h = &host{
+			cfg:     hc,
+			log:     p.log.With().Str("host", hc.String()).Logger(),
+			dialing: make(chan struct{}, 1),
+		}
+		h.stats.Host = hc.String()
+		p.hosts[key] = h
+	}
+	return h, nil
+}
+
+// client returns the pooled connection to hc, connecting if needed.
+func (p *Pool) client(ctx context.Context, hc HostConfig) (*host, *ssh.Client, error) {
+	hc = hc.WithDefaults()
+	h, err := p.host(hc)
+	if err != nil {
+		return nil, nil, err
+	}
+	select {
+	case h.dialing <- struct{}{}:
+	case <-ctx.Done():
+		return nil, nil, fmt.Errorf("waiting to connect to %s: %w", hc, ctx.Err())
+	}
+	defer func() { <-h.dialing }()
+
+	h.mu.Lock()
+	c, retryAt, failures, lastErr := h.client, h.retryAt, h.failures, h.lastErr
+	h.mu.Unlock()
+	if c != nil {
+		return h, c, nil
+	}
+	if wait := time.Until(retryAt); wait > 0 {
+		return nil, nil, fmt.Errorf("connecting to %s: %d attempts failed, next in %s: %w", hc, failures, wait.Round(time.Millisecond), lastErr)
+	}
+
+	c, err = p.dial(ctx, hc, h.log)
+
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.stats.Dials++
+	if err != nil {
+		h.stats.DialFailures++
+		h.failures++
+		h.lastErr = err
+		h.stats.LastError = err.Error()
+		backoff := p.backoffMax
+		if shift := h.failures - 1; shift < 16 {
+			backoff = min(p.backoffMin<<shift, p.backoffMax)
+		}
+		h.retryAt = time.Now().Add(backoff)
+		h.log.Warn().Err(err).Dur("retry_in", backoff).Msg("ssh connect failed")
+		return nil, nil, err
+	}
+	// The pool may have closed while dialing: do not leak the connection.
+	p.mu.Lock()
+	closed := p.closed
+	if !closed {
+		p.wg.Add(1)
+	}
+	p.mu.Unlock()
+	if closed {
+		c.Close()
+		return nil, nil, ErrPoolClosed
+	}
+	if h.everConnected {
+		h.stats.Reconnects++
+		h.log.Info().Msg("ssh reconnected")
+	} else {
+		h.log.Debug().Msg("ssh connected")
+	}
+	h.everConnected = true
+	h.failures, h.retryAt, h.lastErr = 0, time.Time{}, nil
+	h.client = c
+	go p.watch(h, c)
+	return h, c, nil
+}
+
+// dial opens a new connection to hc, through its jump host if any.
+func (p *Pool) dial(ctx context.Context, hc HostConfig, log zerolog.Logger) (*ssh.Client, error) {
+	ctx, cancel := context.WithTimeout(ctx, hc.Timeout)
+	defer cancel()
+
+	cfg, err := clientConfig(hc)
+	if err != nil {
+		return nil, fmt.Errorf("connecting to %s: %w", hc, err)
+	}
+	if hc.InsecureIgnoreHostKey {
+		log.Warn().Msg("host key NOT verified (insecure_ignore_host_key is set): anyone on the network path can impersonate this host")
+	}
+	addr := hc.Addr()
+	var conn net.Conn
+	if hc.JumpHost != nil {
+		_, jc, err := p.client(ctx, *hc.JumpHost)
+		if err != nil {
+			return nil, fmt.Errorf("connecting to %s: jump host: %w", hc, err)
+		}
+		conn, err = jc.DialContext(ctx, "tcp", addr)
+		if err != nil {
+			return nil, fmt.Errorf("connecting to %s through jump host %s: %w", addr, hc.JumpHost, err)
+		}
+	} else {
+		var d net.Dialer
+		conn, err = d.DialContext(ctx, "tcp", addr)
+		if err != nil {
+			return nil, fmt.Errorf("connecting to %s: %w", hc, err)
+		}
+	}
+	// Bound the handshake by ctx: closing the socket unblocks it.
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	sc, chans, reqs, err := ssh.NewClientConn(conn, addr, cfg)
+	if !stop() {
+		// ctx ended during the handshake and conn is closed.
+		if err == nil {
+			sc.Close()
+		}
+		return nil, fmt.Errorf("ssh handshake with %s: %w", hc, context.Cause(ctx))
+	}
+	if err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("ssh handshake with %s: %w", hc, err)
+	}
+	return ssh.NewClient(sc, chans, reqs), nil
+}
+
+func clientConfig(hc HostConfig) (*ssh.ClientConfig, error) {
+	signer, err := loadSigner(hc)
+	if err != nil {
+		return nil, err
+	}
+	cb, algos, err := hostKeyCheck(hc)
+	if err != nil {
+		return nil, err
+	}
+	return &ssh.ClientConfig{
+		User:              hc.User,
+		Auth:              []ssh.AuthMethod{ssh.PublicKeys(signer)},
+		HostKeyCallback:   cb,
+		HostKeyAlgorithms: algos,
+		Timeout:           hc.Timeout,
+		ClientVersion:     "SSH-2.0-lagship",
+	}, nil
+}
+
+// watch sends keepalives on c until it closes, then forgets it so the next
+// command reconnects.
+func (p *Pool) watch(h *host, c *ssh.Client) {
+	defer p.wg.Done()
+	done := make(chan struct{})
+	go func() {
+		c.Wait()
+		close(done)
+	}()
+	t := time.NewTicker(p.keepalive)
+	defer t.Stop()
+	for {
+		select {
+		case <-done:
+			h.mu.Lock()
+			if h.client == c {
+				h.client = nil
+				h.stats.Drops++
+				h.log.Warn().Msg("ssh connection lost; reconnecting on next use")
+			}
+			h.mu.Unlock()
+			return
+		case <-t.C:
+			// A keepalive that gets no answer within the timeout means a
+			// dead peer: close, and done fires.
+			kill := time.AfterFunc(h.cfg.Timeout, func() { c.Close() })
+			_, _, err := c.SendRequest("keepalive@openssh.com", true, nil)
+			kill.Stop()
+			if err != nil {
+				c.Close()
+			}
+		}
+	}
+}
+
+// forget drops c from h after a failure, so the next use reconnects.
+func (h *host) forget(c *ssh.Client) {
+	h.mu.Lock()
+	if h.client == c {
+		h.client = nil
+		h.stats.Drops++
+	}
+	h.mu.Unlock()
+	c.Close()
+}
+
+// Output is what one remote command printed and how it exited.
+type Output struct {
+	Stdout, Stderr []byte
+	// ExitStatus is the command's exit status; -1 when the command ended
+	// without one (killed by a signal on the host).
+	ExitStatus int
+}
+
+// Run runs cmd on hc over the pooled connection and returns its output.
+// Connecting is bounded by hc.Timeout and so is the command: a command still
+// running then is sent SIGKILL and its session closed. A non-zero exit is
+// not an error here; transport failures and timeouts are.
+func (p *Pool) Run(ctx context.Context, hc HostConfig, cmd string) (Output, error) {
+	return p.run(ctx, hc, cmd, func() {})
+}
+
+// run is Run calling started once the command has been started on the host.
+func (p *Pool) run(ctx context.Context, hc HostConfig, cmd string, started func()) (Output, error) {
+	hc = hc.WithDefaults()
+	for attempt := 0; ; attempt++ {
+		h, c, err := p.client(ctx, hc)
+		if err != nil {
+			return Output{}, err
+		}
+		sess, err := c.NewSession()
+		if err != nil {
+			// The connection died before the keepalive noticed: drop it
+			// and retry once on a fresh one.
+			h.forget(c)
+			if attempt == 0 && ctx.Err() == nil {
+				h.log.Debug().Err(err).Msg("ssh session failed; reconnecting")
+				continue
+			}
+			return Output{}, fmt.Errorf("opening ssh session on %s: %w", hc, err)
+		}
+		return runSession(ctx, h, c, sess, cmd, started)
+	}
+}
+
+func runSession(ctx context.Context, h *host, c *ssh.Client, sess *ssh.Session, cmd string, started func()) (Output, error) {
+	defer sess.Close()
+	parent := ctx
+	ctx, cancel := context.WithTimeout(ctx, h.cfg.Timeout)
+	defer cancel()
+
+	stdout := &capped{max: maxOutput}
+	stderr := &capped{max: maxOutput}
+	sess.Stdout, sess.Stderr = stdout, stderr
+	if err := sess.Start(cmd); err != nil {
+		return Output{}, fmt.Errorf("starting command on %s: %w", h.cfg, err)
+	}
+	started()
+	waited := make(chan error, 1)
+	go func() { waited <- sess.Wait() }()
+
+	var err error
+	select {
+	case err = <-waited:
+	case <-ctx.Done():
+		// Kill the command and close its channel. OpenSSH delivers the
+		// signal only to privilege-separated sessions (not to root
+		// logins) and old releases ignore it; closing the channel closes
+		// the command's stdout in any case, which ends it at its next
+		// write (SIGPIPE).
+		_ = sess.Signal(ssh.SIGKILL)
+		sess.Close()
+		select {
+		case <-waited:
+		case <-time.After(5 * time.Second):
+			// The connection does not even carry the close: drop it.
+			h.forget(c)
+			<-waited
+		}
+		if parent.Err() != nil {
+			return Output{}, fmt.Errorf("command on %s cancelled; killed: %w", h.cfg, parent.Err())
+		}
+		return Output{}, fmt.Errorf("command on %s timed out after %s; killed: %w", h.cfg, h.cfg.Timeout, ctx.Err())
+	}
+	out := Output{Stdout: stdout.Bytes(), Stderr: stderr.Bytes()}
+	if stdout.over || stderr.over {
+		return out, fmt.Errorf("command on %s printed more than %d bytes", h.cfg, maxOutput)
+	}
+	var exit *ssh.ExitError
+	var missing *ssh.ExitMissingError
+	switch {
+	case err == nil:
+	case errors.As(err, &exit):
+		out.ExitStatus = exit.ExitStatus()
+		if exit.Signal() != "" {
+			out.ExitStatus = -1
+		}
+	case errors.As(err, &missing):
+		out.ExitStatus = -1
+	default:
+		// The connection broke under the command.
+		h.forget(c)
+		return out, fmt.Errorf("running command on %s: %w", h.cfg, err)
+	}
+	return out, nil
+}
+
+// capped is a bytes.Buffer that stops growing at max bytes.
+type capped struct {
+	buf  bytes.Buffer
+	max  int
+	over bool
+}
+
+func (c *capped) Write(b []byte) (int, error) {
+	if room := c.max - c.buf.Len(); len(b) > room {
+		c.over = true
+		c.buf.Write(b[:max(room, 0)])
+		return len(b), nil
+	}
+	return c.buf.Write(b)
+}
+
+func (c *capped) Bytes() []byte { return c.buf.Bytes() }
+
+// Stats returns a snapshot of every host's counters, sorted by host.
+func (p *Pool) Stats() []HostStats {
+	p.mu.Lock()
+	hosts := make([]*host, 0, len(p.hosts))
+	for _, h := range p.hosts {
+		hosts = append(hosts, h)
+	}
+	p.mu.Unlock()
+	out := make([]HostStats, 0, len(hosts))
+	for _, h := range hosts {
+		h.mu.Lock()
+		s := h.stats
+		s.Connected = h.client != nil
+		h.mu.Unlock()
+		out = append(out, s)
+	}
+	slices.SortFunc(out, func(a, b HostStats) int { return strings.Compare(a.Host, b.Host) })
+	return out
+}
+
+// Close closes every connection and waits for the pool's goroutines. Commands
+// in flight fail. Close is idempotent.
+func (p *Pool) Close() error {
+	p.mu.Lock()
+	p.closed = true
+	hosts := make([]*host, 0, len(p.hosts))
+	for _, h := range p.hosts {
+		hosts = append(hosts, h)
+	}
+	p.mu.Unlock()
+	for _, h := range hosts {
+		h.mu.Lock()
+		c := h.client
+		h.client = nil
+		h.mu.Unlock()
+		if c != nil {
+			c.Close()
+		}
+	}
+	p.wg.Wait()
+	return nil
+}

@@ -1,0 +1,208 @@
+package ssh
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/lagship/lagship/pipeline"
+)
+
+// Source collects the lag of one MirrorMaker 1 mirror by running
+// kafka-consumer-groups.sh --describe on its host. All topics of a group
+// share one run per tick.
+type Source struct {
+	pool *Pool
+	cfg  MirrorConfig
+	log  zerolog.Logger
+	run  *groupRun
+}
+
+var _ pipeline.Source = (*Source)(nil)
+
+// groupRun is the per-tick describe of one group on one host, shared by every
+// Source with the same host, group, bootstrap servers and command config.
+type groupRun struct {
+	describe pipeline.PerTick[Result]
+
+	mu         sync.Mutex
+	stats      GroupStats
+	lastStatus Status
+}
+
+// GroupStats counts the commands run for one group on one host.
+type GroupStats struct {
+	Host  string
+	Group string
+	// Commands is how many times kafka-consumer-groups.sh was started:
+	// one JVM launch on the host each.
+	Commands     int64
+	Failures     int64 // ticks that produced no table (transport, exit status, tool error)
+	LastDuration time.Duration
+	LastError    string
+}
+
+// NewSource validates cfg and returns its Source. Sources of the same pool
+// with the same host, group, bootstrap servers and command config share one
+// command per tick.
+func NewSource(pool *Pool, cfg MirrorConfig, log zerolog.Logger) (*Source, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg.Host = cfg.Host.WithDefaults()
+	s := &Source{
+		pool: pool,
+		cfg:  cfg,
+		log:  log.With().Str("host", cfg.Host.String()).Str("group", cfg.Group).Logger(),
+	}
+	key := strings.Join([]string{hostKey(cfg.Host), cfg.Group, cfg.BootstrapServer, cfg.CommandConfig, cfg.KafkaHome}, "\x00")
+	pool.mu.Lock()
+	defer pool.mu.Unlock()
+	if pool.closed {
+		return nil, ErrPoolClosed
+	}
+	run := pool.groups[key]
+	if run == nil {
+		run = &groupRun{stats: GroupStats{Host: cfg.Host.String(), Group: cfg.Group}}
+		run.describe.Fetch = s.fetch
+		pool.groups[key] = run
+	}
+	s.run = run
+	return s, nil
+}
+
+// Collect returns the lags of topic at tick. The first caller of a tick runs
+// the command; the others wait for its result.
+func (s *Source) Collect(ctx context.Context, tick time.Time, topic string) (pipeline.Sample, error) {
+	res, err := s.run.describe.Get(ctx, tick)
+	if err != nil {
+		return pipeline.Sample{}, err
+	}
+	committed := false
+	for _, r := range res.Rows {
+		if r.Topic == topic && r.CurrentOffset >= 0 {
+			committed = true
+			break
+		}
+	}
+	// One group is described per run, so rows are not filtered by group:
+	// the layouts of Kafka 0.10.2-2.2 have no GROUP column.
+	lags, found := res.Lags("", topic)
+	if !found || !committed || len(lags) == 0 {
+		return pipeline.Sample{}, fmt.Errorf("group %q on %s has no committed offsets for topic %q: %w",
+			s.cfg.Group, s.cfg.Host.Addr(), topic, pipeline.ErrNoOffsets)
+	}
+	return pipeline.Sample{Lags: lags}, nil
+}
+
+// fetch runs the describe command once and classifies its outcome.
+func (s *Source) fetch(ctx context.Context, _ time.Time) (Result, error) {
+	start := time.Now()
+	started := false
+	res, err := s.describe(ctx, func() { started = true })
+	s.run.mu.Lock()
+	defer s.run.mu.Unlock()
+	st := &s.run.stats
+	if started {
+		st.Commands++
+	}
+	st.LastDuration = time.Since(start)
+	if err != nil && !pipeline.IsState(err) {
+		st.Failures++
+		st.LastError = err.Error()
+		return res, err
+	}
+	st.LastError = ""
+	if err != nil {
+		return res, err
+	}
+	if res.Status != s.run.lastStatus {
+		if res.Status != StatusOK {
+			s.log.Info().Str("state", res.Status.String()).Str("message", res.Message).Msg("consumer group state")
+		} else {
+			s.log.Info().Msg("consumer group state back to ok")
+		}
+		s.run.lastStatus = res.Status
+	}
+	return res, nil
+}
+
+func (s *Source) describe(ctx context.Context, started func()) (Result, error) {
+	host := s.cfg.Host.String()
+	out, err := s.pool.run(ctx, s.cfg.Host, s.cfg.Command(), started)
+	if err != nil {
+		return Result{}, fmt.Errorf("describing group %q: %w", s.cfg.Group, err)
+	}
+	if out.ExitStatus == 127 {
+		return Result{}, fmt.Errorf("%s not found on %s (exit status 127; check kafka_home): %s",
+			s.cfg.script(), host, firstLines(out.Stderr, 3))
+	}
+	res, perr := Parse(out.Stdout, out.Stderr)
+	switch {
+	case perr == nil && res.Status == StatusGroupMissing:
+		return res, fmt.Errorf("describing group %q on %s: %s: %w", s.cfg.Group, host, res.Message, pipeline.ErrGroupNotFound)
+	case out.ExitStatus != 0:
+		return res, fmt.Errorf("kafka-consumer-groups.sh for group %q on %s exited with status %d: %s",
+			s.cfg.Group, host, out.ExitStatus, firstLines(out.Stderr, 3))
+	case perr != nil:
+		return res, fmt.Errorf("kafka-consumer-groups.sh output for group %q on %s: %w", s.cfg.Group, host, perr)
+	case res.Status == StatusCommandError:
+		return res, fmt.Errorf("kafka-consumer-groups.sh for group %q on %s failed: %s", s.cfg.Group, host, res.Message)
+	}
+	return res, nil
+}
+
+// firstLines returns up to n non-blank lines of b, joined by " | ", for
+// error messages.
+func firstLines(b []byte, n int) string {
+	var out []string
+	for _, l := range strings.Split(string(b), "\n") {
+		l = strings.TrimSpace(l)
+		if l == "" {
+			continue
+		}
+		out = append(out, clip(l))
+		if len(out) == n {
+			break
+		}
+	}
+	if len(out) == 0 {
+		return "(no output on stderr)"
+	}
+	return strings.Join(out, " | ")
+}
+
+// Stats returns the counters of the source's group (shared with every Source
+// of the same group on the same host).
+func (s *Source) Stats() GroupStats {
+	s.run.mu.Lock()
+	defer s.run.mu.Unlock()
+	return s.run.stats
+}
+
+// GroupStats returns the counters of every group the pool's sources run,
+// sorted by host and group.
+func (p *Pool) GroupStats() []GroupStats {
+	p.mu.Lock()
+	runs := make([]*groupRun, 0, len(p.groups))
+	for _, r := range p.groups {
+		runs = append(runs, r)
+	}
+	p.mu.Unlock()
+	out := make([]GroupStats, 0, len(runs))
+	for _, r := range runs {
+		r.mu.Lock()
+		out = append(out, r.stats)
+		r.mu.Unlock()
+	}
+	slices.SortFunc(out, func(a, b GroupStats) int {
+		return cmp.Or(strings.Compare(a.Host, b.Host), strings.Compare(a.Group, b.Group))
+	})
+	return out
+}
