@@ -253,6 +253,17 @@ func (c MirrorConfig) Command() string {
 	return b.String()
 }
 
+// RemoteCommand is Command as lagship sends it: under coreutils timeout when
+// the host has it, so that the host itself kills a JVM that hangs past the
+// timeout. Closing the SSH session alone cannot: sshd often refuses signals
+// from the client, and a silent JVM never notices its output is gone.
+func (c MirrorConfig) RemoteCommand() string {
+	t := c.Host.WithDefaults().Timeout
+	secs := int64((t + time.Second - 1) / time.Second)
+	return fmt.Sprintf("if command -v timeout >/dev/null 2>&1; then exec timeout -k 5 %d %s; else exec %s; fi",
+		secs, c.Command(), c.Command())
+}
+
 // script is the path of kafka-consumer-groups.sh on the host.
 func (c MirrorConfig) script() string {
 	return path.Join(c.KafkaHome, "bin", "kafka-consumer-groups.sh")

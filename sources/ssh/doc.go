@@ -19,4 +19,10 @@
 // only the key types that file holds for the host are negotiated. Every value
 // put into the remote command is validated and single-quoted for the remote
 // POSIX shell.
+//
+// Timeouts: a command that outlives the timeout is killed twice over. The
+// host runs it under coreutils timeout when it has it (RemoteCommand), and
+// lagship sends SIGKILL and closes the session. The first matters most:
+// sshd often refuses signals from the client, and a JVM that hangs without
+// printing never notices that its session is gone.
 package ssh

@@ -135,7 +135,7 @@ func (s *Source) fetch(ctx context.Context, _ time.Time) (Result, error) {
 
 func (s *Source) describe(ctx context.Context, started func()) (Result, error) {
 	host := s.cfg.Host.String()
-	out, err := s.pool.run(ctx, s.cfg.Host, s.cfg.Command(), started)
+	out, err := s.pool.run(ctx, s.cfg.Host, s.cfg.RemoteCommand(), started)
 	if err != nil {
 		return Result{}, fmt.Errorf("describing group %q: %w", s.cfg.Group, err)
 	}

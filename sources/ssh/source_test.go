@@ -24,7 +24,7 @@ func TestOneCommandPerGroupPerTick(t *testing.T) {
 	var cmd string
 	e := newEnv(t, describeExec(&cmd, describeTable("mm1", topics, parts), ""))
 	cfg := e.mirror("mm1")
-	cmd = cfg.Command()
+	cmd = cfg.RemoteCommand()
 	p := newPool(t)
 	src, err := NewSource(p, cfg, testLogger(t))
 	if err != nil {
@@ -259,13 +259,13 @@ func TestCommandQuoting(t *testing.T) {
 				t.Fatalf("valid name rejected: %v", err)
 			}
 			before := len(e.srv.Commands())
-			out, err := p.Run(testCtx(t), cfg.Host, cfg.Command())
+			out, err := p.Run(testCtx(t), cfg.Host, cfg.RemoteCommand())
 			if err != nil || out.ExitStatus != 0 {
 				t.Fatalf("run: %v, exit %d, stderr %q", err, out.ExitStatus, out.Stderr)
 			}
 			cmds := e.srv.Commands()
-			if len(cmds) != before+1 || cmds[before] != cfg.Command() {
-				t.Fatalf("server received %q, want exactly %q", cmds[before:], cfg.Command())
+			if len(cmds) != before+1 || cmds[before] != cfg.RemoteCommand() {
+				t.Fatalf("server received %q, want exactly %q", cmds[before:], cfg.RemoteCommand())
 			}
 			b, err := os.ReadFile(argsFile)
 			if err != nil {
@@ -388,7 +388,7 @@ func TestProbe(t *testing.T) {
 		return 0
 	})
 	cfg := e.mirror("mm1")
-	cmd = cfg.Command()
+	cmd = cfg.RemoteCommand()
 	names := func(cs []Check) string {
 		var b strings.Builder
 		for _, c := range cs {
@@ -444,4 +444,28 @@ func TestProbe(t *testing.T) {
 			t.Fatalf("checks = %s: %+v", got, cs)
 		}
 	})
+}
+
+// The host enforces the timeout itself when it has coreutils timeout: a
+// JVM that hangs silently is killed there even when sshd refuses signals.
+func TestRemoteCommandTimeout(t *testing.T) {
+	cfg := MirrorConfig{Host: HostConfig{Host: "h", User: "u", Timeout: 1500 * time.Millisecond}, Group: "g", KafkaHome: "/opt/kafka", BootstrapServer: "b:9092"}
+	want := "if command -v timeout >/dev/null 2>&1; then exec timeout -k 5 2 " + cfg.Command() + "; else exec " + cfg.Command() + "; fi"
+	if got := cfg.RemoteCommand(); got != want {
+		t.Errorf("RemoteCommand() = %s\nwant %s", got, want)
+	}
+	// Run it for real: a script that sleeps forever and prints nothing is
+	// killed by the host after the timeout.
+	dir := t.TempDir()
+	writeFile(t, dir, "bin/kafka-consumer-groups.sh", "#!/bin/sh\nexec sleep 60\n", 0o755)
+	cfg.KafkaHome = dir
+	start := time.Now()
+	c := exec.Command("/bin/sh", "-c", cfg.RemoteCommand())
+	err := c.Run()
+	if err == nil {
+		t.Fatal("hung command exited 0")
+	}
+	if time.Since(start) > 30*time.Second {
+		t.Fatalf("hung command ran %s", time.Since(start))
+	}
 }
