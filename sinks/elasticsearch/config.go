@@ -1,0 +1,186 @@
+package elasticsearch
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"time"
+
+	"github.com/lagship/lagship/mappings"
+	"github.com/lagship/lagship/pipeline"
+)
+
+// Config configures the sink. Start from DefaultConfig: Compress defaults to
+// true there, which the zero value cannot say.
+type Config struct {
+	// Addresses are the node URLs, http(s)://host:port; requests are spread
+	// over them and a failed node is skipped. Credentials do not belong
+	// here: use Username/Password or APIKey.
+	Addresses []string
+	// Username and Password enable HTTP basic authentication.
+	Username, Password string
+	// APIKey is the encoded API key (base64 of id:key), sent as
+	// "Authorization: ApiKey <APIKey>". It excludes Username/Password.
+	APIKey string
+	// CAFile is a PEM file of the CA that signed the nodes' certificates.
+	CAFile string
+	// InsecureSkipVerify disables TLS certificate verification.
+	InsecureSkipVerify bool
+
+	// Index receives the documents (default consumer_lag).
+	Index string
+	// Mapping is the body of PUT /<index> used when the index does not exist
+	// (default: mappings.JSON).
+	Mapping []byte
+
+	// FlushInterval is the longest a document waits in a buffer (default 1s).
+	FlushInterval time.Duration
+	// FlushBytes flushes a buffer when it reaches this size (default 1 MiB).
+	FlushBytes int
+	// Workers is the number of concurrent bulk requests (default 1: a tick
+	// is a few hundred documents at most).
+	Workers int
+	// Compress gzips request bodies.
+	Compress bool
+
+	// MaxRetries bounds both the client's retries of a whole request
+	// (transport errors, 429, 502, 503, 504) and the re-sends of an item
+	// rejected with 429 or 5xx (default 5).
+	MaxRetries int
+	// RetryBackoff is the first retry delay, doubled each attempt up to
+	// MaxBackoff (defaults 200ms and 10s).
+	RetryBackoff time.Duration
+	MaxBackoff   time.Duration
+
+	// OnUndelivered receives documents that could not be delivered: the
+	// cluster was unreachable or kept refusing after all retries, or the
+	// sink was closed before they could be sent. It is the seam for a disk
+	// spool; replaying means calling Write with them again. It is called
+	// from the sink's goroutines, one call at a time, and must not block
+	// for long. When nil, such documents are counted and logged only.
+	OnUndelivered func([]pipeline.Doc)
+}
+
+// Defaults.
+const (
+	DefaultIndex         = "consumer_lag"
+	DefaultFlushInterval = time.Second
+	DefaultFlushBytes    = 1 << 20
+	DefaultWorkers       = 1
+	DefaultMaxRetries    = 5
+	DefaultRetryBackoff  = 200 * time.Millisecond
+	DefaultMaxBackoff    = 10 * time.Second
+)
+
+// DefaultConfig returns the defaults, compression on, pointed at
+// http://localhost:9200.
+func DefaultConfig() Config {
+	return Config{
+		Addresses:     []string{"http://localhost:9200"},
+		Index:         DefaultIndex,
+		Mapping:       mappings.JSON,
+		FlushInterval: DefaultFlushInterval,
+		FlushBytes:    DefaultFlushBytes,
+		Workers:       DefaultWorkers,
+		Compress:      true,
+		MaxRetries:    DefaultMaxRetries,
+		RetryBackoff:  DefaultRetryBackoff,
+		MaxBackoff:    DefaultMaxBackoff,
+	}
+}
+
+// withDefaults fills zero values (not Compress, whose zero value is a
+// choice).
+func (c Config) withDefaults() Config {
+	d := DefaultConfig()
+	if c.Index == "" {
+		c.Index = d.Index
+	}
+	if c.Mapping == nil {
+		c.Mapping = d.Mapping
+	}
+	if c.FlushInterval == 0 {
+		c.FlushInterval = d.FlushInterval
+	}
+	if c.FlushBytes == 0 {
+		c.FlushBytes = d.FlushBytes
+	}
+	if c.Workers == 0 {
+		c.Workers = d.Workers
+	}
+	if c.MaxRetries == 0 {
+		c.MaxRetries = d.MaxRetries
+	}
+	if c.RetryBackoff == 0 {
+		c.RetryBackoff = d.RetryBackoff
+	}
+	if c.MaxBackoff == 0 {
+		c.MaxBackoff = d.MaxBackoff
+	}
+	return c
+}
+
+// Validate reports the first problem, naming the field. Zero values that
+// have a default are valid.
+func (c Config) Validate() error {
+	if len(c.Addresses) == 0 {
+		return errors.New("elasticsearch: addresses: at least one node URL is required")
+	}
+	for i, a := range c.Addresses {
+		u, err := url.Parse(a)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("elasticsearch: addresses[%d]: want http(s)://host:port", i)
+		}
+		if u.User != nil {
+			return fmt.Errorf("elasticsearch: addresses[%d]: credentials in the URL are not allowed, use username/password or api_key", i)
+		}
+	}
+	if c.APIKey != "" && (c.Username != "" || c.Password != "") {
+		return errors.New("elasticsearch: api_key and username/password are exclusive")
+	}
+	if c.Password != "" && c.Username == "" {
+		return errors.New("elasticsearch: password is set but username is empty")
+	}
+	if c.Index != "" {
+		if err := validIndexName(c.Index); err != nil {
+			return fmt.Errorf("elasticsearch: index %q: %w", c.Index, err)
+		}
+	}
+	if c.Mapping != nil {
+		if _, err := mappings.Parse(c.Mapping); err != nil {
+			return fmt.Errorf("elasticsearch: mapping: %w", err)
+		}
+	}
+	switch {
+	case c.FlushInterval < 0:
+		return errors.New("elasticsearch: flush_interval must not be negative")
+	case c.FlushBytes < 0:
+		return errors.New("elasticsearch: flush_bytes must not be negative")
+	case c.Workers < 0:
+		return errors.New("elasticsearch: workers must not be negative")
+	case c.MaxRetries < 0:
+		return errors.New("elasticsearch: max_retries must not be negative")
+	case c.RetryBackoff < 0 || c.MaxBackoff < 0:
+		return errors.New("elasticsearch: retry backoff must not be negative")
+	}
+	return nil
+}
+
+// validIndexName applies Elasticsearch's rules for index names.
+func validIndexName(name string) error {
+	for _, r := range name {
+		switch {
+		case r >= 'A' && r <= 'Z':
+			return errors.New("must be lowercase")
+		case r == '\\' || r == '/' || r == '*' || r == '?' || r == '"' || r == '<' || r == '>' || r == '|' || r == ' ' || r == ',' || r == '#' || r == ':':
+			return fmt.Errorf("must not contain %q", r)
+		}
+	}
+	if name[0] == '_' || name[0] == '-' || name[0] == '+' {
+		return errors.New("must not start with '_', '-' or '+'")
+	}
+	if name == "." || name == ".." || len(name) > 255 {
+		return errors.New("is not a valid index name")
+	}
+	return nil
+}

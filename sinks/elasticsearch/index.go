@@ -1,0 +1,235 @@
+package elasticsearch
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/elastic/go-elasticsearch/v8/esapi"
+)
+
+// IndexState is what lagship needs to know about an existing index.
+type IndexState struct {
+	Index  string
+	Exists bool
+	// TopicType is the mapped type of topic ("" when not mapped yet).
+	TopicType string
+	// TopicKeyword reports a topic.keyword multi-field of type keyword.
+	TopicKeyword bool
+	// IntegerLagFields lists pN fields mapped as integer (the old script's
+	// mapping): lags above 2147483647 are rejected for them.
+	IntegerLagFields []string
+}
+
+// NeedsTopicFix reports an index whose topic is text without a keyword
+// multi-field: Kibana cannot aggregate or split series by topic.
+func (st IndexState) NeedsTopicFix() bool {
+	return st.Exists && st.TopicType == "text" && !st.TopicKeyword
+}
+
+// FixRequests returns the two requests that make an old index usable, as
+// text to paste into Kibana Dev Tools: add a keyword multi-field to topic,
+// then re-index the existing documents in place so they get it too.
+func (st IndexState) FixRequests() string {
+	return "PUT " + st.Index + `/_mapping
+{
+  "properties": {
+    "topic": {
+      "type": "text",
+      "fields": {
+        "keyword": { "type": "keyword", "ignore_above": 256 }
+      }
+    }
+  }
+}
+
+POST ` + st.Index + "/_update_by_query?conflicts=proceed\n"
+}
+
+// Summary describes the state in one line for logs and checks.
+func (st IndexState) Summary() string {
+	switch {
+	case !st.Exists:
+		return "index " + st.Index + " does not exist; lagship creates it with its mapping on start"
+	case st.NeedsTopicFix():
+		return "index " + st.Index + " maps topic as text (created by the old script): Kibana cannot split or aggregate by topic"
+	case st.TopicType == "text":
+		return "index " + st.Index + " maps topic as text with a topic.keyword multi-field"
+	case st.TopicType == "":
+		return "index " + st.Index + " exists; topic is not mapped yet (dynamic mapping will make it text)"
+	}
+	return "index " + st.Index + " exists; topic is " + st.TopicType
+}
+
+var lagField = regexp.MustCompile(`^p\d+$`)
+
+type mappingField struct {
+	Type       string                  `json:"type"`
+	Fields     map[string]mappingField `json:"fields"`
+	Properties map[string]mappingField `json:"properties"`
+}
+
+// InspectIndex reads the index's existence and mapping without changing
+// anything.
+func (s *Sink) InspectIndex(ctx context.Context) (IndexState, error) {
+	st := IndexState{Index: s.cfg.Index}
+	res, err := s.es.Indices.Exists([]string{s.cfg.Index}, s.es.Indices.Exists.WithContext(ctx))
+	if err != nil {
+		return st, fmt.Errorf("checking index %q: %w", s.cfg.Index, err)
+	}
+	closeBody(res)
+	switch res.StatusCode {
+	case http.StatusNotFound:
+		return st, nil
+	case http.StatusOK:
+	default:
+		return st, fmt.Errorf("checking index %q: HEAD answered %s", s.cfg.Index, res.Status())
+	}
+	st.Exists = true
+	res, err = s.es.Indices.GetMapping(s.es.Indices.GetMapping.WithIndex(s.cfg.Index), s.es.Indices.GetMapping.WithContext(ctx))
+	if err != nil {
+		return st, fmt.Errorf("reading mapping of index %q: %w", s.cfg.Index, err)
+	}
+	defer closeBody(res)
+	if res.IsError() {
+		return st, fmt.Errorf("reading mapping of index %q: %w", s.cfg.Index, responseError(res))
+	}
+	var body map[string]struct {
+		Mappings struct {
+			Properties map[string]mappingField `json:"properties"`
+		} `json:"mappings"`
+	}
+	if err := json.NewDecoder(res.Body).Decode(&body); err != nil {
+		return st, fmt.Errorf("reading mapping of index %q: %w", s.cfg.Index, err)
+	}
+	// An alias may name several indices: report the first, sorted.
+	names := make([]string, 0, len(body))
+	for n := range body {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	if len(names) == 0 {
+		return st, nil
+	}
+	props := body[names[0]].Mappings.Properties
+	if topic, ok := props["topic"]; ok {
+		st.TopicType = topic.Type
+		if st.TopicType == "" {
+			st.TopicType = "object"
+		}
+		st.TopicKeyword = topic.Fields["keyword"].Type == "keyword"
+	}
+	for name, f := range props {
+		if lagField.MatchString(name) && f.Type == "integer" {
+			st.IntegerLagFields = append(st.IntegerLagFields, name)
+		}
+	}
+	sort.Slice(st.IntegerLagFields, func(i, j int) bool {
+		a, _ := strconv.Atoi(st.IntegerLagFields[i][1:])
+		b, _ := strconv.Atoi(st.IntegerLagFields[j][1:])
+		return a < b
+	})
+	return st, nil
+}
+
+// EnsureIndex creates the index with the configured mapping when it does
+// not exist. An existing index is left alone; when it carries the old
+// script's mapping, a warning explains the consequence and the fix.
+func (s *Sink) EnsureIndex(ctx context.Context) error {
+	st, err := s.InspectIndex(ctx)
+	if err != nil {
+		return err
+	}
+	if st.Exists {
+		s.warnOldMapping(st)
+		return nil
+	}
+	res, err := s.es.Indices.Create(s.cfg.Index,
+		s.es.Indices.Create.WithBody(bytes.NewReader(s.cfg.Mapping)),
+		s.es.Indices.Create.WithContext(ctx))
+	if err != nil {
+		return fmt.Errorf("creating index %q: %w", s.cfg.Index, err)
+	}
+	defer closeBody(res)
+	if res.IsError() {
+		rerr := responseError(res)
+		var ee *esError
+		if errors.As(rerr, &ee) && ee.Type == "resource_already_exists_exception" {
+			s.log.Info().Msg("index was created concurrently by another client; using it")
+			return nil
+		}
+		return fmt.Errorf("creating index %q: %w", s.cfg.Index, rerr)
+	}
+	s.log.Info().Msg("created index with the lagship mapping")
+	return nil
+}
+
+func (s *Sink) warnOldMapping(st IndexState) {
+	if st.NeedsTopicFix() {
+		s.log.Warn().Str("topic_type", st.TopicType).
+			Msg("index maps topic as text (created by the old script): Kibana cannot use a text field in terms aggregations, so charts cannot be split by topic; documents are still indexed. Run `lagship check` for the two requests that fix it in place")
+	}
+	if len(st.IntegerLagFields) > 0 {
+		s.log.Warn().Strs("fields", st.IntegerLagFields).
+			Msg("index maps these partition fields as integer: a lag above 2147483647 will be rejected. A field type cannot change in place: point lagship at a new index or reindex into one created with the lagship mapping")
+	}
+}
+
+// esError is an Elasticsearch error response.
+type esError struct {
+	Status int
+	Type   string
+	Reason string
+}
+
+func (e *esError) Error() string {
+	if e.Type == "" {
+		return fmt.Sprintf("status %d: %s", e.Status, e.Reason)
+	}
+	return fmt.Sprintf("%s: %s (status %d)", e.Type, e.Reason, e.Status)
+}
+
+// responseError reads an error response into an *esError.
+func responseError(res *esapi.Response) error {
+	e := &esError{Status: res.StatusCode}
+	b, _ := io.ReadAll(io.LimitReader(res.Body, 64<<10))
+	var body struct {
+		Error json.RawMessage `json:"error"`
+	}
+	if json.Unmarshal(b, &body) == nil && len(body.Error) > 0 {
+		var obj struct {
+			Type   string `json:"type"`
+			Reason string `json:"reason"`
+		}
+		if json.Unmarshal(body.Error, &obj) == nil {
+			e.Type, e.Reason = obj.Type, obj.Reason
+		} else {
+			_ = json.Unmarshal(body.Error, &e.Reason)
+		}
+	}
+	if e.Type == "" && e.Reason == "" {
+		e.Reason = strings.TrimSpace(string(b))
+		if len(e.Reason) > 200 {
+			e.Reason = e.Reason[:200] + "..."
+		}
+		if e.Reason == "" {
+			e.Reason = http.StatusText(res.StatusCode)
+		}
+	}
+	return e
+}
+
+func closeBody(res *esapi.Response) {
+	if res != nil && res.Body != nil {
+		_, _ = io.Copy(io.Discard, io.LimitReader(res.Body, 1<<20))
+		_ = res.Body.Close()
+	}
+}

@@ -1,0 +1,689 @@
+package elasticsearch
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/lagship/lagship/internal/esfake"
+	"github.com/lagship/lagship/mappings"
+	"github.com/lagship/lagship/pipeline"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+// oldMapping is the mapping.json of the script lagship replaces.
+var oldMapping = func() []byte {
+	var b strings.Builder
+	b.WriteString(`{"mappings":{"properties":{"@timestamp":{"type":"date"},"topic":{"type":"text"}`)
+	for p := 0; p < 18; p++ {
+		b.WriteString(`,"p` + strconv.Itoa(p) + `":{"type":"integer"}`)
+	}
+	b.WriteString(`}}}`)
+	return []byte(b.String())
+}()
+
+// syncBuf is a log sink safe for the sink's goroutines.
+type syncBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuf) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// spool collects undelivered documents.
+type spool struct {
+	mu   sync.Mutex
+	docs []pipeline.Doc
+}
+
+func (s *spool) Put(docs []pipeline.Doc) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.docs = append(s.docs, docs...)
+	return nil
+}
+
+func (s *spool) all() []pipeline.Doc {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]pipeline.Doc(nil), s.docs...)
+}
+
+type harness struct {
+	srv   *esfake.Server
+	sink  *Sink
+	logs  *syncBuf
+	spool *spool
+}
+
+func ctxT(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// newHarness starts a fake and a sink on it. Flushing happens only at
+// FlushBytes or Close unless mut changes it.
+func newHarness(t *testing.T, srv *esfake.Server, mut func(*Config)) *harness {
+	t.Helper()
+	if srv == nil {
+		srv = esfake.NewTB(t)
+	}
+	h := &harness{srv: srv, logs: &syncBuf{}, spool: &spool{}}
+	cfg := DefaultConfig()
+	cfg.Addresses = []string{srv.URL()}
+	cfg.FlushInterval = time.Hour
+	cfg.RetryBackoff = time.Millisecond
+	cfg.MaxBackoff = 4 * time.Millisecond
+	cfg.OnUndelivered = UndeliveredTo(h.spool, zerolog.Nop())
+	if mut != nil {
+		mut(&cfg)
+	}
+	s, err := New(cfg, zerolog.New(h.logs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.sink = s
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := s.Close(ctx); err != nil && !errors.Is(err, ErrClosed) {
+			t.Errorf("cleanup close: %v", err)
+		}
+	})
+	return h
+}
+
+func (h *harness) close(t *testing.T) {
+	t.Helper()
+	if err := h.sink.Close(ctxT(t)); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+}
+
+var t0 = time.Date(2024, 5, 1, 10, 0, 0, 0, time.UTC)
+
+// makeDocs returns topics×ticks documents.
+func makeDocs(topics, ticks int) []pipeline.Doc {
+	var docs []pipeline.Doc
+	for k := 0; k < ticks; k++ {
+		for i := 0; i < topics; i++ {
+			docs = append(docs, pipeline.Doc{
+				Timestamp: t0.Add(time.Duration(k) * 10 * time.Second),
+				Target:    pipeline.Target{Mirror: "dc1", Topic: "topic-" + strconv.Itoa(i), Group: "mm2", Cluster: "src", Method: "native"},
+				Lags:      []int64{int64(k), 5, pipeline.UnknownLag, 7},
+			})
+		}
+	}
+	return docs
+}
+
+func TestEnsureIndexCreatesOnce(t *testing.T) {
+	srv := esfake.NewTB(t)
+	a := newHarness(t, srv, nil)
+	if err := a.sink.EnsureIndex(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	if srv.IndexCreations() != 1 || !bytes.Equal(srv.LastCreateBody(), mappings.JSON) {
+		t.Fatalf("creations %d, body %s", srv.IndexCreations(), srv.LastCreateBody())
+	}
+	b := newHarness(t, srv, nil) // a second start
+	if err := b.sink.EnsureIndex(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	if srv.IndexCreations() != 1 || srv.Requests(esfake.EndpointIndexCreate) != 1 {
+		t.Errorf("second start: creations %d, create requests %d", srv.IndexCreations(), srv.Requests(esfake.EndpointIndexCreate))
+	}
+	if got := srv.FieldType(DefaultIndex, "topic"); got != "keyword" {
+		t.Errorf("topic = %q", got)
+	}
+}
+
+func TestEnsureIndexRace(t *testing.T) {
+	srv := esfake.NewTB(t)
+	// Another instance creates the index between our HEAD and our PUT.
+	srv.OnRequest(func(ep string, _ *http.Request) {
+		if ep == esfake.EndpointIndexCreate {
+			_ = srv.CreateIndex(DefaultIndex, mappings.JSON)
+		}
+	})
+	h := newHarness(t, srv, nil)
+	if err := h.sink.EnsureIndex(ctxT(t)); err != nil {
+		t.Fatalf("EnsureIndex with a racing creator: %v", err)
+	}
+	if srv.Requests(esfake.EndpointIndexCreate) != 1 || srv.IndexCreations() != 1 {
+		t.Errorf("create requests %d, creations %d", srv.Requests(esfake.EndpointIndexCreate), srv.IndexCreations())
+	}
+}
+
+func TestEnsureIndexBadMapping(t *testing.T) {
+	h := newHarness(t, nil, func(c *Config) {
+		c.Mapping = []byte(`{"mappings":{"properties":{"topic":{"type":"keyword","fielddata":true}}}}`)
+	})
+	err := h.sink.EnsureIndex(ctxT(t))
+	if err == nil || !strings.Contains(err.Error(), "mapper_parsing_exception") {
+		t.Fatalf("err = %v, want the mapper_parsing_exception", err)
+	}
+}
+
+func TestWriteUsesBulkOnly(t *testing.T) {
+	h := newHarness(t, nil, func(c *Config) { c.FlushBytes = 32 << 10 })
+	if err := h.sink.EnsureIndex(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	docs := makeDocs(20, 25) // 500 documents
+	for i := 0; i < len(docs); i += 20 {
+		if err := h.sink.Write(ctxT(t), docs[i:i+20]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.close(t)
+	stored := h.srv.Docs(DefaultIndex)
+	if len(stored) != len(docs) {
+		t.Fatalf("stored %d of %d", len(stored), len(docs))
+	}
+	bulks := h.srv.Requests(esfake.EndpointBulk)
+	if bulks == 0 || bulks > len(docs)/20 {
+		t.Errorf("%d bulk requests for %d documents", bulks, len(docs))
+	}
+	for _, ep := range []string{esfake.EndpointUnknown, esfake.EndpointUpdateByQuery} {
+		if n := h.srv.Requests(ep); n != 0 {
+			t.Errorf("%d requests to %s", n, ep)
+		}
+	}
+	want := docs[123].AppendJSON(nil)
+	if got := stored[docs[123].ID()]; !bytes.Equal(got, want) {
+		t.Errorf("stored %s\nwant   %s", got, want)
+	}
+	st := h.sink.Stats()
+	if st.Indexed != uint64(len(docs)) || st.BulkRequests != uint64(bulks) || st.Rejected+st.Undelivered+st.Duplicates != 0 || st.Pending != 0 {
+		t.Errorf("stats %+v", st)
+	}
+	if h.srv.LastHeader(esfake.EndpointBulk).Get("Content-Encoding") != "gzip" {
+		t.Error("bulk bodies are not compressed")
+	}
+	if err := h.sink.Write(ctxT(t), docs[:1]); !errors.Is(err, ErrClosed) {
+		t.Errorf("Write after Close = %v", err)
+	}
+}
+
+func TestCloseFlushesPartialBuffer(t *testing.T) {
+	h := newHarness(t, nil, nil)
+	docs := makeDocs(3, 1)
+	if err := h.sink.Write(ctxT(t), docs); err != nil {
+		t.Fatal(err)
+	}
+	if n := h.srv.Requests(esfake.EndpointBulk); n != 0 {
+		t.Fatalf("%d bulk requests before Close with a 1h interval and a 1MiB buffer", n)
+	}
+	h.close(t)
+	if n := len(h.srv.Docs(DefaultIndex)); n != 3 || h.srv.Requests(esfake.EndpointBulk) != 1 {
+		t.Fatalf("after Close: %d docs, %d requests", n, h.srv.Requests(esfake.EndpointBulk))
+	}
+}
+
+func TestItem429Retried(t *testing.T) {
+	h := newHarness(t, nil, nil)
+	h.srv.RejectNextItems(3)
+	docs := makeDocs(5, 1)
+	if err := h.sink.Write(ctxT(t), docs); err != nil {
+		t.Fatal(err)
+	}
+	h.close(t)
+	if n := len(h.srv.Docs(DefaultIndex)); n != 5 {
+		t.Fatalf("stored %d of 5", n)
+	}
+	st := h.sink.Stats()
+	if st.Retried != 3 || st.Indexed != 5 || st.Undelivered != 0 {
+		t.Errorf("stats %+v", st)
+	}
+}
+
+func TestItem429GivesUpToSpool(t *testing.T) {
+	h := newHarness(t, nil, func(c *Config) { c.MaxRetries = 2 })
+	h.srv.RejectNextItems(1000)
+	docs := makeDocs(2, 1)
+	if err := h.sink.Write(ctxT(t), docs); err != nil {
+		t.Fatal(err)
+	}
+	h.close(t)
+	st := h.sink.Stats()
+	if st.Retried != 4 || st.Undelivered != 2 || st.Indexed != 0 {
+		t.Errorf("stats %+v", st)
+	}
+	got := h.spool.all()
+	if len(got) != 2 || got[0].ID() == got[1].ID() {
+		t.Fatalf("spooled %v", got)
+	}
+	if h.srv.BulkItems() != 6 {
+		t.Errorf("items sent %d, want 2 documents × 3 attempts", h.srv.BulkItems())
+	}
+}
+
+func TestWholeRequestRetriedByClient(t *testing.T) {
+	for _, status := range []int{429, 502, 503, 504} {
+		t.Run(http.StatusText(status), func(t *testing.T) {
+			h := newHarness(t, nil, nil)
+			h.srv.FailNext(esfake.EndpointBulk, 2, status)
+			if err := h.sink.Write(ctxT(t), makeDocs(3, 1)); err != nil {
+				t.Fatal(err)
+			}
+			h.close(t)
+			if n := len(h.srv.Docs(DefaultIndex)); n != 3 {
+				t.Fatalf("stored %d of 3", n)
+			}
+			st := h.sink.Stats()
+			if h.srv.Requests(esfake.EndpointBulk) != 3 || st.BulkRequests != 1 || st.FailedFlushes != 0 {
+				t.Errorf("requests %d, stats %+v", h.srv.Requests(esfake.EndpointBulk), st)
+			}
+		})
+	}
+}
+
+func TestOutageSpoolsThenReplay(t *testing.T) {
+	srv := esfake.NewTB(t)
+	h := newHarness(t, srv, func(c *Config) { c.MaxRetries = 2 })
+	srv.Outage()
+	docs := makeDocs(4, 2)
+	if err := h.sink.Write(ctxT(t), docs); err != nil {
+		t.Fatal(err)
+	}
+	h.close(t)
+	st := h.sink.Stats()
+	if st.Undelivered != uint64(len(docs)) || st.FailedFlushes == 0 || st.Indexed != 0 {
+		t.Fatalf("stats %+v", st)
+	}
+	spooled := h.spool.all()
+	if len(spooled) != len(docs) {
+		t.Fatalf("spooled %d of %d", len(spooled), len(docs))
+	}
+	if !strings.Contains(h.logs.String(), "bulk request failed after retries") {
+		t.Errorf("no failure log: %s", h.logs)
+	}
+	// Replay: the cluster is back, the spool's documents are written again.
+	if err := srv.Restore(); err != nil {
+		t.Fatal(err)
+	}
+	r := newHarness(t, srv, nil)
+	if err := r.sink.Write(ctxT(t), spooled); err != nil {
+		t.Fatal(err)
+	}
+	r.close(t)
+	if n := len(srv.Docs(DefaultIndex)); n != len(docs) {
+		t.Fatalf("after replay: %d docs", n)
+	}
+}
+
+func TestCloseDeadlineSpoolsPending(t *testing.T) {
+	h := newHarness(t, nil, func(c *Config) {
+		c.MaxRetries = 50
+		c.RetryBackoff, c.MaxBackoff = 20*time.Millisecond, 20*time.Millisecond
+	})
+	h.srv.FailNext(esfake.EndpointBulk, 1_000_000, 503)
+	docs := makeDocs(3, 1)
+	if err := h.sink.Write(ctxT(t), docs); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	if err := h.sink.Close(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Close = %v, want deadline exceeded", err)
+	}
+	if got := len(h.spool.all()); got != 3 {
+		t.Fatalf("spooled %d of 3 before Close returned", got)
+	}
+	if st := h.sink.Stats(); st.Pending != 0 || st.Undelivered != 3 {
+		t.Errorf("stats %+v", st)
+	}
+}
+
+func TestMappingErrorRejected(t *testing.T) {
+	srv := esfake.NewTB(t)
+	if err := srv.CreateIndex(DefaultIndex, oldMapping); err != nil {
+		t.Fatal(err)
+	}
+	h := newHarness(t, srv, nil)
+	docs := makeDocs(3, 1)
+	docs[0].Lags[0] = 3_000_000_000 // p0 is integer in the old mapping
+	docs[1].Lags[0] = 4_000_000_000
+	if err := h.sink.Write(ctxT(t), docs); err != nil {
+		t.Fatal(err)
+	}
+	h.close(t)
+	st := h.sink.Stats()
+	if st.Rejected != 2 || st.Indexed != 1 || st.Retried != 0 || st.Undelivered != 0 {
+		t.Errorf("stats %+v", st)
+	}
+	if h.srv.BulkItems() != 3 {
+		t.Errorf("items sent %d: a mapping error must not be retried", h.srv.BulkItems())
+	}
+	logs := h.logs.String()
+	if n := strings.Count(logs, "elasticsearch rejected a document"); n != 1 {
+		t.Errorf("%d rejection log lines, want 1 (rate-limited):\n%s", n, logs)
+	}
+	if !strings.Contains(logs, "out of range for an integer") || !strings.Contains(logs, "document_parsing_exception") {
+		t.Errorf("log lacks the reason:\n%s", logs)
+	}
+}
+
+func TestDuplicates(t *testing.T) {
+	srv := esfake.NewTB(t)
+	docs := makeDocs(4, 1)
+	first := newHarness(t, srv, nil)
+	if err := first.sink.Write(ctxT(t), docs); err != nil {
+		t.Fatal(err)
+	}
+	first.close(t)
+	again := newHarness(t, srv, nil) // a re-send after a restart
+	if err := again.sink.Write(ctxT(t), append(docs, docs[0])); err != nil {
+		t.Fatal(err)
+	}
+	again.close(t)
+	if st := again.sink.Stats(); st.Duplicates != 5 || st.Indexed != 0 || st.Rejected != 0 {
+		t.Errorf("stats %+v", st)
+	}
+	if n := len(srv.Docs(DefaultIndex)); n != 4 {
+		t.Errorf("stored %d", n)
+	}
+}
+
+func TestOldIndex(t *testing.T) {
+	srv := esfake.NewTB(t)
+	if err := srv.CreateIndex(DefaultIndex, oldMapping); err != nil {
+		t.Fatal(err)
+	}
+	h := newHarness(t, srv, nil)
+	ctx := ctxT(t)
+	if err := h.sink.EnsureIndex(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if srv.Requests(esfake.EndpointIndexCreate) != 0 || srv.Requests(esfake.EndpointPutMapping) != 0 {
+		t.Error("EnsureIndex touched an existing index")
+	}
+	logs := h.logs.String()
+	for _, want := range []string{`"level":"warn"`, "terms aggregations", "split by topic", "lagship check", "p17"} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("warning lacks %q:\n%s", want, logs)
+		}
+	}
+	st, err := h.sink.InspectIndex(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !st.Exists || st.TopicType != "text" || st.TopicKeyword || !st.NeedsTopicFix() || len(st.IntegerLagFields) != 18 || st.IntegerLagFields[17] != "p17" {
+		t.Fatalf("state %+v", st)
+	}
+	fix := st.FixRequests()
+	golden(t, "testdata/fix_requests.golden", []byte(fix))
+
+	// The fix, pasted as printed, works.
+	for _, req := range parseDevTools(t, fix) {
+		hr, _ := http.NewRequestWithContext(ctx, req.method, srv.URL()+"/"+req.path, strings.NewReader(req.body))
+		if req.body != "" {
+			hr.Header.Set("Content-Type", "application/json")
+		}
+		res, err := http.DefaultClient.Do(hr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != 200 {
+			t.Fatalf("%s %s = %d", req.method, req.path, res.StatusCode)
+		}
+	}
+	if srv.Requests(esfake.EndpointUpdateByQuery) != 1 {
+		t.Error("the backfill request did not run")
+	}
+	st, err = h.sink.InspectIndex(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !st.TopicKeyword || st.NeedsTopicFix() {
+		t.Errorf("after the fix: %+v", st)
+	}
+}
+
+type devToolsReq struct{ method, path, body string }
+
+// parseDevTools splits Kibana Dev Tools text into requests.
+func parseDevTools(t *testing.T, text string) []devToolsReq {
+	t.Helper()
+	var out []devToolsReq
+	for _, block := range strings.Split(strings.TrimSpace(text), "\n\n") {
+		line, body, _ := strings.Cut(block, "\n")
+		method, path, ok := strings.Cut(line, " ")
+		if !ok {
+			t.Fatalf("bad request line %q", line)
+		}
+		if body != "" && !json.Valid([]byte(body)) {
+			t.Fatalf("body of %s is not JSON: %s", line, body)
+		}
+		out = append(out, devToolsReq{method, path, body})
+	}
+	if len(out) != 2 {
+		t.Fatalf("%d requests in the fix, want 2", len(out))
+	}
+	return out
+}
+
+func golden(t *testing.T, path string, got []byte) {
+	t.Helper()
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run with -update)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s differs:\n%s", path, got)
+	}
+}
+
+func TestAuth(t *testing.T) {
+	const pass, key = "pa55-word", "aWQ6c2VjcmV0LWtleQ=="
+	tests := []struct {
+		name    string
+		srvOpt  esfake.Option
+		mut     func(*Config)
+		ok      bool
+		wantHdr string
+	}{
+		{"basic", esfake.WithBasicAuth("lagship", pass), func(c *Config) { c.Username, c.Password = "lagship", pass }, true, "Basic bGFnc2hpcDpwYTU1LXdvcmQ="},
+		{"api key", esfake.WithAPIKey(key), func(c *Config) { c.APIKey = key }, true, "APIKey " + key},
+		{"wrong password", esfake.WithBasicAuth("lagship", "other"), func(c *Config) { c.Username, c.Password = "lagship", pass }, false, ""},
+		{"wrong key", esfake.WithAPIKey("b3RoZXI="), func(c *Config) { c.APIKey = key }, false, ""},
+		{"none", esfake.WithBasicAuth("lagship", pass), nil, false, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := esfake.NewTB(t, tt.srvOpt)
+			h := newHarness(t, srv, tt.mut)
+			err := h.sink.EnsureIndex(ctxT(t))
+			checks := h.sink.Probe(ctxT(t))
+			if tt.ok {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got := srv.LastHeader(esfake.EndpointIndexCreate).Get("Authorization"); got != tt.wantHdr {
+					t.Errorf("Authorization = %q, want %q", got, tt.wantHdr)
+				}
+				if !checks[1].OK {
+					t.Errorf("auth check %+v", checks[1])
+				}
+				return
+			}
+			if err == nil {
+				t.Fatal("EnsureIndex succeeded with bad credentials")
+			}
+			if checks[1].OK || !strings.Contains(checks[1].Detail, "security_exception") {
+				t.Errorf("auth check %+v", checks[1])
+			}
+			for _, c := range checks {
+				if strings.Contains(c.Detail, pass) || strings.Contains(c.Detail, key) {
+					t.Errorf("check %q leaks a secret: %s", c.Name, c.Detail)
+				}
+			}
+			if strings.Contains(err.Error(), pass) || strings.Contains(h.logs.String(), pass) || strings.Contains(h.logs.String(), key) {
+				t.Error("a secret reached an error or a log")
+			}
+		})
+	}
+}
+
+func TestProbe(t *testing.T) {
+	t.Run("fresh cluster", func(t *testing.T) {
+		h := newHarness(t, nil, nil)
+		checks := h.sink.Probe(ctxT(t))
+		for _, c := range checks {
+			if !c.OK {
+				t.Errorf("%+v", c)
+			}
+		}
+		if !strings.Contains(checks[0].Detail, esfake.DefaultVersion) || !strings.Contains(checks[2].Detail, "will") && !strings.Contains(checks[2].Detail, "creates it") {
+			t.Errorf("details %+v", checks)
+		}
+		if h.srv.IndexCreations() != 0 {
+			t.Error("Probe created the index")
+		}
+	})
+	t.Run("old index", func(t *testing.T) {
+		srv := esfake.NewTB(t)
+		_ = srv.CreateIndex(DefaultIndex, oldMapping)
+		h := newHarness(t, srv, nil)
+		c := h.sink.Probe(ctxT(t))[2]
+		if c.OK || !strings.Contains(c.Detail, "_update_by_query?conflicts=proceed") || !strings.Contains(c.Detail, "2147483647") {
+			t.Errorf("%+v", c)
+		}
+	})
+	t.Run("down", func(t *testing.T) {
+		srv := esfake.NewTB(t)
+		srv.Outage()
+		h := newHarness(t, srv, func(c *Config) { c.MaxRetries = 1 })
+		c := h.sink.Probe(ctxT(t))
+		if c[0].OK || c[1].OK || c[2].OK || !strings.Contains(c[0].Detail, "refused") {
+			t.Errorf("%+v", c)
+		}
+	})
+	t.Run("old version", func(t *testing.T) {
+		h := newHarness(t, esfake.NewTB(t, esfake.WithVersion("6.8.0")), nil)
+		if c := h.sink.Probe(ctxT(t))[0]; c.OK {
+			t.Errorf("%+v", c)
+		}
+	})
+}
+
+func TestTLS(t *testing.T) {
+	srv := esfake.NewTB(t, esfake.WithTLS())
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(ca, srv.CACertPEM(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		mut  func(*Config)
+		ok   bool
+	}{
+		{"ca file", func(c *Config) { c.CAFile = ca }, true},
+		{"system roots only", nil, false},
+		{"insecure", func(c *Config) { c.InsecureSkipVerify = true }, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, srv, func(c *Config) {
+				c.MaxRetries = 1
+				if tt.mut != nil {
+					tt.mut(c)
+				}
+			})
+			err := h.sink.EnsureIndex(ctxT(t))
+			if (err == nil) != tt.ok {
+				t.Fatalf("EnsureIndex = %v, want ok=%v", err, tt.ok)
+			}
+			if !tt.ok && !strings.Contains(err.Error(), "certificate") {
+				t.Errorf("error does not name the certificate: %v", err)
+			}
+		})
+	}
+	if _, err := New(Config{Addresses: []string{srv.URL()}, CAFile: filepath.Join(t.TempDir(), "missing.pem")}, zerolog.Nop()); err == nil {
+		t.Error("New accepted a missing CA file")
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	tests := []struct {
+		name string
+		mut  func(*Config)
+		want string
+	}{
+		{"defaults", func(*Config) {}, ""},
+		{"zero values get defaults", func(c *Config) { *c = Config{Addresses: []string{"https://es:9200"}} }, ""},
+		{"no address", func(c *Config) { c.Addresses = nil }, "addresses"},
+		{"bad scheme", func(c *Config) { c.Addresses = []string{"es:9200"} }, "addresses[0]"},
+		{"credentials in URL", func(c *Config) { c.Addresses = []string{"http://u:secret@es:9200"} }, "credentials"},
+		{"key and password", func(c *Config) { c.APIKey, c.Username, c.Password = "k", "u", "p" }, "exclusive"},
+		{"password without user", func(c *Config) { c.Password = "p" }, "username"},
+		{"uppercase index", func(c *Config) { c.Index = "Consumer_Lag" }, "lowercase"},
+		{"index with space", func(c *Config) { c.Index = "consumer lag" }, "index"},
+		{"underscore index", func(c *Config) { c.Index = "_lag" }, "start"},
+		{"bad mapping", func(c *Config) { c.Mapping = []byte(`{}`) }, "mapping"},
+		{"negative workers", func(c *Config) { c.Workers = -1 }, "workers"},
+		{"negative retries", func(c *Config) { c.MaxRetries = -1 }, "max_retries"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := DefaultConfig()
+			tt.mut(&c)
+			err := c.Validate()
+			if (err == nil) != (tt.want == "") || err != nil && !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("Validate = %v, want %q", err, tt.want)
+			}
+			if err != nil && strings.Contains(err.Error(), "secret") {
+				t.Errorf("error leaks the password: %v", err)
+			}
+		})
+	}
+}
+
+func BenchmarkEncode(b *testing.B) {
+	s, err := New(Config{Addresses: []string{"http://127.0.0.1:9"}}, zerolog.Nop())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer func() { _ = s.Close(context.Background()) }()
+	doc := makeDocs(1, 1)[0]
+	doc.Lags = make([]int64, 18)
+	for i := range doc.Lags {
+		doc.Lags[i] = int64(i) * 1000
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		ib := s.encode(&doc)
+		s.release(ib)
+	}
+}
