@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Measures `lagship run` for 30 s on 300 topics x 8 partitions on 3 brokers,
+# one group, 1 s interval: Kafka requests per tick, CPU seconds and peak RSS.
+# Everything runs on 127.0.0.1: an in-process Kafka (kfake) and a fake
+# Elasticsearch hosted by bench/env.
+#
+# usage: bench/run.sh [seconds] [topics] [partitions]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+secs=${1:-30}
+topics=${2:-300}
+parts=${3:-8}
+work=$(mktemp -d)
+trap 'kill $envpid 2>/dev/null || true; rm -rf "$work"' EXIT
+
+go build -o "$work/lagship" ./cmd/lagship
+go build -o "$work/env" ./bench/env
+
+"$work/env" -topics "$topics" -partitions "$parts" -dir "$work" >"$work/env.out" 2>"$work/env.err" &
+envpid=$!
+for _ in $(seq 1 300); do
+  grep -q '^ready' "$work/env.err" 2>/dev/null && break
+  sleep 0.2
+done
+grep -q '^ready' "$work/env.err" || { cat "$work/env.err"; exit 1; }
+
+# Run the agent for $secs seconds, then SIGTERM (graceful stop).
+"$work/lagship" run -config "$work/lagship.yaml" -log-level warn 2>"$work/lagship.err" &
+pid=$!
+sleep "$secs"
+# CPU time and peak RSS from /proc before stopping.
+read -r utime stime < <(awk '{print $14, $15}' "/proc/$pid/stat")
+hz=$(getconf CLK_TCK)
+peak_kb=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status")
+kill -TERM "$pid"
+wait "$pid"
+kill -TERM "$envpid"
+wait "$envpid" || true
+
+cpu=$(awk -v u="$utime" -v s="$stime" -v hz="$hz" 'BEGIN {printf "%.2f", (u+s)/hz}')
+echo "layout: $topics topics x $parts partitions, 3 brokers, 1 group, interval 1s, ${secs}s of lagship run"
+echo "agent CPU (user+sys): ${cpu} s"
+echo "agent peak RSS (VmHWM): $((peak_kb / 1024)) MiB"
+echo "requests seen by the cluster over the run, and documents indexed:"
+cat "$work/env.out"
+python3 - "$work/env.out" "$secs" <<'PY' 2>/dev/null || true
+import json, sys
+d = json.load(open(sys.argv[1])); ticks = int(sys.argv[2])
+k = d["kafka_requests"]; total = sum(k.values())
+print(f"Kafka requests per tick: {total/ticks:.2f} (ListOffsets {k.get('ListOffsets',0)/ticks:.2f}, OffsetFetch {k.get('OffsetFetch',0)/ticks:.2f}, Metadata {k.get('Metadata',0)/ticks:.2f})")
+print(f"documents per tick: {d['documents']/ticks:.1f}, _bulk requests per tick: {d['es_bulk_requests']/ticks:.2f}")
+PY
+if [ -s "$work/lagship.err" ]; then echo "agent warnings:"; head -5 "$work/lagship.err"; fi

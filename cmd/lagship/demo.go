@@ -1,0 +1,204 @@
+package main
+
+import (
+	"context"
+	_ "embed"
+	"fmt"
+	"io"
+	"math"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+	kafkago "github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kfake"
+
+	"github.com/lagship/lagship/internal/config"
+	"github.com/lagship/lagship/pipeline"
+	"github.com/lagship/lagship/sinks/stdout"
+)
+
+//go:embed demo.yaml
+var demoYAML []byte
+
+// demoTopics are the topics the demo cluster holds. orders-v2 is there to
+// show that orders never picks it up.
+var demoTopics = map[string]int{"orders": 6, "payments": 3, "clicks": 12, "orders-v2": 2}
+
+func cmdDemo(ctx context.Context, args []string, out, stderr io.Writer) error {
+	fs := newFlagSet("demo", stderr)
+	var lf logFlags
+	lf.register(fs)
+	fs.Lookup("log-format").Value.Set("console")
+	fs.Lookup("log-format").DefValue = "console"
+	esURL := fs.String("es", "", "also index into this Elasticsearch (e.g. http://localhost:9200); default: print only")
+	asJSON := fs.Bool("json", false, "print documents as JSON lines instead of one line each")
+	duration := fs.Duration("duration", 0, "stop after this long (0 = until Ctrl-C)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	log, err := lf.logger(stderr)
+	if err != nil {
+		return err
+	}
+	if *duration > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, *duration)
+		defer cancel()
+	}
+
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(3), kfake.SeedTopics(-1, "orders", "payments", "clicks", "orders-v2"))
+	if err != nil {
+		return fmt.Errorf("starting the in-process Kafka cluster: %w", err)
+	}
+	defer cluster.Close()
+	addrs := cluster.ListenAddrs()
+	sim := newMirrorSim(addrs, log)
+	if err := sim.setup(ctx); err != nil {
+		return err
+	}
+	simCtx, stopSim := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); sim.run(simCtx) }()
+	defer func() { stopSim(); wg.Wait() }()
+
+	env := map[string]string{"DEMO_BROKER_1": addrs[0], "DEMO_BROKER_2": addrs[1], "DEMO_BROKER_3": addrs[2], "DEMO_ES_URL": "http://localhost:9200"}
+	if *esURL != "" {
+		env["DEMO_ES_URL"] = *esURL
+	}
+	cfg, err := config.Parse("demo.yaml (embedded)", demoYAML, func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+	if err != nil {
+		return err
+	}
+	format := stdout.Lines
+	if *asJSON {
+		format = stdout.JSON
+	}
+	printer := stdout.New(out, format)
+	log.Info().Strs("brokers", addrs).Msg("demo: in-process Kafka cluster with topics orders(6) payments(3) clicks(12) orders-v2(2); " +
+		"group mirrormaker-demo falls behind and catches up; clicks partition 11 has no committed offset (unknown lag)")
+	return runAgent(ctx, cfg, log, agentOptions{
+		grace: 10 * time.Second,
+		newSink: func(ctx context.Context, c *config.Config) (pipeline.Sink, error) {
+			if *esURL == "" {
+				return printer, nil
+			}
+			es, err := newESSink(ctx, c, log)
+			if err != nil {
+				return nil, err
+			}
+			return teeSink{printer, es}, nil
+		},
+	})
+}
+
+// teeSink writes to several sinks.
+type teeSink []pipeline.Sink
+
+func (t teeSink) Write(ctx context.Context, docs []pipeline.Doc) error {
+	var first error
+	for _, s := range t {
+		if err := s.Write(ctx, docs); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+func (t teeSink) Close(ctx context.Context) error {
+	var first error
+	for _, s := range t {
+		if err := s.Close(ctx); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+// mirrorSim produces records into the demo topics and commits offsets for a
+// MirrorMaker-like group whose lag swells and shrinks over a minute.
+type mirrorSim struct {
+	client   *kafkago.Client
+	log      zerolog.Logger
+	produced map[string][]int64
+	start    time.Time
+}
+
+func newMirrorSim(addrs []string, log zerolog.Logger) *mirrorSim {
+	return &mirrorSim{
+		client:   &kafkago.Client{Addr: kafkago.TCP(addrs...), Timeout: 5 * time.Second, Transport: &kafkago.Transport{}},
+		log:      log,
+		produced: map[string][]int64{},
+	}
+}
+
+func (m *mirrorSim) setup(ctx context.Context) error {
+	var topics []kafkago.TopicConfig
+	for t, n := range demoTopics {
+		topics = append(topics, kafkago.TopicConfig{Topic: t, NumPartitions: n, ReplicationFactor: 1})
+		m.produced[t] = make([]int64, n)
+	}
+	// SeedTopics created them with the default partition count; recreate
+	// the layout the demo wants.
+	if _, err := m.client.DeleteTopics(ctx, &kafkago.DeleteTopicsRequest{Topics: []string{"orders", "payments", "clicks", "orders-v2"}}); err != nil {
+		return fmt.Errorf("demo: deleting seed topics: %w", err)
+	}
+	res, err := m.client.CreateTopics(ctx, &kafkago.CreateTopicsRequest{Topics: topics})
+	if err != nil {
+		return fmt.Errorf("demo: creating topics: %w", err)
+	}
+	for t, err := range res.Errors {
+		if err != nil {
+			return fmt.Errorf("demo: creating %s: %w", t, err)
+		}
+	}
+	m.start = time.Now()
+	return nil
+}
+
+func (m *mirrorSim) run(ctx context.Context) {
+	t := time.NewTicker(250 * time.Millisecond)
+	defer t.Stop()
+	for i := 0; ; i++ {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if err := m.step(ctx, i); err != nil && ctx.Err() == nil {
+			m.log.Warn().Err(err).Msg("demo producer")
+		}
+	}
+}
+
+// step produces a few records per partition and commits the group's
+// offsets behind the log end by a lag that follows a slow wave.
+func (m *mirrorSim) step(ctx context.Context, i int) error {
+	phase := math.Sin(2 * math.Pi * time.Since(m.start).Seconds() / 60)
+	commits := map[string][]kafkago.OffsetCommit{}
+	for topic, parts := range m.produced {
+		for p := range parts {
+			n := 1 + (p+i)%4
+			recs := make([]kafkago.Record, n)
+			for j := range recs {
+				recs[j] = kafkago.Record{Value: kafkago.NewBytes([]byte(fmt.Sprintf("%s-%d-%d", topic, p, parts[p]+int64(j))))}
+			}
+			res, err := m.client.Produce(ctx, &kafkago.ProduceRequest{Topic: topic, Partition: p, RequiredAcks: kafkago.RequireAll, Records: kafkago.NewRecordReader(recs...)})
+			if err != nil {
+				return err
+			}
+			if res.Error != nil {
+				return res.Error
+			}
+			parts[p] += int64(n)
+			if topic == "orders-v2" || (topic == "clicks" && p == 11) {
+				continue // never mirrored: unknown lag / not configured
+			}
+			lag := int64(float64(10+p*7) * (1.2 + phase))
+			commits[topic] = append(commits[topic], kafkago.OffsetCommit{Partition: p, Offset: max(parts[p]-lag, 0)})
+		}
+	}
+	_, err := m.client.OffsetCommit(ctx, &kafkago.OffsetCommitRequest{GroupID: "mirrormaker-demo", GenerationID: -1, Topics: commits})
+	return err
+}

@@ -1,0 +1,104 @@
+package main
+
+import (
+	"context"
+	"io"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/lagship/lagship/pipeline"
+	"github.com/lagship/lagship/sinks/stdout"
+)
+
+// cmdOnce collects every configured topic once and prints the documents;
+// nothing is written to Elasticsearch.
+func cmdOnce(ctx context.Context, args []string, out, stderr io.Writer) error {
+	fs := newFlagSet("once", stderr)
+	var lf logFlags
+	lf.register(fs)
+	path := fs.String("config", defaultConfig, "config file")
+	asJSON := fs.Bool("json", false, "print JSON lines (the documents as Elasticsearch gets them) instead of a table")
+	wait := fs.Duration("wait", 30*time.Second, "how long MirrorMaker 2 offsets readers may take to catch up")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	log, err := lf.logger(stderr)
+	if err != nil {
+		return err
+	}
+	cfg, err := loadConfig(*path)
+	if err != nil {
+		return err
+	}
+	srcs := newSources(ctx, log)
+	defer srcs.Close()
+	tasks, err := srcs.plan(cfg)
+	if err != nil {
+		return err
+	}
+	// MirrorMaker 2 readers must catch up before their numbers mean
+	// anything; wait for them (bounded).
+	wctx, cancel := context.WithTimeout(ctx, *wait)
+	for _, r := range srcs.readersList() {
+		if err := r.WaitReady(wctx); err != nil {
+			log.Warn().Err(err).Str("offsets_topic", r.Topic()).Msg("offsets reader not ready; its topics are skipped")
+		}
+	}
+	cancel()
+	if len(srcs.readersList()) > 0 {
+		// topics_regex mirrors know their topics only now.
+		if tasks, err = srcs.plan(cfg); err != nil {
+			return err
+		}
+	}
+
+	format := stdout.Table
+	if *asJSON {
+		format = stdout.JSON
+	}
+	sink := stdout.New(out, format)
+	tick := time.Now().UTC().Truncate(time.Millisecond)
+	docs := collectOnce(ctx, tasks, tick, func(t pipeline.Task, err error) {
+		log.Warn().Str("mirror", t.Target.Mirror).Str("topic", t.Target.Topic).Err(err).Msg("no document")
+	})
+	if err := sink.Write(ctx, docs); err != nil {
+		return err
+	}
+	return sink.Close(ctx)
+}
+
+// collectOnce runs every task's collection for one tick, concurrently as the
+// workers would (so shared fetches are shared), and returns the documents in
+// mirror/topic order.
+func collectOnce(ctx context.Context, tasks []pipeline.Task, tick time.Time, onErr func(pipeline.Task, error)) []pipeline.Doc {
+	var mu sync.Mutex
+	var docs []pipeline.Doc
+	var wg sync.WaitGroup
+	for _, t := range tasks {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s, err := t.Source.Collect(ctx, tick, t.Target.Topic)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				onErr(t, err)
+				return
+			}
+			d := pipeline.Doc{Timestamp: tick, Target: t.Target, Lags: s.Lags}
+			if s.Group != "" {
+				d.Group = s.Group
+			}
+			docs = append(docs, d)
+		}()
+	}
+	wg.Wait()
+	sort.Slice(docs, func(i, j int) bool {
+		if docs[i].Mirror != docs[j].Mirror {
+			return docs[i].Mirror < docs[j].Mirror
+		}
+		return docs[i].Topic < docs[j].Topic
+	})
+	return docs
+}

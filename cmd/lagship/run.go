@@ -1,0 +1,276 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/lagship/lagship/internal/config"
+	"github.com/lagship/lagship/mappings"
+	"github.com/lagship/lagship/pipeline"
+)
+
+const defaultConfig = "/etc/lagship/lagship.yaml"
+
+// agentOptions tune runAgent.
+type agentOptions struct {
+	// path, when set, is watched for changes (and SIGHUP re-reads it).
+	path string
+	// poll is how often the file is checked for changes.
+	poll time.Duration
+	// replan is how often topics_regex mirrors look for new topics.
+	replan time.Duration
+	// newSink builds the sink for a config; called again when the
+	// elasticsearch section changes on reload.
+	newSink func(ctx context.Context, cfg *config.Config) (pipeline.Sink, error)
+	// sighup delivers reload requests (nil: none).
+	sighup <-chan os.Signal
+	// onApply is called after each (re)plan with the running task keys.
+	onApply func(keys []string)
+	// grace bounds the final flush at shutdown.
+	grace time.Duration
+}
+
+// runAgent runs the pipeline for cfg until ctx ends: sources first, then
+// workers; on shutdown workers stop after their in-flight tick, then the
+// sink flushes. A reload that fails validation keeps the running config.
+func runAgent(ctx context.Context, cfg *config.Config, log zerolog.Logger, opt agentOptions) error {
+	if opt.poll == 0 {
+		opt.poll = 5 * time.Second
+	}
+	if opt.replan == 0 {
+		opt.replan = 10 * time.Second
+	}
+	if opt.grace == 0 {
+		opt.grace = 30 * time.Second
+	}
+	// Collections run under work, which outlives ctx by the grace period so
+	// the in-flight tick can finish after SIGTERM.
+	work, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelWork()
+
+	sink, err := opt.newSink(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	sw := &swapSink{cur: sink}
+	stats := &pipeline.Stats{}
+	srcs := newSources(work, log)
+	group := pipeline.NewGroup(work, sw, log, stats)
+
+	apply := func(c *config.Config) error {
+		tasks, err := srcs.plan(c)
+		if err != nil {
+			return err
+		}
+		started, stopped := group.Apply(tasks, sameTask)
+		if started+stopped > 0 {
+			log.Info().Int("started", started).Int("stopped", stopped).Int("running", group.Len()).Msg("topics applied")
+		}
+		if opt.onApply != nil {
+			opt.onApply(group.Keys())
+		}
+		return nil
+	}
+	if err := apply(cfg); err != nil {
+		_ = sink.Close(ctx)
+		srcs.Close()
+		return err
+	}
+	log.Info().Int("topics", group.Len()).Int("mirrors", len(cfg.Mirrors)).Msg("lagship running")
+
+	var lastHash [32]byte
+	var lastMod time.Time
+	if opt.path != "" {
+		lastHash, lastMod, _ = fileState(opt.path)
+	}
+	reload := func(why string) {
+		next, err := config.Load(opt.path)
+		if err != nil {
+			log.Error().Str("file", opt.path).Str("reason", why).Msg("reload refused, keeping the running config:\n" + err.Error())
+			return
+		}
+		if esChanged(cfg, next) {
+			ns, err := opt.newSink(ctx, next)
+			if err != nil {
+				log.Error().Err(err).Msg("reload refused: elasticsearch settings")
+				return
+			}
+			old := sw.swap(ns)
+			fctx, cancel := context.WithTimeout(work, opt.grace)
+			if err := old.Close(fctx); err != nil {
+				log.Error().Err(err).Msg("flushing the previous elasticsearch sink")
+			}
+			cancel()
+			log.Info().Msg("elasticsearch settings applied")
+		}
+		if err := apply(next); err != nil {
+			log.Error().Err(err).Msg("reload failed")
+			return
+		}
+		cfg = next
+		log.Info().Str("file", opt.path).Str("reason", why).Msg("config reloaded")
+	}
+
+	poll := time.NewTicker(opt.poll)
+	defer poll.Stop()
+	replan := time.NewTicker(opt.replan)
+	defer replan.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			log.Info().Msg("stopping: finishing in-flight ticks")
+			group.Stop()
+			fctx, cancel := context.WithTimeout(work, opt.grace)
+			err := sw.Close(fctx)
+			cancel()
+			srcs.Close()
+			log.Info().Int64("documents", stats.Docs.Load()).Int64("missed_ticks", stats.Missed.Load()).Msg("stopped")
+			return err
+		case <-opt.sighup:
+			if opt.path != "" {
+				reload("SIGHUP")
+				lastHash, lastMod, _ = fileState(opt.path)
+			}
+		case <-poll.C:
+			if opt.path == "" {
+				continue
+			}
+			h, mod, err := fileState(opt.path)
+			if err != nil || (h == lastHash && mod.Equal(lastMod)) {
+				continue
+			}
+			lastMod = mod
+			if h != lastHash {
+				lastHash = h
+				reload("file changed")
+			}
+		case <-replan.C:
+			if err := apply(cfg); err != nil {
+				log.Error().Err(err).Msg("re-planning topics")
+			}
+		}
+	}
+}
+
+func fileState(path string) ([32]byte, time.Time, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return [32]byte{}, time.Time{}, err
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return [32]byte{}, time.Time{}, err
+	}
+	return sha256.Sum256(b), st.ModTime(), nil
+}
+
+func esChanged(a, b *config.Config) bool {
+	return fingerprint(fmt.Sprintf("%#v", a.Elasticsearch), a.Elasticsearch.Password.Reveal(), a.Elasticsearch.APIKey.Reveal()) !=
+		fingerprint(fmt.Sprintf("%#v", b.Elasticsearch), b.Elasticsearch.Password.Reveal(), b.Elasticsearch.APIKey.Reveal())
+}
+
+// loadConfig loads the file or returns an exit error that prints every
+// problem.
+func loadConfig(path string) (*config.Config, error) {
+	cfg, err := config.Load(path)
+	if err != nil {
+		return nil, &exitError{code: 1, msg: "invalid config:\n" + err.Error()}
+	}
+	return cfg, nil
+}
+
+func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("run", stderr)
+	var lf logFlags
+	lf.register(fs)
+	path := fs.String("config", defaultConfig, "config file")
+	poll := fs.Duration("reload-poll", 5*time.Second, "how often the config file is checked for changes (0 = only on SIGHUP)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	log, err := lf.logger(stderr)
+	if err != nil {
+		return err
+	}
+	cfg, err := loadConfig(*path)
+	if err != nil {
+		return err
+	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	if cfg.Kibana.ImportOnStart {
+		importOnStart(ctx, cfg, log)
+	}
+	opt := agentOptions{
+		path:    *path,
+		poll:    *poll,
+		sighup:  hup,
+		newSink: func(ctx context.Context, c *config.Config) (pipeline.Sink, error) { return newESSink(ctx, c, log) },
+	}
+	if *poll == 0 {
+		opt.poll = 365 * 24 * time.Hour
+	}
+	return runAgent(ctx, cfg, log, opt)
+}
+
+func cmdMapping(args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("mapping", stderr)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	_, err := stdout.Write(mappings.JSON)
+	return err
+}
+
+// readMapping returns the mapping the index is created with.
+func readMapping(cfg *config.Config) ([]byte, error) {
+	if cfg.Elasticsearch.MappingFile == "" {
+		return mappings.JSON, nil
+	}
+	b, err := os.ReadFile(cfg.Elasticsearch.MappingFile)
+	if err != nil {
+		return nil, fmt.Errorf("elasticsearch.mapping_file: %w", err)
+	}
+	if _, err := mappings.Parse(b); err != nil {
+		return nil, fmt.Errorf("elasticsearch.mapping_file %s: %w", cfg.Elasticsearch.MappingFile, err)
+	}
+	return b, nil
+}
+
+// swapSink lets the agent replace its sink on reload without touching the
+// workers. Writes hold a read lock, so a swap waits for in-flight writes and
+// the old sink can then be flushed and closed safely.
+type swapSink struct {
+	mu  sync.RWMutex
+	cur pipeline.Sink
+}
+
+func (s *swapSink) swap(n pipeline.Sink) pipeline.Sink {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old := s.cur
+	s.cur = n
+	return old
+}
+
+func (s *swapSink) Write(ctx context.Context, docs []pipeline.Doc) error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.cur.Write(ctx, docs)
+}
+
+func (s *swapSink) Close(ctx context.Context) error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.cur.Close(ctx)
+}
