@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"os"
 	"sync"
 	"time"
 
@@ -63,7 +64,13 @@ func cmdDemo(ctx context.Context, args []string, out, stderr io.Writer) error {
 	go func() { defer wg.Done(); sim.run(simCtx) }()
 	defer func() { stopSim(); wg.Wait() }()
 
-	env := map[string]string{"DEMO_BROKER_1": addrs[0], "DEMO_BROKER_2": addrs[1], "DEMO_BROKER_3": addrs[2], "DEMO_ES_URL": "http://localhost:9200"}
+	spoolDir, err := os.MkdirTemp("", "lagship-demo-spool-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(spoolDir)
+	env := map[string]string{"DEMO_BROKER_1": addrs[0], "DEMO_BROKER_2": addrs[1], "DEMO_BROKER_3": addrs[2],
+		"DEMO_ES_URL": "http://localhost:9200", "DEMO_SPOOL_DIR": spoolDir}
 	if *esURL != "" {
 		env["DEMO_ES_URL"] = *esURL
 	}

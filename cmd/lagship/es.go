@@ -36,21 +36,20 @@ func esConfig(cfg *config.Config, mapping []byte) elasticsearch.Config {
 	return c
 }
 
-// newESSink builds the Elasticsearch sink of cfg and makes sure its index
-// exists. When Elasticsearch cannot be reached yet, the agent starts anyway:
-// the index is created by a background retry before the first documents
-// are sent.
+// newESSink builds the Elasticsearch sink of cfg: the bulk sink with its
+// in-memory queue and disk spool. It does not wait for Elasticsearch: when
+// it cannot be reached, documents wait in the spool until the index exists.
 func newESSink(ctx context.Context, cfg *config.Config, log zerolog.Logger) (pipeline.Sink, error) {
 	mapping, err := readMapping(cfg)
 	if err != nil {
 		return nil, err
 	}
-	s, err := elasticsearch.New(esConfig(cfg, mapping), log.With().Str("component", "elasticsearch").Logger())
+	d, err := elasticsearch.NewDurable(esConfig(cfg, mapping), elasticsearch.DurableOptions{
+		SpoolDir:      cfg.Elasticsearch.SpoolDir,
+		SpoolMaxBytes: int64(cfg.Elasticsearch.SpoolMaxBytes),
+	}, log.With().Str("component", "elasticsearch").Logger())
 	if err != nil {
 		return nil, err
 	}
-	if err := s.EnsureIndex(ctx); err != nil {
-		log.Error().Err(err).Msg("elasticsearch index not ready")
-	}
-	return s, nil
+	return d, nil
 }

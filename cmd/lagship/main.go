@@ -143,11 +143,13 @@ func (l *logFlags) logger(stderr io.Writer) (zerolog.Logger, error) {
 		return zerolog.Nop(), fmt.Errorf("-log-level %q: use debug, info, warn or error", l.level)
 	}
 	var w io.Writer
+	color := isTerminal(stderr)
+	stderr = zerolog.SyncWriter(stderr) // goroutines log concurrently
 	switch l.format {
 	case "json":
 		w = stderr
 	case "console":
-		w = zerolog.ConsoleWriter{Out: stderr, TimeFormat: time.RFC3339, NoColor: !isTerminal(stderr)}
+		w = zerolog.ConsoleWriter{Out: stderr, TimeFormat: time.RFC3339, NoColor: !color}
 	default:
 		return zerolog.Nop(), fmt.Errorf("-log-format %q: use json or console", l.format)
 	}

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/lagship/lagship/internal/esfake"
 	"github.com/lagship/lagship/mappings"
 )
 
@@ -106,3 +107,33 @@ func TestKibanaExport(t *testing.T) {
 }
 
 var _ = context.Background
+
+// TestDemo runs the demo as a newcomer would and, with -es, into the strict
+// Elasticsearch.
+func TestDemo(t *testing.T) {
+	es := esfake.NewTB(t)
+	code, out, errs := runCLI(t, "demo", "-json", "-duration", "3500ms", "-es", es.URL())
+	if code != 0 {
+		t.Fatalf("code %d\n%s", code, errs)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	topics := map[string]int{}
+	for _, l := range lines {
+		var d map[string]any
+		if err := json.Unmarshal([]byte(l), &d); err != nil {
+			t.Fatalf("line %q: %v", l, err)
+		}
+		topics[d["topic"].(string)]++
+		if d["topic"] == "clicks" {
+			if _, ok := d["p11"]; ok || d["partition_count"] != 12.0 {
+				t.Errorf("clicks p11 has no committed offset and must be absent: %s", l)
+			}
+		}
+	}
+	if topics["orders"] < 2 || topics["payments"] < 2 || topics["clicks"] < 2 || topics["orders-v2"] != 0 {
+		t.Errorf("documents per topic: %v", topics)
+	}
+	if got := len(es.DocIDs("consumer_lag")); got != len(lines) {
+		t.Errorf("printed %d documents, indexed %d", len(lines), got)
+	}
+}

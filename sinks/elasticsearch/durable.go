@@ -1,0 +1,406 @@
+package elasticsearch
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	diskspool "github.com/lagship/lagship/internal/spool"
+	"github.com/lagship/lagship/pipeline"
+)
+
+// DurableOptions configure the delivery layer around the bulk sink.
+type DurableOptions struct {
+	// SpoolDir holds documents while Elasticsearch is unreachable.
+	SpoolDir string
+	// SpoolMaxBytes bounds the spool; when full, the oldest documents are
+	// dropped, logged and counted (default 1 GiB).
+	SpoolMaxBytes int64
+	// QueueDocs bounds the in-memory queue between collection and the bulk
+	// indexer (default 10,000 documents). When it is full, documents go
+	// straight to the spool: collection never waits for Elasticsearch.
+	QueueDocs int
+	// ReplayBatch is how many spooled documents one replay request carries
+	// (default 500); ReplayEvery is the least time between two replay
+	// requests (default 250ms), which bounds the replay rate.
+	ReplayBatch int
+	ReplayEvery time.Duration
+	// MaxBackoff caps the wait between attempts to reach Elasticsearch
+	// again (index bootstrap and replay; default 30s).
+	MaxBackoff time.Duration
+}
+
+func (o DurableOptions) withDefaults() DurableOptions {
+	if o.SpoolMaxBytes <= 0 {
+		o.SpoolMaxBytes = diskspool.DefaultMaxBytes
+	}
+	if o.QueueDocs <= 0 {
+		o.QueueDocs = 10000
+	}
+	if o.ReplayBatch <= 0 {
+		o.ReplayBatch = 500
+	}
+	if o.ReplayEvery <= 0 {
+		o.ReplayEvery = 250 * time.Millisecond
+	}
+	if o.MaxBackoff <= 0 {
+		o.MaxBackoff = 30 * time.Second
+	}
+	return o
+}
+
+// DurableStats count what the delivery layer did.
+type DurableStats struct {
+	Sink          Stats
+	Spool         diskspool.Stats
+	SpooledDirect uint64 // documents spooled because the in-memory queue was full
+	Spooled       uint64 // documents written to the spool (all causes)
+	SpoolErrors   uint64 // documents the spool could not store (lost, logged)
+	Replayed      uint64 // spooled documents acknowledged by Elasticsearch (201 or 409)
+	ReplayRejects uint64 // spooled documents refused for good (mapping errors)
+}
+
+// Durable is the sink lagship runs: a bounded in-memory queue in front of
+// the bulk Sink, and a disk spool behind it. Documents the Sink cannot
+// deliver, or that arrive while the queue is full, are appended to the
+// spool; a replayer sends the spool back, oldest first and at a bounded
+// rate, while new documents keep flowing, and acknowledges a spooled batch
+// only once Elasticsearch answered 201 (created) or 409 (already there) for
+// every item of it. Documents are never sent before the index exists, so an
+// outage at start cannot make Elasticsearch create it with a dynamic
+// mapping.
+type Durable struct {
+	sink *Sink
+	sp   *diskspool.Spool
+	opt  DurableOptions
+	log  zerolog.Logger
+
+	q        chan pipeline.Doc
+	ready    chan struct{} // closed once the index exists
+	mu       sync.RWMutex
+	closed   bool
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+	fwdDone  chan struct{}
+	stopping chan struct{} // closed by Close
+	replayWG sync.WaitGroup
+
+	spooledDirect, spooled, spoolErrors, replayed, replayRejects atomic.Uint64
+}
+
+// NewDurable opens the spool (replaying what a previous run left in it),
+// builds the Sink and starts the index bootstrap, forwarder and replayer.
+func NewDurable(cfg Config, opt DurableOptions, log zerolog.Logger) (*Durable, error) {
+	opt = opt.withDefaults()
+	if opt.SpoolDir == "" {
+		return nil, errors.New("elasticsearch: spool_dir is empty")
+	}
+	sp, err := diskspool.Open(opt.SpoolDir, diskspool.Options{MaxBytes: opt.SpoolMaxBytes}, log.With().Str("spool", opt.SpoolDir).Logger())
+	if err != nil {
+		return nil, fmt.Errorf("elasticsearch: opening spool_dir %s: %w", opt.SpoolDir, err)
+	}
+	d := &Durable{
+		sp:       sp,
+		opt:      opt,
+		log:      log,
+		q:        make(chan pipeline.Doc, opt.QueueDocs),
+		ready:    make(chan struct{}),
+		fwdDone:  make(chan struct{}),
+		stopping: make(chan struct{}),
+	}
+	cfg.OnUndelivered = d.toSpool
+	d.sink, err = New(cfg, log)
+	if err != nil {
+		_ = sp.Close()
+		return nil, err
+	}
+	if n := sp.Len(); n > 0 {
+		log.Info().Int64("documents", n).Msg("spool holds documents from an earlier run; replaying them")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	d.cancel = cancel
+	d.wg.Add(1)
+	go d.bootstrap(ctx)
+	go d.forward()
+	d.replayWG.Add(1)
+	go d.replay(ctx)
+	return d, nil
+}
+
+// Sink returns the bulk sink (for Probe and InspectIndex).
+func (d *Durable) Sink() *Sink { return d.sink }
+
+// Ready is closed once the index exists and documents flow.
+func (d *Durable) Ready() <-chan struct{} { return d.ready }
+
+// bootstrap makes sure the index exists, retrying with capped backoff
+// while Elasticsearch is unreachable.
+func (d *Durable) bootstrap(ctx context.Context) {
+	defer d.wg.Done()
+	wait := time.Second
+	failing := false
+	for {
+		err := d.sink.EnsureIndex(ctx)
+		if err == nil {
+			if failing {
+				d.log.Info().Msg("elasticsearch reachable again; index ready")
+			}
+			close(d.ready)
+			return
+		}
+		if !failing {
+			d.log.Error().Err(err).Msg("elasticsearch index not ready; documents wait in the queue and the spool until it is")
+			failing = true
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, d.opt.MaxBackoff)
+	}
+}
+
+// Write queues documents without waiting: when the queue is full they go
+// to the spool instead.
+func (d *Durable) Write(_ context.Context, docs []pipeline.Doc) error {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	if d.closed {
+		return ErrClosed
+	}
+	for i := range docs {
+		select {
+		case d.q <- docs[i]:
+		default:
+			d.spooledDirect.Add(uint64(len(docs) - i))
+			d.toSpool(docs[i:])
+			return nil
+		}
+	}
+	return nil
+}
+
+// forward moves queued documents into the bulk sink once the index is
+// ready. The Sink may block while Elasticsearch is down; only this goroutine
+// waits then, never collection.
+func (d *Durable) forward() {
+	defer close(d.fwdDone)
+	select {
+	case <-d.ready:
+	case <-d.closing():
+		// Never reached Elasticsearch: keep everything on disk.
+		for doc := range d.q {
+			d.toSpool([]pipeline.Doc{doc})
+		}
+		return
+	}
+	batch := make([]pipeline.Doc, 0, 512)
+	for doc := range d.q {
+		batch = append(batch[:0], doc)
+	more:
+		for len(batch) < cap(batch) {
+			select {
+			case doc, ok := <-d.q:
+				if !ok {
+					break more
+				}
+				batch = append(batch, doc)
+			default:
+				break more
+			}
+		}
+		// The Sink keeps the documents until delivered: give it its own copy.
+		docs := append([]pipeline.Doc(nil), batch...)
+		if err := d.sink.Write(context.Background(), docs); err != nil {
+			d.log.Error().Err(err).Msg("queueing documents for the bulk indexer")
+		}
+	}
+}
+
+// closing is closed by Close; forward uses it to stop waiting for the
+// index.
+func (d *Durable) closing() <-chan struct{} { return d.stopping }
+
+// toSpool appends documents to the spool.
+func (d *Durable) toSpool(docs []pipeline.Doc) {
+	if len(docs) == 0 {
+		return
+	}
+	recs := make([]diskspool.Record, len(docs))
+	for i := range docs {
+		recs[i] = diskspool.Record{ID: docs[i].ID(), Body: docs[i].AppendJSON(nil)}
+	}
+	if err := d.sp.Append(recs...); err != nil {
+		d.spoolErrors.Add(uint64(len(docs)))
+		d.log.Error().Err(err).Int("documents", len(docs)).Msg("spool refused documents; they are lost")
+		return
+	}
+	d.spooled.Add(uint64(len(docs)))
+}
+
+// replay sends the spool back to Elasticsearch, oldest first.
+func (d *Durable) replay(ctx context.Context) {
+	defer d.replayWG.Done()
+	select {
+	case <-d.ready:
+	case <-ctx.Done():
+		return
+	}
+	wait := time.Second
+	failing := false
+	for {
+		if err := d.sp.Wait(ctx); err != nil {
+			return
+		}
+		b, err := d.sp.Next(ctx, d.opt.ReplayBatch)
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, diskspool.ErrClosed) {
+				return
+			}
+			d.log.Error().Err(err).Msg("reading the spool")
+			continue
+		}
+		if len(b.Records) == 0 {
+			continue
+		}
+		err = d.sendRaw(ctx, b.Records)
+		if err == nil {
+			if aerr := d.sp.Ack(b); aerr != nil {
+				d.log.Error().Err(aerr).Msg("acknowledging replayed documents")
+			}
+			if failing {
+				d.log.Info().Int64("left", d.sp.Len()).Msg("spool replay resumed")
+				failing = false
+			}
+			wait = time.Second
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(d.opt.ReplayEvery):
+			}
+			continue
+		}
+		d.sp.Rewind()
+		if ctx.Err() != nil {
+			return
+		}
+		if !failing {
+			d.log.Warn().Err(err).Int64("spooled", d.sp.Len()).Msg("spool replay failed; retrying with backoff")
+			failing = true
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, d.opt.MaxBackoff)
+	}
+}
+
+// sendRaw sends spooled records in one _bulk request and returns nil when
+// every item has a final answer: created, already there, or refused for
+// good (counted and logged). A transport error, a non-2xx answer or an item
+// answered 429/5xx makes the whole batch retry later.
+func (d *Durable) sendRaw(ctx context.Context, recs []diskspool.Record) error {
+	var body bytes.Buffer
+	for _, r := range recs {
+		meta, _ := json.Marshal(map[string]map[string]string{"create": {"_index": d.sink.cfg.Index, "_id": r.ID}})
+		body.Write(meta)
+		body.WriteByte('\n')
+		body.Write(r.Body)
+		body.WriteByte('\n')
+	}
+	res, err := d.sink.es.Bulk(bytes.NewReader(body.Bytes()), d.sink.es.Bulk.WithContext(ctx))
+	if err != nil {
+		return fmt.Errorf("replaying %d documents: %w", len(recs), err)
+	}
+	defer closeBody(res)
+	if res.StatusCode != http.StatusOK {
+		return fmt.Errorf("replaying %d documents: %w", len(recs), responseError(res))
+	}
+	var out struct {
+		Items []map[string]struct {
+			Status int `json:"status"`
+			Error  struct {
+				Type   string `json:"type"`
+				Reason string `json:"reason"`
+			} `json:"error"`
+		} `json:"items"`
+	}
+	if err := json.NewDecoder(bufio.NewReader(res.Body)).Decode(&out); err != nil {
+		return fmt.Errorf("replaying %d documents: reading the answer: %w", len(recs), err)
+	}
+	if len(out.Items) != len(recs) {
+		return fmt.Errorf("replaying %d documents: %d results", len(recs), len(out.Items))
+	}
+	var ok, rejected uint64
+	for i, it := range out.Items {
+		for _, r := range it {
+			switch {
+			case r.Status == http.StatusCreated || r.Status == http.StatusOK || r.Status == http.StatusConflict:
+				ok++
+			case r.Status == http.StatusTooManyRequests || r.Status >= 500:
+				return fmt.Errorf("replaying %d documents: item %s: %d %s", len(recs), recs[i].ID, r.Status, r.Error.Type)
+			default:
+				rejected++
+				d.log.Error().Str("id", recs[i].ID).Int("status", r.Status).Str("type", r.Error.Type).Str("reason", r.Error.Reason).
+					Msg("spooled document refused for good")
+			}
+		}
+	}
+	d.replayed.Add(ok)
+	d.replayRejects.Add(rejected)
+	return nil
+}
+
+// Close stops accepting documents, flushes the queue and the bulk sink
+// within ctx (what cannot be delivered goes to the spool), stops the
+// replayer and syncs the spool to disk.
+func (d *Durable) Close(ctx context.Context) error {
+	d.mu.Lock()
+	if d.closed {
+		d.mu.Unlock()
+		return ErrClosed
+	}
+	d.closed = true
+	close(d.stopping)
+	close(d.q)
+	d.mu.Unlock()
+
+	<-d.fwdDone
+	err := d.sink.Close(ctx)
+	d.cancel()
+	d.wg.Wait()
+	d.replayWG.Wait()
+	st := d.Stats()
+	if cerr := d.sp.Close(); cerr != nil && err == nil {
+		err = cerr
+	}
+	if st.Spool.Pending > 0 {
+		d.log.Info().Int64("documents", st.Spool.Pending).Str("spool", d.opt.SpoolDir).Msg("documents left in the spool; the next start replays them")
+	}
+	return err
+}
+
+// Stats returns the counters of the sink, the spool and the layer itself.
+func (d *Durable) Stats() DurableStats {
+	return DurableStats{
+		Sink:          d.sink.Stats(),
+		Spool:         d.sp.Stats(),
+		SpooledDirect: d.spooledDirect.Load(),
+		Spooled:       d.spooled.Load(),
+		SpoolErrors:   d.spoolErrors.Load(),
+		Replayed:      d.replayed.Load(),
+		ReplayRejects: d.replayRejects.Load(),
+	}
+}
