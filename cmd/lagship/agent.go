@@ -51,12 +51,32 @@ type readerRes struct {
 }
 
 type mirrorRes struct {
-	m       config.Mirror
 	src     pipeline.Source
+	watch   func(topics []string) func() // registers topics for the shared fetch
+	topics  string                       // topics currently watched, joined
 	unwatch func()
 	reader  *mm2.Reader // mm2 only
 	re      *regexp.Regexp
 	used    bool
+}
+
+// rewatch registers topics for the shared per-tick fetch, replacing the
+// previous registration, so a topic list change does not restart the
+// mirror's other topics.
+func (r *mirrorRes) rewatch(topics []string) {
+	if r.watch == nil {
+		return
+	}
+	key := strings.Join(topics, ",")
+	if r.unwatch != nil && key == r.topics {
+		return
+	}
+	old := r.unwatch
+	r.unwatch = r.watch(topics)
+	r.topics = key
+	if old != nil {
+		old()
+	}
 }
 
 func newSources(bg context.Context, log zerolog.Logger) *sources {
@@ -149,7 +169,7 @@ func (s *sources) cluster(c *config.Cluster) (*clusterRes, error) {
 		r.used = true
 		return r, nil
 	}
-	kc, err := kafkasrc.NewCluster(kafkaConfig(c), s.log.With().Str("cluster", c.Name).Logger())
+	kc, err := kafkasrc.NewCluster(kafkaConfig(c), s.log)
 	if err != nil {
 		return nil, fmt.Errorf("cluster %q: %w", c.Name, err)
 	}
@@ -231,15 +251,24 @@ func (s *sources) plan(cfg *config.Config) ([]pipeline.Task, error) {
 	return tasks, nil
 }
 
-func (s *sources) mirror(cfg *config.Config, m *config.Mirror) (*mirrorRes, error) {
+func (s *sources) mirror(cfg *config.Config, m *config.Mirror) (r *mirrorRes, err error) {
+	// The topic list and the interval are not part of a mirror's identity:
+	// changing them keeps its source (and its other topics' workers).
+	ident := *m
+	ident.Topics, ident.Interval = nil, 0
 	var deps []any
-	deps = append(deps, m)
+	deps = append(deps, &ident)
 	for _, name := range []string{m.Cluster, m.SourceCluster, m.OffsetsCluster} {
 		if name != "" {
 			deps = append(deps, cfg.ClusterByName(name))
 		}
 	}
 	fp := fingerprint(deps...)
+	defer func() {
+		if err == nil && r.re == nil {
+			r.rewatch(m.Topics)
+		}
+	}()
 	if r, ok := s.mirrors[fp]; ok {
 		r.used = true
 		// keep the resources it depends on
@@ -254,14 +283,15 @@ func (s *sources) mirror(cfg *config.Config, m *config.Mirror) (*mirrorRes, erro
 		return r, nil
 	}
 	log := s.log.With().Str("mirror", m.Name).Logger()
-	r := &mirrorRes{m: *m, used: true}
+	r = &mirrorRes{used: true}
 	switch m.Method {
 	case config.MethodNative:
 		cr, err := s.cluster(cfg.ClusterByName(m.Cluster))
 		if err != nil {
 			return nil, err
 		}
-		r.unwatch = cr.c.WatchGroup(m.Group, m.Topics...)
+		group := m.Group
+		r.watch = func(topics []string) func() { return cr.c.WatchGroup(group, topics...) }
 		r.src = cr.c.Source(m.Group)
 	case config.MethodSSH:
 		src, err := sshsrc.NewSource(s.pool, sshConfig(m), log)
@@ -282,7 +312,7 @@ func (s *sources) mirror(cfg *config.Config, m *config.Mirror) (*mirrorRes, erro
 		if m.TopicsRegex != "" {
 			r.re = regexp.MustCompile(m.TopicsRegex) // validated by config
 		} else {
-			r.unwatch = srcCluster.c.Watch(m.Topics...)
+			r.watch = func(topics []string) func() { return srcCluster.c.Watch(topics...) }
 		}
 		r.src = mm2.NewSource(rd, srcCluster.c, m.Alias(), log)
 	default:

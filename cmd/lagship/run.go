@@ -174,8 +174,14 @@ func fileState(path string) ([32]byte, time.Time, error) {
 }
 
 func esChanged(a, b *config.Config) bool {
-	return fingerprint(fmt.Sprintf("%#v", a.Elasticsearch), a.Elasticsearch.Password.Reveal(), a.Elasticsearch.APIKey.Reveal()) !=
-		fingerprint(fmt.Sprintf("%#v", b.Elasticsearch), b.Elasticsearch.Password.Reveal(), b.Elasticsearch.APIKey.Reveal())
+	return esFingerprint(&a.Elasticsearch) != esFingerprint(&b.Elasticsearch)
+}
+
+func esFingerprint(es *config.Elasticsearch) string {
+	e := *es
+	compress := e.Compress == nil || *e.Compress
+	e.Compress = nil // a pointer: compare the value
+	return fingerprint(fmt.Sprintf("%#v", e), compress, e.Password.Reveal(), e.APIKey.Reveal())
 }
 
 // loadConfig loads the file or returns an exit error that prints every

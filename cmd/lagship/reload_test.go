@@ -1,0 +1,231 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/lagship/lagship/internal/config"
+	"github.com/lagship/lagship/pipeline"
+)
+
+// recSink records documents by mirror/topic.
+type recSink struct {
+	mu    sync.Mutex
+	ticks map[string][]time.Time
+}
+
+func newRecSink() *recSink { return &recSink{ticks: map[string][]time.Time{}} }
+
+func (s *recSink) Write(_ context.Context, docs []pipeline.Doc) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, d := range docs {
+		k := d.Mirror + "/" + d.Topic
+		s.ticks[k] = append(s.ticks[k], d.Timestamp)
+	}
+	return nil
+}
+func (s *recSink) Close(context.Context) error { return nil }
+
+func (s *recSink) count(key string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.ticks[key])
+}
+
+func (s *recSink) get(key string) []time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]time.Time(nil), s.ticks[key]...)
+}
+
+// gaps returns the ticks missing between the first and last document of
+// key, given its interval.
+func gaps(ts []time.Time, every time.Duration) []time.Time {
+	var missing []time.Time
+	for i := 1; i < len(ts); i++ {
+		for t := ts[i-1].Add(every); t.Before(ts[i]); t = t.Add(every) {
+			missing = append(missing, t)
+		}
+	}
+	return missing
+}
+
+// syncBuffer is a goroutine-safe log buffer.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+type agentRun struct {
+	sink  *recSink
+	logs  *syncBuffer
+	keys  func() []string
+	hup   chan os.Signal
+	stop  context.CancelFunc
+	done  chan error
+	count func() int // applies so far
+}
+
+// startAgent runs runAgent in-process on the config file with a recording
+// sink and a fast file poll.
+func startAgent(t *testing.T, path string) *agentRun {
+	t.Helper()
+	cfg, err := config.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &agentRun{sink: newRecSink(), logs: &syncBuffer{}, hup: make(chan os.Signal, 1), done: make(chan error, 1)}
+	var mu sync.Mutex
+	var keys []string
+	applies := 0
+	r.keys = func() []string { mu.Lock(); defer mu.Unlock(); return append([]string(nil), keys...) }
+	r.count = func() int { mu.Lock(); defer mu.Unlock(); return applies }
+	ctx, cancel := context.WithCancel(context.Background())
+	r.stop = cancel
+	log := zerolog.New(zerolog.SyncWriter(r.logs))
+	go func() {
+		r.done <- runAgent(ctx, cfg, log, agentOptions{
+			path:    path,
+			poll:    50 * time.Millisecond,
+			replan:  time.Hour,
+			sighup:  r.hup,
+			grace:   5 * time.Second,
+			newSink: func(context.Context, *config.Config) (pipeline.Sink, error) { return r.sink, nil },
+			onApply: func(k []string) {
+				sort.Strings(k)
+				mu.Lock()
+				keys, applies = k, applies+1
+				mu.Unlock()
+			},
+		})
+	}()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-r.done:
+		case <-time.After(20 * time.Second):
+			t.Error("agent did not stop")
+		}
+	})
+	return r
+}
+
+func writeConfig(t *testing.T, path, text string) {
+	t.Helper()
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestHotReload: topics added and removed, an interval changed and a broken
+// file, while the untouched topics keep their cadence.
+func TestHotReload(t *testing.T) {
+	topics := []string{"orders", "payments", "clicks", "audit"}
+	kf, _ := kafkaWithLag(t, topics, 2)
+	brokers := fmt.Sprintf("[%q, %q, %q]", kf.ListenAddrs()[0], kf.ListenAddrs()[1], kf.ListenAddrs()[2])
+	dir := t.TempDir()
+	path := filepath.Join(dir, "lagship.yaml")
+	conf := func(mirrorA, intervalB string) string {
+		return fmt.Sprintf(`interval: 1s
+elasticsearch: {spool_dir: %q}
+clusters:
+  - {name: dc1, brokers: %s}
+mirrors:
+  - {name: a, cluster: dc1, group: mirrormaker, topics: %s}
+  - {name: b, cluster: dc1, group: mirrormaker, interval: %s, topics: [audit]}
+`, filepath.Join(dir, "spool"), brokers, mirrorA, intervalB)
+	}
+	writeConfig(t, path, conf("[orders, payments]", "1s"))
+	r := startAgent(t, path)
+	waitUntil(t, "first documents", func() bool { return r.sink.count("a/orders") >= 2 && r.sink.count("a/payments") >= 2 && r.sink.count("b/audit") >= 2 })
+	if got := strings.Join(r.keys(), ","); got != "a/orders,a/payments,b/audit" {
+		t.Fatalf("running %s", got)
+	}
+
+	// Add clicks, remove payments, change b's interval.
+	applies := r.count()
+	writeConfig(t, path, conf("[orders, clicks]", "2s"))
+	waitUntil(t, "reload", func() bool { return r.count() > applies })
+	if got := strings.Join(r.keys(), ","); got != "a/clicks,a/orders,b/audit" {
+		t.Fatalf("after reload running %s", got)
+	}
+	// clicks started, payments stopped, audit restarted on its new
+	// interval; orders was not touched.
+	if !strings.Contains(r.logs.String(), `"started":2,"stopped":2,"running":3,"message":"topics applied"`) {
+		t.Errorf("reload restarted more than the changed topics:\n%s", r.logs.String())
+	}
+	paymentsAtReload := r.sink.count("a/payments")
+	waitUntil(t, "clicks documents", func() bool { return r.sink.count("a/clicks") >= 2 })
+	bAtReload := r.sink.count("b/audit")
+	waitUntil(t, "audit on its new interval", func() bool { return r.sink.count("b/audit") >= bAtReload+2 })
+	audit := r.sink.get("b/audit")
+	if last := audit[len(audit)-1]; last.UnixMilli()%2000 != 0 {
+		t.Errorf("audit tick %s is not on the 2s interval", last)
+	}
+
+	// A broken file is refused; the running set stays.
+	applies = r.count()
+	writeConfig(t, path, conf("[orders, \"bad topic\"]", "2s"))
+	waitUntil(t, "refusal logged", func() bool { return strings.Contains(r.logs.String(), "reload refused") })
+	if !strings.Contains(r.logs.String(), path+":6: mirrors[0].topics[1]: invalid topic name") {
+		t.Errorf("refusal does not name file:line and field:\n%s", r.logs.String())
+	}
+	if r.count() != applies || strings.Join(r.keys(), ",") != "a/clicks,a/orders,b/audit" {
+		t.Errorf("broken file changed the running set: %v", r.keys())
+	}
+
+	// SIGHUP re-reads the (fixed) file at once.
+	writeConfig(t, path, conf("[orders]", "2s"))
+	r.hup <- os.Interrupt
+	waitUntil(t, "SIGHUP reload", func() bool { return strings.Join(r.keys(), ",") == "a/orders,b/audit" })
+	ordersBefore := r.sink.count("a/orders")
+	waitUntil(t, "orders keeps going", func() bool { return r.sink.count("a/orders") >= ordersBefore+2 })
+
+	// The untouched topic never missed a tick across four reloads.
+	if missing := gaps(r.sink.get("a/orders"), time.Second); len(missing) > 0 {
+		t.Errorf("a/orders missed ticks %v", missing)
+	}
+	// A removed topic stops.
+	if n := r.sink.count("a/payments"); n > paymentsAtReload+1 {
+		t.Errorf("payments kept writing after removal: %d -> %d", paymentsAtReload, n)
+	}
+	t.Logf("orders: %d documents without a gap; clicks started with %d; payments stopped at %d", r.sink.count("a/orders"), r.sink.count("a/clicks"), r.sink.count("a/payments"))
+}
