@@ -1,13 +1,16 @@
 package pipeline
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -196,7 +199,12 @@ func (s *memSink) Write(_ context.Context, docs []Doc) error {
 	}
 	return nil
 }
-func (s *memSink) Close(context.Context) error { s.mu.Lock(); s.closed = true; s.mu.Unlock(); return nil }
+func (s *memSink) Close(context.Context) error {
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
+	return nil
+}
 func (s *memSink) byTopic() map[string]int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -341,5 +349,35 @@ func TestGroupApply(t *testing.T) {
 	}
 	if sink.byTopic()["b"] != before {
 		t.Error("removed topic b still writes")
+	}
+}
+
+// A failure whose text changes every tick is logged once, and the recovery
+// once.
+func TestWorkerLogsStateChangesOnce(t *testing.T) {
+	var n atomic.Int32
+	src := funcSource(func(ctx context.Context, tick time.Time, topic string) (Sample, error) {
+		k := n.Add(1)
+		if k <= 5 {
+			return Sample{}, fmt.Errorf("connecting: attempt %d failed", k)
+		}
+		return Sample{Lags: []int64{1}}, nil
+	})
+	var logs bytes.Buffer
+	sink := newMemSink()
+	stop, cancel := context.WithCancel(context.Background())
+	w := &Worker{Task: Task{Target: Target{Mirror: "m", Topic: "t"}, Interval: 5 * time.Millisecond, Source: src}, Sink: sink,
+		Log: zerolog.New(&logs).Level(zerolog.InfoLevel)}
+	done := make(chan struct{})
+	go func() { w.Run(stop, context.Background()); close(done) }()
+	sink.wait(t, 2)
+	cancel()
+	<-done
+	out := logs.String()
+	if c := strings.Count(out, "no document for this topic"); c != 1 {
+		t.Errorf("failure logged %d times:\n%s", c, out)
+	}
+	if c := strings.Count(out, "collection recovered"); c != 1 {
+		t.Errorf("recovery logged %d times:\n%s", c, out)
 	}
 }

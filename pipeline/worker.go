@@ -70,7 +70,8 @@ func (w *Worker) Run(stop, work context.Context) {
 		}
 		tick := next.UTC()
 		start := now()
-		state := w.collect(work, tick, &log)
+		var err error
+		state := w.collect(work, tick, &log, &err)
 		if state != lastState {
 			switch {
 			case state == "":
@@ -78,9 +79,11 @@ func (w *Worker) Run(stop, work context.Context) {
 					log.Info().Str("previous", lastState).Msg("collection recovered")
 				}
 			default:
-				log.Warn().Str("state", state).Msg("no document for this topic until the state changes")
+				log.Warn().Str("state", state).Str("reason", err.Error()).Msg("no document for this topic until the state changes")
 			}
 			lastState = state
+		} else if err != nil {
+			log.Debug().Str("state", state).Str("reason", err.Error()).Msg("still no document")
 		}
 		if w.Stats != nil {
 			w.Stats.LastCollect.Store(int64(now().Sub(start)))
@@ -100,7 +103,7 @@ func (w *Worker) Run(stop, work context.Context) {
 
 // collect runs one tick and returns the state text ("" when a document was
 // written) so that Run logs state changes once, not every tick.
-func (w *Worker) collect(ctx context.Context, tick time.Time, log *zerolog.Logger) string {
+func (w *Worker) collect(ctx context.Context, tick time.Time, log *zerolog.Logger, lastErr *error) string {
 	if w.Stats != nil {
 		w.Stats.Ticks.Add(1)
 	}
@@ -113,12 +116,11 @@ func (w *Worker) collect(ctx context.Context, tick time.Time, log *zerolog.Logge
 			if w.Stats != nil {
 				w.Stats.States.Add(1)
 			}
-			return err.Error()
-		}
-		if w.Stats != nil {
+		} else if w.Stats != nil {
 			w.Stats.Errors.Add(1)
 		}
-		return "error: " + err.Error()
+		*lastErr = err
+		return stateKey(err)
 	}
 	doc := Doc{Timestamp: tick, Target: w.Task.Target, Lags: s.Lags}
 	if s.Group != "" {
@@ -135,6 +137,18 @@ func (w *Worker) collect(ctx context.Context, tick time.Time, log *zerolog.Logge
 		w.Stats.Docs.Add(1)
 	}
 	return ""
+}
+
+// stateKey names the kind of failure, so that a failure whose text varies
+// from tick to tick (attempt counts, addresses) is logged once, not every
+// tick.
+func stateKey(err error) string {
+	for _, s := range []error{ErrTopicNotFound, ErrGroupNotFound, ErrNoOffsets, ErrNotReady} {
+		if errors.Is(err, s) {
+			return s.Error()
+		}
+	}
+	return "collection failing"
 }
 
 // Group runs a changing set of workers: Apply starts new tasks, stops removed

@@ -175,7 +175,9 @@ mirrors:
 	}
 	writeConfig(t, path, conf("[orders, payments]", "1s"))
 	r := startAgent(t, path)
-	waitUntil(t, "first documents", func() bool { return r.sink.count("a/orders") >= 2 && r.sink.count("a/payments") >= 2 && r.sink.count("b/audit") >= 2 })
+	waitUntil(t, "first documents", func() bool {
+		return r.sink.count("a/orders") >= 2 && r.sink.count("a/payments") >= 2 && r.sink.count("b/audit") >= 2
+	})
 	if got := strings.Join(r.keys(), ","); got != "a/orders,a/payments,b/audit" {
 		t.Fatalf("running %s", got)
 	}
@@ -228,4 +230,59 @@ mirrors:
 		t.Errorf("payments kept writing after removal: %d -> %d", paymentsAtReload, n)
 	}
 	t.Logf("orders: %d documents without a gap; clicks started with %d; payments stopped at %d", r.sink.count("a/orders"), r.sink.count("a/clicks"), r.sink.count("a/payments"))
+}
+
+// TestFaultIsolation: one of two clusters goes down and an SSH host is
+// unreachable from the start; the mirror on the healthy cluster keeps its
+// cadence, the failure is logged once, not every tick.
+func TestFaultIsolation(t *testing.T) {
+	up, _ := kafkaWithLag(t, []string{"orders"}, 2)
+	down, _ := kafkaWithLag(t, []string{"payments"}, 2)
+	dir := t.TempDir()
+	// A closed port for the SSH mirror.
+	key := filepath.Join(dir, "key")
+	if err := os.WriteFile(key, []byte("not a key"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "lagship.yaml")
+	writeConfig(t, path, fmt.Sprintf(`interval: 1s
+elasticsearch: {spool_dir: %q}
+clusters:
+  - {name: up, brokers: [%q], timeout: 2s}
+  - {name: down, brokers: [%q], timeout: 2s}
+mirrors:
+  - {name: healthy, cluster: up, group: mirrormaker, topics: [orders]}
+  - {name: broken, cluster: down, group: mirrormaker, topics: [payments]}
+  - name: unreachable
+    method: ssh
+    group: mirrormaker
+    topics: [orders]
+    ssh: {host: 127.0.0.1, port: 1, user: u, key_file: %q, insecure_ignore_host_key: true, timeout: 2s}
+    kafka_home: /opt/kafka
+    bootstrap_server: "127.0.0.1:9092"
+`, filepath.Join(dir, "spool"), up.ListenAddrs()[0], down.ListenAddrs()[0], key))
+	r := startAgent(t, path)
+	waitUntil(t, "both kafka mirrors", func() bool { return r.sink.count("healthy/orders") >= 2 && r.sink.count("broken/payments") >= 2 })
+	down.Close()
+	before := r.sink.count("healthy/orders")
+	waitUntil(t, "healthy keeps going", func() bool { return r.sink.count("healthy/orders") >= before+5 })
+	if missing := gaps(r.sink.get("healthy/orders"), time.Second); len(missing) > 0 {
+		t.Errorf("healthy/orders missed ticks %v while another cluster was down", missing)
+	}
+	if n := r.sink.count("unreachable/orders"); n != 0 {
+		t.Errorf("unreachable SSH mirror wrote %d documents", n)
+	}
+	logs := r.logs.String()
+	for _, who := range []string{`"mirror":"broken","topic":"payments"`, `"mirror":"unreachable","topic":"orders"`} {
+		n := 0
+		for _, line := range strings.Split(logs, "\n") {
+			if strings.Contains(line, who) && strings.Contains(line, "no document for this topic until the state changes") {
+				n++
+			}
+		}
+		if n < 1 || n > 2 {
+			t.Errorf("%s: failure logged %d times over several failing ticks, want once per state change:\n%s", who, n, logs)
+		}
+	}
+	t.Logf("healthy/orders: %d documents, no gap; broken/payments stopped at %d", r.sink.count("healthy/orders"), r.sink.count("broken/payments"))
 }

@@ -223,4 +223,3 @@ func TestFullSpoolDropsOldest(t *testing.T) {
 	}
 	t.Logf("dropped %d documents, spool %d bytes", st.Spool.Dropped, st.Spool.Bytes)
 }
-

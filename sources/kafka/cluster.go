@@ -57,6 +57,8 @@ type Cluster struct {
 
 	mu       sync.Mutex
 	closed   bool
+	failing  bool                       // requests have been failing since the last fully good tick
+	errSeen  bool                       // an error was noted during the current tick
 	conns    map[string]*brokerConn     // by host:port
 	topics   map[string]int             // Watch reference counts
 	groups   map[string]map[string]int  // WatchGroup reference counts
@@ -95,11 +97,21 @@ func NewCluster(cfg Config, log zerolog.Logger) (*Cluster, error) {
 	c.dial = &dialer{clientID: cfg.ClientID, timeout: cfg.Timeout, tls: tlsCfg, mech: mech, count: c.countRequest}
 	c.ticks.Fetch = func(ctx context.Context, tick time.Time) (*snapshot, error) {
 		start := time.Now()
+		c.mu.Lock()
+		c.errSeen = false
+		c.mu.Unlock()
 		snap, err := c.fetch(ctx, tick, c.watchSet())
 		c.mu.Lock()
 		c.stats.Ticks++
 		c.stats.LastTickDuration = time.Since(start)
+		recovered := err == nil && !c.errSeen && c.failing
+		if recovered {
+			c.failing = false
+		}
 		c.mu.Unlock()
+		if recovered {
+			c.log.Info().Msg("kafka requests succeed again")
+		}
 		return snap, err
 	}
 	if mech != nil && mech.Name() == MechanismPlain && tlsCfg == nil {
@@ -304,12 +316,17 @@ func (c *Cluster) noteError(err error) {
 	}
 	msg := err.Error()
 	c.mu.Lock()
-	changed := msg != c.stats.LastError
+	first := !c.failing
+	c.failing, c.errSeen = true, true
 	c.stats.LastError = msg
 	c.stats.LastErrorAt = time.Now()
 	c.mu.Unlock()
-	if changed {
+	// Once on failure (and once on recovery, in the tick fetch); the
+	// errors in between go to debug so an outage does not log every tick.
+	if first {
 		c.log.Warn().Err(err).Msg("kafka request failed")
+	} else {
+		c.log.Debug().Err(err).Msg("kafka request failed")
 	}
 }
 

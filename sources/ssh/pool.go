@@ -159,7 +159,12 @@ func (p *Pool) client(ctx context.Context, hc HostConfig) (*host, *ssh.Client, e
 			backoff = min(p.backoffMin<<shift, p.backoffMax)
 		}
 		h.retryAt = time.Now().Add(backoff)
-		h.log.Warn().Err(err).Dur("retry_in", backoff).Msg("ssh connect failed")
+		// Once when the host starts failing; later attempts at debug.
+		if h.failures == 1 {
+			h.log.Warn().Err(err).Dur("retry_in", backoff).Msg("ssh connect failed")
+		} else {
+			h.log.Debug().Err(err).Int("attempts", h.failures).Dur("retry_in", backoff).Msg("ssh connect failed")
+		}
 		return nil, nil, err
 	}
 	// The pool may have closed while dialing: do not leak the connection.
