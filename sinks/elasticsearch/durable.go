@@ -86,6 +86,7 @@ type Durable struct {
 
 	q        chan pipeline.Doc
 	ready    chan struct{} // closed once the index exists
+	tried    chan struct{} // closed when the first index bootstrap attempt ended
 	mu       sync.RWMutex
 	closed   bool
 	cancel   context.CancelFunc
@@ -114,6 +115,7 @@ func NewDurable(cfg Config, opt DurableOptions, log zerolog.Logger) (*Durable, e
 		log:      log,
 		q:        make(chan pipeline.Doc, opt.QueueDocs),
 		ready:    make(chan struct{}),
+		tried:    make(chan struct{}),
 		fwdDone:  make(chan struct{}),
 		stopping: make(chan struct{}),
 	}
@@ -146,8 +148,18 @@ func (d *Durable) Ready() <-chan struct{} { return d.ready }
 // while Elasticsearch is unreachable.
 func (d *Durable) bootstrap(ctx context.Context) {
 	defer d.wg.Done()
+	defer func() {
+		if first := d.tried; first != nil {
+			select {
+			case <-first:
+			default:
+				close(first) // cancelled before the first attempt ended
+			}
+		}
+	}()
 	wait := time.Second
 	failing := false
+	first := true
 	for {
 		err := d.sink.EnsureIndex(ctx)
 		if err == nil {
@@ -155,6 +167,12 @@ func (d *Durable) bootstrap(ctx context.Context) {
 				d.log.Info().Msg("elasticsearch reachable again; index ready")
 			}
 			close(d.ready)
+		}
+		if first {
+			first = false
+			close(d.tried)
+		}
+		if err == nil {
 			return
 		}
 		if !failing {
@@ -367,6 +385,13 @@ func (d *Durable) sendRaw(ctx context.Context, recs []diskspool.Record) error {
 // within ctx (what cannot be delivered goes to the spool), stops the
 // replayer and syncs the spool to disk.
 func (d *Durable) Close(ctx context.Context) error {
+	// A sink closed right after it started may not know yet whether the
+	// index exists: let the first attempt finish, so documents go to
+	// Elasticsearch rather than to the spool when it is up.
+	select {
+	case <-d.tried:
+	case <-ctx.Done():
+	}
 	d.mu.Lock()
 	if d.closed {
 		d.mu.Unlock()
