@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -19,16 +20,35 @@ import (
 	"github.com/lagship/lagship/internal/esfake"
 )
 
+var (
+	buildOnce sync.Once
+	buildDir  string
+	buildErr  error
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if buildDir != "" {
+		os.RemoveAll(buildDir)
+	}
+	os.Exit(code)
+}
+
 // buildLagship builds the command once per test binary run.
 func buildLagship(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "lagship")
-	cmd := exec.Command("go", "build", "-o", bin, ".")
-	cmd.Stderr = os.Stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("go build: %v", err)
+	buildOnce.Do(func() {
+		if buildDir, buildErr = os.MkdirTemp("", "lagship-test-"); buildErr != nil {
+			return
+		}
+		cmd := exec.Command("go", "build", "-o", filepath.Join(buildDir, "lagship"), ".")
+		cmd.Stderr = os.Stderr
+		buildErr = cmd.Run()
+	})
+	if buildErr != nil {
+		t.Fatalf("go build: %v", buildErr)
 	}
-	return bin
+	return filepath.Join(buildDir, "lagship")
 }
 
 // kafkaWithLag starts a 3-broker kfake cluster where group "mirrormaker" has

@@ -124,7 +124,7 @@ func (s *Source) fetch(ctx context.Context, _ time.Time) (Result, error) {
 	}
 	if res.Status != s.run.lastStatus {
 		if res.Status != StatusOK {
-			s.log.Info().Str("state", res.Status.String()).Str("message", res.Message).Msg("consumer group state")
+			s.log.Info().Str("state", res.Status.String()).Str("output", res.Message).Msg("consumer group state")
 		} else {
 			s.log.Info().Msg("consumer group state back to ok")
 		}

@@ -1,12 +1,8 @@
 package ssh
 
 import (
-	"bytes"
 	"fmt"
-	"net"
 	"os"
-	"os/exec"
-	"os/user"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -16,121 +12,15 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/crypto/ssh"
-	"golang.org/x/crypto/ssh/knownhosts"
-
 	"github.com/lagship/lagship/internal/sshtest"
 )
 
-const sshdPath = "/usr/sbin/sshd"
-
-// syncBuffer collects sshd's log for failure messages.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// startSSHD runs Debian's OpenSSH server on a free loopback port with a fresh
-// ed25519 host key, accepting clientKey for the current user. It returns the
-// HostConfig to reach it; sshd is killed and reaped at cleanup.
+// startSSHD runs Debian's OpenSSH server (see sshtest.StartOpenSSH) and
+// returns the HostConfig to reach it.
 func startSSHD(t *testing.T, dir string, clientKey any) HostConfig {
 	t.Helper()
-	if _, err := os.Stat(sshdPath); err != nil {
-		t.Skipf("%s not found: install openssh-server to run the end-to-end test against a real sshd", sshdPath)
-	}
-	u, err := user.Current()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.MkdirAll("/run/sshd", 0o755); err != nil {
-		t.Skipf("sshd needs its privilege separation directory /run/sshd: %v", err)
-	}
-
-	hostKey := sshtest.Ed25519Key(t)
-	hostKeyFile := sshtest.WriteOpenSSHKey(t, dir, "ssh_host_ed25519_key", hostKey, "")
-	hostPub := sshtest.Signer(t, hostKey).PublicKey()
-	authorized := writeFile(t, dir, "authorized_keys",
-		string(ssh.MarshalAuthorizedKey(sshtest.Signer(t, clientKey).PublicKey())), 0o600)
-
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-
-	config := writeFile(t, dir, "sshd_config", fmt.Sprintf(`ListenAddress 127.0.0.1
-Port %d
-HostKey %s
-AuthorizedKeysFile %s
-PidFile %s
-StrictModes no
-UsePAM no
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-PubkeyAuthentication yes
-PermitRootLogin prohibit-password
-AllowTcpForwarding no
-X11Forwarding no
-LogLevel VERBOSE
-`, port, hostKeyFile, authorized, filepath.Join(dir, "sshd.pid")), 0o600)
-
-	var log syncBuffer
-	cmd := exec.Command(sshdPath, "-D", "-e", "-f", config)
-	cmd.Stdout, cmd.Stderr = &log, &log
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting sshd: %v", err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		<-exited
-		if t.Failed() {
-			t.Logf("sshd log:\n%s", log.String())
-		}
-	})
-
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		c, err := net.DialTimeout("tcp", addr, time.Second)
-		if err == nil {
-			c.Close()
-			break
-		}
-		select {
-		case err := <-exited:
-			exited <- err
-			t.Fatalf("sshd exited before listening: %v\n%s", err, log.String())
-		case <-time.After(20 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("sshd did not listen on %s:\n%s", addr, log.String())
-		}
-	}
-
-	knownHosts := writeFile(t, dir, "known_hosts", knownhosts.Line([]string{knownhosts.Normalize(addr)}, hostPub)+"\n", 0o600)
-	return HostConfig{
-		Host:       "127.0.0.1",
-		Port:       port,
-		User:       u.Username,
-		KeyFile:    sshtest.WriteOpenSSHKey(t, dir, "id_ed25519", clientKey, ""),
-		KnownHosts: knownHosts,
-		Timeout:    20 * time.Second,
-	}
+	o := sshtest.StartOpenSSH(t, dir, clientKey)
+	return HostConfig{Host: o.Host, Port: o.Port, User: o.User, KeyFile: o.KeyFile, KnownHosts: o.KnownHosts, Timeout: 20 * time.Second}
 }
 
 // End to end against OpenSSH: the real sshd runs the command through the
