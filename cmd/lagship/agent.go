@@ -4,9 +4,9 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"regexp"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -33,6 +33,7 @@ type sources struct {
 	clusters map[string]*clusterRes // by cluster fingerprint
 	readers  map[string]*readerRes  // by offsets cluster fingerprint + topic
 	mirrors  map[string]*mirrorRes  // by mirror fingerprint
+	pending  []func()               // watch registrations to drop at release
 	pool     *sshsrc.Pool
 	wg       sync.WaitGroup
 }
@@ -62,21 +63,20 @@ type mirrorRes struct {
 
 // rewatch registers topics for the shared per-tick fetch, replacing the
 // previous registration, so a topic list change does not restart the
-// mirror's other topics.
-func (r *mirrorRes) rewatch(topics []string) {
+// mirror's other topics. The previous registration is returned, to be
+// dropped once the workers of removed topics have stopped.
+func (r *mirrorRes) rewatch(topics []string) (old func()) {
 	if r.watch == nil {
-		return
+		return nil
 	}
 	key := strings.Join(topics, ",")
 	if r.unwatch != nil && key == r.topics {
-		return
+		return nil
 	}
-	old := r.unwatch
+	old = r.unwatch
 	r.unwatch = r.watch(topics)
 	r.topics = key
-	if old != nil {
-		old()
-	}
+	return old
 }
 
 func newSources(bg context.Context, log zerolog.Logger) *sources {
@@ -128,36 +128,27 @@ func hostConfig(s *config.SSH) sshsrc.HostConfig {
 	return h
 }
 
-// fingerprint hashes values (secrets included, so a changed password
-// reconnects); the hash is compared, never printed.
+// fingerprint hashes configuration values, following pointers and with
+// secrets in clear (so a changed password reconnects); the hash is compared,
+// never printed.
 func fingerprint(parts ...any) string {
 	h := sha256.New()
 	for _, p := range parts {
-		fmt.Fprintf(h, "%#v\x00", revealAll(p))
+		b, err := json.Marshal(reveal(p))
+		if err != nil {
+			panic("lagship: fingerprinting config: " + err.Error())
+		}
+		h.Write(b)
+		h.Write([]byte{0})
 	}
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-// revealAll renders config values with secrets in clear for hashing only.
-func revealAll(v any) any {
-	switch x := v.(type) {
-	case *config.Cluster:
-		if x == nil {
-			return nil
-		}
-		c := kafkaConfig(x)
-		return fmt.Sprintf("%#v|%#v|%#v", c, c.SASL, c.TLS)
-	case *config.Mirror:
-		m := *x
-		s := ""
-		if m.SSH != nil {
-			s = fmt.Sprintf("%#v", hostConfig(m.SSH))
-			if m.SSH.JumpHost.SSH != nil {
-				s += fmt.Sprintf("%#v", hostConfig(m.SSH.JumpHost.SSH))
-			}
-		}
-		m.SSH = nil
-		return fmt.Sprintf("%#v|%s", m, s)
+// reveal maps config values that hold secrets onto plain structs, whose JSON
+// carries the secret itself rather than "[redacted]".
+func reveal(v any) any {
+	if c, ok := v.(*config.Cluster); ok && c != nil {
+		return kafkaConfig(c)
 	}
 	return v
 }
@@ -168,6 +159,9 @@ func (s *sources) cluster(c *config.Cluster) (*clusterRes, error) {
 	if r, ok := s.clusters[fp]; ok {
 		r.used = true
 		return r, nil
+	}
+	if c.TLS != nil && c.TLS.InsecureSkipVerify {
+		s.log.Warn().Str("cluster", c.Name).Msg("tls.insecure_skip_verify is set: the brokers' TLS certificates are not verified")
 	}
 	kc, err := kafkasrc.NewCluster(kafkaConfig(c), s.log)
 	if err != nil {
@@ -235,6 +229,9 @@ func (s *sources) plan(cfg *config.Config) ([]pipeline.Task, error) {
 		if mr.re != nil {
 			topics = mr.reader.Topics(m.Alias(), mr.re)
 		}
+		if old := mr.rewatch(topics); old != nil {
+			s.pending = append(s.pending, old)
+		}
 		for _, t := range topics {
 			target := pipeline.Target{Mirror: m.Name, Topic: t, Group: m.Group, Cluster: m.Cluster, Method: m.Method}
 			if m.Method == config.MethodMM2 {
@@ -247,8 +244,16 @@ func (s *sources) plan(cfg *config.Config) ([]pipeline.Task, error) {
 			tasks = append(tasks, pipeline.Task{Target: target, Interval: every, Source: mr.src})
 		}
 	}
-	s.releaseUnused()
 	return tasks, nil
+}
+
+// release drops what the last plan no longer uses: call it after the
+// workers of the previous plan were stopped, so none of them collects from
+// a closed client.
+func (s *sources) release() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.releaseUnused()
 }
 
 func (s *sources) mirror(cfg *config.Config, m *config.Mirror) (r *mirrorRes, err error) {
@@ -264,11 +269,6 @@ func (s *sources) mirror(cfg *config.Config, m *config.Mirror) (r *mirrorRes, er
 		}
 	}
 	fp := fingerprint(deps...)
-	defer func() {
-		if err == nil && r.re == nil {
-			r.rewatch(m.Topics)
-		}
-	}()
 	if r, ok := s.mirrors[fp]; ok {
 		r.used = true
 		// keep the resources it depends on
@@ -311,9 +311,8 @@ func (s *sources) mirror(cfg *config.Config, m *config.Mirror) (r *mirrorRes, er
 		r.reader = rd
 		if m.TopicsRegex != "" {
 			r.re = regexp.MustCompile(m.TopicsRegex) // validated by config
-		} else {
-			r.watch = func(topics []string) func() { return srcCluster.c.Watch(topics...) }
 		}
+		r.watch = func(topics []string) func() { return srcCluster.c.Watch(topics...) }
 		r.src = mm2.NewSource(rd, srcCluster.c, m.Alias(), log)
 	default:
 		return nil, fmt.Errorf("mirror %q: method %q", m.Name, m.Method)
@@ -323,6 +322,10 @@ func (s *sources) mirror(cfg *config.Config, m *config.Mirror) (r *mirrorRes, er
 }
 
 func (s *sources) releaseUnused() {
+	for _, f := range s.pending {
+		f()
+	}
+	s.pending = nil
 	for k, r := range s.mirrors {
 		if !r.used {
 			if r.unwatch != nil {
@@ -350,8 +353,7 @@ func (s *sources) releaseUnused() {
 	}
 }
 
-// topicsChanged merges the notifications of every offsets reader (new topics
-// for topics_regex mirrors).
+// readersList returns the running offsets readers.
 func (s *sources) readersList() []*mm2.Reader {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -384,14 +386,4 @@ func (s *sources) Close() {
 // interval from the same source object.
 func sameTask(a, b pipeline.Task) bool {
 	return a.Target == b.Target && a.Interval == b.Interval && a.Source == b.Source
-}
-
-// describeTasks lists mirror/topic keys, for logs.
-func describeTasks(tasks []pipeline.Task) string {
-	keys := make([]string, len(tasks))
-	for i, t := range tasks {
-		keys[i] = t.Key()
-	}
-	sort.Strings(keys)
-	return strings.Join(keys, ",")
 }

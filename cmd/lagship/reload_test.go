@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -15,6 +16,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/lagship/lagship/internal/config"
+	"github.com/lagship/lagship/internal/esfake"
 	"github.com/lagship/lagship/pipeline"
 )
 
@@ -104,6 +106,13 @@ type agentRun struct {
 // sink and a fast file poll.
 func startAgent(t *testing.T, path string) *agentRun {
 	t.Helper()
+	return startAgentWith(t, path, nil)
+}
+
+// startAgentWith is startAgent with the agent's real sink builder when
+// newSink is not nil.
+func startAgentWith(t *testing.T, path string, newSink func(context.Context, *config.Config, zerolog.Logger) (pipeline.Sink, error)) *agentRun {
+	t.Helper()
 	cfg, err := config.Load(path)
 	if err != nil {
 		t.Fatal(err)
@@ -124,7 +133,12 @@ func startAgent(t *testing.T, path string) *agentRun {
 			replan:  time.Hour,
 			sighup:  r.hup,
 			grace:   5 * time.Second,
-			newSink: func(context.Context, *config.Config) (pipeline.Sink, error) { return r.sink, nil },
+			newSink: func(ctx context.Context, c *config.Config) (pipeline.Sink, error) {
+				if newSink != nil {
+					return newSink(ctx, c, log)
+				}
+				return r.sink, nil
+			},
 			onApply: func(k []string) {
 				sort.Strings(k)
 				mu.Lock()
@@ -285,4 +299,68 @@ mirrors:
 		}
 	}
 	t.Logf("healthy/orders: %d documents, no gap; broken/payments stopped at %d", r.sink.count("healthy/orders"), r.sink.count("broken/payments"))
+}
+
+// TestReloadElasticsearchSettings: a reload that points the agent at
+// another Elasticsearch (same spool_dir) applies without a restart and
+// without losing a document; settings that do not work are refused and the
+// running ones stay.
+func TestReloadElasticsearchSettings(t *testing.T) {
+	kf, _ := kafkaWithLag(t, []string{"orders"}, 2)
+	a, b := esfake.NewTB(t), esfake.NewTB(t)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "lagship.yaml")
+	conf := func(url string) string {
+		return fmt.Sprintf(`interval: 1s
+elasticsearch: {addresses: [%q], flush_interval: 100ms, spool_dir: %q}
+clusters:
+  - {name: dc1, brokers: [%q]}
+mirrors:
+  - {name: m, cluster: dc1, group: mirrormaker, topics: [orders]}
+`, url, filepath.Join(dir, "spool"), kf.ListenAddrs()[0])
+	}
+	writeConfig(t, path, conf(a.URL()))
+	r := startAgentWith(t, path, newESSink)
+	waitUntil(t, "documents on the first cluster", func() bool { return len(a.DocIDs("consumer_lag")) >= 2 })
+	writeConfig(t, path, conf(b.URL()))
+	waitUntil(t, "documents on the second cluster", func() bool { return len(b.DocIDs("consumer_lag")) >= 2 })
+	if !strings.Contains(r.logs.String(), "elasticsearch settings applied") {
+		t.Errorf("no log of the change:\n%s", r.logs.String())
+	}
+	// An unreachable cluster is refused; documents keep going to b.
+	writeConfig(t, path, conf("http://127.0.0.1:1"))
+	waitUntil(t, "refusal", func() bool { return strings.Contains(r.logs.String(), "elasticsearch settings not applied") })
+	n := len(b.DocIDs("consumer_lag"))
+	waitUntil(t, "documents still on the second cluster", func() bool { return len(b.DocIDs("consumer_lag")) >= n+2 })
+	r.stop()
+	select {
+	case err := <-r.done:
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.done <- nil
+	case <-time.After(30 * time.Second):
+		t.Fatal("agent did not stop")
+	}
+	// Every tick is in exactly one of the two clusters.
+	seen := map[string]int{}
+	for _, id := range append(a.DocIDs("consumer_lag"), b.DocIDs("consumer_lag")...) {
+		seen[id]++
+	}
+	var ticks []time.Time
+	for id, c := range seen {
+		if c != 1 {
+			t.Errorf("%s indexed %d times", id, c)
+		}
+		ms, err := strconv.ParseInt(id[strings.LastIndex(id, "/")+1:], 10, 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ticks = append(ticks, time.UnixMilli(ms))
+	}
+	sort.Slice(ticks, func(i, j int) bool { return ticks[i].Before(ticks[j]) })
+	if missing := gaps(ticks, time.Second); len(missing) > 0 {
+		t.Errorf("ticks missing across the switch: %v", missing)
+	}
+	t.Logf("%d ticks, %d on the first cluster, %d on the second, none twice, none missing", len(ticks), len(a.DocIDs("consumer_lag")), len(b.DocIDs("consumer_lag")))
 }

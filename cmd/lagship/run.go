@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"sync"
 	"syscall"
 	"time"
 
@@ -52,39 +51,39 @@ func runAgent(ctx context.Context, cfg *config.Config, log zerolog.Logger, opt a
 	if opt.grace == 0 {
 		opt.grace = 30 * time.Second
 	}
-	// Collections run under work, which outlives ctx by the grace period so
-	// the in-flight tick can finish after SIGTERM.
+	// Collections run under work. It outlives ctx so that the in-flight
+	// tick can finish after SIGTERM, but only for the grace period.
 	work, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelWork()
+	stopGrace := context.AfterFunc(ctx, func() { time.AfterFunc(opt.grace, cancelWork) })
+	defer stopGrace()
 
 	sink, err := opt.newSink(ctx, cfg)
 	if err != nil {
 		return err
 	}
-	sw := &swapSink{cur: sink}
+	esApplied := cfg.Elasticsearch // the settings the sink runs with
 	stats := &pipeline.Stats{}
 	srcs := newSources(work, log)
-	group := pipeline.NewGroup(work, sw, log, stats)
+	group := pipeline.NewGroup(work, sink, log, stats)
 
-	apply := func(c *config.Config) error {
-		tasks, err := srcs.plan(c)
-		if err != nil {
-			return err
-		}
+	apply := func(tasks []pipeline.Task) {
 		started, stopped := group.Apply(tasks, sameTask)
+		srcs.release()
 		if started+stopped > 0 {
 			log.Info().Int("started", started).Int("stopped", stopped).Int("running", group.Len()).Msg("topics applied")
 		}
 		if opt.onApply != nil {
 			opt.onApply(group.Keys())
 		}
-		return nil
 	}
-	if err := apply(cfg); err != nil {
+	tasks, err := srcs.plan(cfg)
+	if err != nil {
 		_ = sink.Close(ctx)
 		srcs.Close()
 		return err
 	}
+	apply(tasks)
 	log.Info().Int("topics", group.Len()).Int("mirrors", len(cfg.Mirrors)).Msg("lagship running")
 
 	var lastHash [32]byte
@@ -98,24 +97,26 @@ func runAgent(ctx context.Context, cfg *config.Config, log zerolog.Logger, opt a
 			log.Error().Str("file", opt.path).Str("reason", why).Msg("reload refused, keeping the running config:\n" + err.Error())
 			return
 		}
-		if esChanged(cfg, next) {
-			ns, err := opt.newSink(ctx, next)
-			if err != nil {
-				log.Error().Err(err).Msg("reload refused: elasticsearch settings")
-				return
-			}
-			old := sw.swap(ns)
-			fctx, cancel := context.WithTimeout(work, opt.grace)
-			if err := old.Close(fctx); err != nil {
-				log.Error().Err(err).Msg("flushing the previous elasticsearch sink")
-			}
-			cancel()
-			log.Info().Msg("elasticsearch settings applied")
-		}
-		if err := apply(next); err != nil {
-			log.Error().Err(err).Msg("reload failed")
+		tasks, err := srcs.plan(next)
+		if err != nil {
+			log.Error().Err(err).Str("file", opt.path).Msg("reload refused, keeping the running config")
 			return
 		}
+		if esFingerprint(&next.Elasticsearch) != esFingerprint(&esApplied) {
+			if rc, ok := sink.(reconfigurable); ok {
+				rctx, cancel := context.WithTimeout(ctx, opt.grace)
+				if err := rc.Reconfigure(rctx, next); err != nil {
+					log.Error().Err(err).Msg("elasticsearch settings not applied; the previous ones stay in use")
+				} else {
+					esApplied = next.Elasticsearch
+					log.Info().Msg("elasticsearch settings applied")
+				}
+				cancel()
+			} else {
+				log.Warn().Msg("elasticsearch settings changed; they apply at the next start")
+			}
+		}
+		apply(tasks)
 		cfg = next
 		log.Info().Str("file", opt.path).Str("reason", why).Msg("config reloaded")
 	}
@@ -127,14 +128,19 @@ func runAgent(ctx context.Context, cfg *config.Config, log zerolog.Logger, opt a
 	for {
 		select {
 		case <-ctx.Done():
-			log.Info().Msg("stopping: finishing in-flight ticks")
+			log.Info().Dur("grace", opt.grace).Msg("stopping: finishing in-flight ticks")
 			group.Stop()
-			fctx, cancel := context.WithTimeout(work, opt.grace)
-			err := sw.Close(fctx)
+			// Flushing has its own grace period; what it cannot deliver
+			// goes to the spool, so a slow Elasticsearch costs no document
+			// and is no reason for a failing exit status.
+			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), opt.grace)
+			if err := sink.Close(fctx); err != nil {
+				log.Error().Err(err).Msg("final flush incomplete")
+			}
 			cancel()
 			srcs.Close()
 			log.Info().Int64("documents", stats.Docs.Load()).Int64("missed_ticks", stats.Missed.Load()).Msg("stopped")
-			return err
+			return nil
 		case <-opt.sighup:
 			if opt.path != "" {
 				reload("SIGHUP")
@@ -154,11 +160,22 @@ func runAgent(ctx context.Context, cfg *config.Config, log zerolog.Logger, opt a
 				reload("file changed")
 			}
 		case <-replan.C:
-			if err := apply(cfg); err != nil {
+			// topics_regex mirrors: topics that appeared in the offsets
+			// topic start here.
+			tasks, err := srcs.plan(cfg)
+			if err != nil {
 				log.Error().Err(err).Msg("re-planning topics")
+				continue
 			}
+			apply(tasks)
 		}
 	}
+}
+
+// reconfigurable is a sink that can take new elasticsearch settings without
+// a restart.
+type reconfigurable interface {
+	Reconfigure(ctx context.Context, cfg *config.Config) error
 }
 
 func fileState(path string) ([32]byte, time.Time, error) {
@@ -173,15 +190,8 @@ func fileState(path string) ([32]byte, time.Time, error) {
 	return sha256.Sum256(b), st.ModTime(), nil
 }
 
-func esChanged(a, b *config.Config) bool {
-	return esFingerprint(&a.Elasticsearch) != esFingerprint(&b.Elasticsearch)
-}
-
 func esFingerprint(es *config.Elasticsearch) string {
-	e := *es
-	compress := e.Compress == nil || *e.Compress
-	e.Compress = nil // a pointer: compare the value
-	return fingerprint(fmt.Sprintf("%#v", e), compress, e.Password.Reveal(), e.APIKey.Reveal())
+	return fingerprint(es, es.Password.Reveal(), es.APIKey.Reveal())
 }
 
 // loadConfig loads the file or returns an exit error that prints every
@@ -251,32 +261,4 @@ func readMapping(cfg *config.Config) ([]byte, error) {
 		return nil, fmt.Errorf("elasticsearch.mapping_file %s: %w", cfg.Elasticsearch.MappingFile, err)
 	}
 	return b, nil
-}
-
-// swapSink lets the agent replace its sink on reload without touching the
-// workers. Writes hold a read lock, so a swap waits for in-flight writes and
-// the old sink can then be flushed and closed safely.
-type swapSink struct {
-	mu  sync.RWMutex
-	cur pipeline.Sink
-}
-
-func (s *swapSink) swap(n pipeline.Sink) pipeline.Sink {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	old := s.cur
-	s.cur = n
-	return old
-}
-
-func (s *swapSink) Write(ctx context.Context, docs []pipeline.Doc) error {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	return s.cur.Write(ctx, docs)
-}
-
-func (s *swapSink) Close(ctx context.Context) error {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	return s.cur.Close(ctx)
 }

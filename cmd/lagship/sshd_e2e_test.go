@@ -80,8 +80,13 @@ mirrors:
 		time.Sleep(50 * time.Millisecond)
 	}
 	_ = cmd.Process.Signal(syscall.SIGTERM)
-	if err := <-done; err != nil {
-		t.Fatalf("exit: %v\n%s", err, stderr.String())
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("exit: %v\n%s", err, stderr.String())
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatalf("did not stop after SIGTERM:\n%s", stderr.String())
 	}
 	ticks := map[string]bool{}
 	for _, raw := range es.Docs("consumer_lag") {

@@ -79,21 +79,24 @@ type DurableStats struct {
 // outage at start cannot make Elasticsearch create it with a dynamic
 // mapping.
 type Durable struct {
-	sink *Sink
-	sp   *diskspool.Spool
-	opt  DurableOptions
-	log  zerolog.Logger
+	sinkMu sync.RWMutex
+	sink   *Sink // replaced by Reconfigure
+	sp     *diskspool.Spool
+	opt    DurableOptions
+	log    zerolog.Logger
 
-	q        chan pipeline.Doc
-	ready    chan struct{} // closed once the index exists
-	tried    chan struct{} // closed when the first index bootstrap attempt ended
-	mu       sync.RWMutex
-	closed   bool
-	cancel   context.CancelFunc
-	wg       sync.WaitGroup
-	fwdDone  chan struct{}
-	stopping chan struct{} // closed by Close
-	replayWG sync.WaitGroup
+	q         chan pipeline.Doc
+	ready     chan struct{} // closed once the index exists
+	tried     chan struct{} // closed when the first index bootstrap attempt ended
+	mu        sync.RWMutex
+	closed    bool
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
+	fwdDone   chan struct{}
+	stopping  chan struct{} // closed by Close
+	fwdCtx    context.Context
+	fwdCancel context.CancelFunc
+	replayWG  sync.WaitGroup
 
 	spooledDirect, spooled, spoolErrors, replayed, replayRejects atomic.Uint64
 }
@@ -119,6 +122,7 @@ func NewDurable(cfg Config, opt DurableOptions, log zerolog.Logger) (*Durable, e
 		fwdDone:  make(chan struct{}),
 		stopping: make(chan struct{}),
 	}
+	d.fwdCtx, d.fwdCancel = context.WithCancel(context.Background())
 	cfg.OnUndelivered = d.toSpool
 	d.sink, err = New(cfg, log)
 	if err != nil {
@@ -138,8 +142,35 @@ func NewDurable(cfg Config, opt DurableOptions, log zerolog.Logger) (*Durable, e
 	return d, nil
 }
 
-// Sink returns the bulk sink (for Probe and InspectIndex).
-func (d *Durable) Sink() *Sink { return d.sink }
+// Sink returns the current bulk sink (for Probe and InspectIndex).
+func (d *Durable) Sink() *Sink {
+	d.sinkMu.RLock()
+	defer d.sinkMu.RUnlock()
+	return d.sink
+}
+
+// Reconfigure replaces the bulk sink with one built from cfg (new
+// addresses, credentials, index...) while the queue and the spool stay:
+// it checks that the new cluster answers and its index exists, switches
+// new documents and the replay to it, then flushes and closes the previous
+// sink within ctx (what it cannot deliver goes to the spool). When the new
+// settings do not work, the running sink stays and the error says why.
+func (d *Durable) Reconfigure(ctx context.Context, cfg Config) error {
+	cfg.OnUndelivered = d.toSpool
+	ns, err := New(cfg, d.log)
+	if err != nil {
+		return err
+	}
+	if err := ns.EnsureIndex(ctx); err != nil {
+		_ = ns.Close(ctx)
+		return fmt.Errorf("new elasticsearch settings not applied: %w", err)
+	}
+	d.sinkMu.Lock()
+	old := d.sink
+	d.sink = ns
+	d.sinkMu.Unlock()
+	return old.Close(ctx)
+}
 
 // Ready is closed once the index exists and documents flow.
 func (d *Durable) Ready() <-chan struct{} { return d.ready }
@@ -161,7 +192,7 @@ func (d *Durable) bootstrap(ctx context.Context) {
 	failing := false
 	first := true
 	for {
-		err := d.sink.EnsureIndex(ctx)
+		err := d.Sink().EnsureIndex(ctx)
 		if err == nil {
 			if failing {
 				d.log.Info().Msg("elasticsearch reachable again; index ready")
@@ -239,8 +270,18 @@ func (d *Durable) forward() {
 		}
 		// The Sink keeps the documents until delivered: give it its own copy.
 		docs := append([]pipeline.Doc(nil), batch...)
-		if err := d.sink.Write(context.Background(), docs); err != nil {
-			d.log.Error().Err(err).Msg("queueing documents for the bulk indexer")
+		for {
+			s := d.Sink()
+			err := s.Write(d.fwdCtx, docs)
+			if errors.Is(err, ErrClosed) {
+				if s != d.Sink() {
+					continue // replaced by Reconfigure meanwhile: use the new one
+				}
+				d.toSpool(docs)
+			} else if err != nil {
+				d.log.Error().Err(err).Msg("queueing documents for the bulk indexer")
+			}
+			break
 		}
 	}
 }
@@ -281,14 +322,21 @@ func (d *Durable) replay(ctx context.Context) {
 			return
 		}
 		b, err := d.sp.Next(ctx, d.opt.ReplayBatch)
-		if err != nil {
+		if err != nil || len(b.Records) == 0 {
 			if ctx.Err() != nil || errors.Is(err, diskspool.ErrClosed) {
 				return
 			}
-			d.log.Error().Err(err).Msg("reading the spool")
-			continue
-		}
-		if len(b.Records) == 0 {
+			if err != nil {
+				d.log.Error().Err(err).Msg("reading the spool")
+			}
+			// Never spin: a persistent read error or an empty answer
+			// waits before the next look.
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(wait):
+			}
+			wait = min(2*wait, d.opt.MaxBackoff)
 			continue
 		}
 		err = d.sendRaw(ctx, b.Records)
@@ -332,13 +380,14 @@ func (d *Durable) replay(ctx context.Context) {
 func (d *Durable) sendRaw(ctx context.Context, recs []diskspool.Record) error {
 	var body bytes.Buffer
 	for _, r := range recs {
-		meta, _ := json.Marshal(map[string]map[string]string{"create": {"_index": d.sink.cfg.Index, "_id": r.ID}})
+		meta, _ := json.Marshal(map[string]map[string]string{"create": {"_index": d.Sink().cfg.Index, "_id": r.ID}})
 		body.Write(meta)
 		body.WriteByte('\n')
 		body.Write(r.Body)
 		body.WriteByte('\n')
 	}
-	res, err := d.sink.es.Bulk(bytes.NewReader(body.Bytes()), d.sink.es.Bulk.WithContext(ctx))
+	sink := d.Sink()
+	res, err := sink.es.Bulk(bytes.NewReader(body.Bytes()), sink.es.Bulk.WithContext(ctx))
 	if err != nil {
 		return fmt.Errorf("replaying %d documents: %w", len(recs), err)
 	}
@@ -402,8 +451,17 @@ func (d *Durable) Close(ctx context.Context) error {
 	close(d.q)
 	d.mu.Unlock()
 
-	<-d.fwdDone
-	err := d.sink.Close(ctx)
+	// The forwarder may be stuck handing documents to a bulk indexer whose
+	// requests hang: when ctx ends, cancel it; what it still holds goes to
+	// the spool.
+	select {
+	case <-d.fwdDone:
+	case <-ctx.Done():
+		d.fwdCancel()
+		<-d.fwdDone
+	}
+	err := d.Sink().Close(ctx)
+	d.fwdCancel()
 	d.cancel()
 	d.wg.Wait()
 	d.replayWG.Wait()
@@ -420,7 +478,7 @@ func (d *Durable) Close(ctx context.Context) error {
 // Stats returns the counters of the sink, the spool and the layer itself.
 func (d *Durable) Stats() DurableStats {
 	return DurableStats{
-		Sink:          d.sink.Stats(),
+		Sink:          d.Sink().Stats(),
 		Spool:         d.sp.Stats(),
 		SpooledDirect: d.spooledDirect.Load(),
 		Spooled:       d.spooled.Load(),

@@ -3,9 +3,11 @@ package elasticsearch
 import (
 	"context"
 	"errors"
+	"net/http"
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -191,6 +193,9 @@ func TestItem429NotLost(t *testing.T) {
 	srv.RejectNextItems(30)
 	_ = d.Write(context.Background(), tickDocs(1, 10))
 	waitFor(t, "all 10 documents", func() bool { return len(srv.DocIDs(indexName)) == 10 })
+	// 30 rejections outlast the sink's retries (1 + 2 per item): the
+	// documents went through the spool.
+	waitFor(t, "replay accounted", func() bool { st := d.Stats(); return st.Spooled == 10 && st.Replayed == 10 })
 }
 
 // TestFullSpoolDropsOldest: a spool at its bound drops the oldest
@@ -222,4 +227,71 @@ func TestFullSpoolDropsOldest(t *testing.T) {
 		t.Error("an old document survived a full spool")
 	}
 	t.Logf("dropped %d documents, spool %d bytes", st.Spool.Dropped, st.Spool.Bytes)
+}
+
+// TestCloseHangingElasticsearch: Elasticsearch accepts the connection but
+// never answers a _bulk; Close keeps its deadline and every document ends
+// in the spool.
+func TestCloseHangingElasticsearch(t *testing.T) {
+	srv := esfake.NewTB(t)
+	release := make(chan struct{})
+	defer close(release)
+	var hung atomic.Int32
+	srv.OnRequest(func(endpoint string, r *http.Request) {
+		if endpoint == esfake.EndpointBulk {
+			hung.Add(1)
+			select {
+			case <-release:
+			case <-r.Context().Done():
+			}
+		}
+	})
+	d, _ := newDurable(t, srv, t.TempDir(), nil)
+	<-d.Ready()
+	for k := 0; k < 20; k++ {
+		_ = d.Write(context.Background(), tickDocs(k, 5))
+	}
+	waitFor(t, "a hanging _bulk", func() bool { return hung.Load() > 0 })
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	closed := make(chan error, 1)
+	go func() { closed <- d.Close(ctx) }()
+	select {
+	case <-closed:
+	case <-time.After(20 * time.Second):
+		t.Fatal("Close ignored its deadline while Elasticsearch hung")
+	}
+	if got := d.Stats().Spool.Pending; got != 100 {
+		t.Errorf("spool holds %d of 100 undelivered documents", got)
+	}
+}
+
+// TestReconfigure: new Elasticsearch settings take effect without losing
+// or duplicating a document, and the spool stays in use.
+func TestReconfigure(t *testing.T) {
+	a, b := esfake.NewTB(t), esfake.NewTB(t)
+	d, _ := newDurable(t, a, t.TempDir(), nil)
+	<-d.Ready()
+	_ = d.Write(context.Background(), tickDocs(1, 5))
+	cfg := DefaultConfig()
+	cfg.Addresses = []string{b.URL()}
+	cfg.Index = "consumer_lag-v2"
+	cfg.FlushInterval = 20 * time.Millisecond
+	if err := d.Reconfigure(ctxT(t), cfg); err != nil {
+		t.Fatal(err)
+	}
+	_ = d.Write(context.Background(), tickDocs(2, 5))
+	waitFor(t, "documents on the new cluster", func() bool { return len(b.DocIDs("consumer_lag-v2")) == 5 })
+	if got := len(a.DocIDs(indexName)); got != 5 {
+		t.Errorf("old cluster holds %d documents, want the 5 written before", got)
+	}
+	// Settings that do not work are refused; the running sink stays.
+	bad := cfg
+	bad.Addresses = []string{"http://127.0.0.1:1"}
+	bad.MaxRetries = 1
+	if err := d.Reconfigure(ctxT(t), bad); err == nil {
+		t.Fatal("unreachable cluster accepted")
+	}
+	_ = d.Write(context.Background(), tickDocs(3, 5))
+	waitFor(t, "documents still on the new cluster", func() bool { return len(b.DocIDs("consumer_lag-v2")) == 10 })
 }
