@@ -128,11 +128,11 @@ func startAgentWith(t *testing.T, path string, newSink func(context.Context, *co
 	log := zerolog.New(zerolog.SyncWriter(r.logs))
 	go func() {
 		r.done <- runAgent(ctx, cfg, log, agentOptions{
-			path:    path,
-			poll:    50 * time.Millisecond,
-			replan:  time.Hour,
-			sighup:  r.hup,
-			grace:   5 * time.Second,
+			path:   path,
+			poll:   50 * time.Millisecond,
+			replan: time.Hour,
+			sighup: r.hup,
+			grace:  5 * time.Second,
 			newSink: func(ctx context.Context, c *config.Config) (pipeline.Sink, error) {
 				if newSink != nil {
 					return newSink(ctx, c, log)
