@@ -313,7 +313,11 @@ func (s *sources) mirror(cfg *config.Config, m *config.Mirror) (r *mirrorRes, er
 			r.re = regexp.MustCompile(m.TopicsRegex) // validated by config
 		}
 		r.watch = func(topics []string) func() { return srcCluster.c.Watch(topics...) }
-		r.src = mm2.NewSource(rd, srcCluster.c, m.Alias(), log)
+		var opts []mm2.Option
+		if m.Connector != "" {
+			opts = append(opts, mm2.WithConnector(m.Connector))
+		}
+		r.src = mm2.NewSource(rd, srcCluster.c, m.Alias(), log, opts...)
 	default:
 		return nil, fmt.Errorf("mirror %q: method %q", m.Name, m.Method)
 	}

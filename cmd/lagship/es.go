@@ -29,7 +29,7 @@ func esConfig(cfg *config.Config, mapping []byte) elasticsearch.Config {
 	}
 	c.FlushInterval = time.Duration(es.FlushInterval)
 	if es.FlushBytes > 0 {
-		c.FlushBytes = es.FlushBytes
+		c.FlushBytes = int(es.FlushBytes)
 	}
 	if es.Compress != nil {
 		c.Compress = *es.Compress

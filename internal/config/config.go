@@ -55,7 +55,7 @@ type Elasticsearch struct {
 	Index              string   `yaml:"index"`
 	MappingFile        string   `yaml:"mapping_file"`
 	FlushInterval      Duration `yaml:"flush_interval"`
-	FlushBytes         int      `yaml:"flush_bytes"`
+	FlushBytes         ByteSize `yaml:"flush_bytes"`
 	Compress           *bool    `yaml:"compress"`
 	SpoolDir           string   `yaml:"spool_dir"`
 	SpoolMaxBytes      ByteSize `yaml:"spool_max_bytes"`
@@ -123,6 +123,10 @@ type Mirror struct {
 	SourceAlias    string `yaml:"source_alias"`
 	OffsetsTopic   string `yaml:"offsets_topic"`
 	TopicsRegex    string `yaml:"topics_regex"`
+	// Connector picks one MirrorSourceConnector when several replicate the
+	// same source alias into one offsets topic (several flows in one
+	// Connect cluster).
+	Connector string `yaml:"connector"`
 }
 
 // SSH reaches a MirrorMaker host.

@@ -179,6 +179,17 @@ func TestParseErrors(t *testing.T) {
 		{"mm2 both topic forms", base + "  - {name: m2, method: mm2, source_cluster: dc1, offsets_cluster: dc1, topics: [a], topics_regex: a}\n", []string{"mirrors[1].topics_regex: use topics or topics_regex, not both"}},
 		{"mm2 bad regex", base + "  - {name: m2, method: mm2, source_cluster: dc1, offsets_cluster: dc1, topics_regex: \"(\"}\n", []string{"mirrors[1].topics_regex: invalid regular expression"}},
 		{"two documents", base + "---\na: 1\n", []string{"more than one YAML document"}},
+		{"nested jump host", base + `  - name: s
+    method: ssh
+    group: g
+    topics: [t]
+    kafka_home: /k
+    bootstrap_server: h:1
+    ssh: {host: h, user: u, key_file: /k, known_hosts: /kh, jump_host: {host: j, user: u, key_file: /k, known_hosts: /kh, jump_host: {host: j2, user: u, key_file: /k, known_hosts: /kh}}}
+`, []string{"mirrors[1].ssh.jump_host.jump_host: a jump host cannot have a jump host of its own"}},
+		{"index plus", "elasticsearch: {index: +lag}\n" + base, []string{`elasticsearch.index: "+lag" is not a valid index name`}},
+		{"flush bytes small", "elasticsearch: {flush_bytes: 100}\n" + base, []string{"elasticsearch.flush_bytes: 100 bytes is below the minimum of 4KiB"}},
+		{"connector on native", strings.Replace(base, "group: mirrormaker", "group: mirrormaker\n    connector: x", 1), []string{"mirrors[0].connector: is not used by method native"}},
 		{"several errors at once", strings.Replace(strings.Replace(base, "cluster: dc1", "cluster: dc9", 1), "[orders]", "[\"a b\"]", 1),
 			[]string{`mirrors[0].cluster: cluster "dc9"`, `mirrors[0].topics[0]: invalid topic name "a b"`}},
 	}
@@ -201,7 +212,21 @@ func TestParseErrors(t *testing.T) {
 	}
 }
 
+func TestFlushBytesUnits(t *testing.T) {
+	c, err := Parse("f.yaml", []byte("elasticsearch: {flush_bytes: 1MiB}\n"+base), env(nil))
+	if err != nil || c.Elasticsearch.FlushBytes != 1<<20 {
+		t.Fatalf("%v %v", err, c)
+	}
+}
+
 func TestSecretsNotInErrors(t *testing.T) {
+	// A password url.Parse refuses (a '#', a bad escape) must not be echoed.
+	for _, addr := range []string{"https://u:hun%zzter2@es:9200", "https://u:hunter2#x@es:9200", "es://u:hunter2@x"} {
+		_, err := Parse("f.yaml", []byte("elasticsearch: {addresses: [\""+addr+"\"]}\n"+base), env(nil))
+		if err == nil || strings.Contains(err.Error(), "hunter2") || strings.Contains(err.Error(), "hun%zzter2") {
+			t.Errorf("%s: error %v", addr, err)
+		}
+	}
 	src := "elasticsearch: {addresses: [\"https://u:hunter2@es:9200\"], username: u, password: ${PW}}\n" +
 		strings.Replace(base, "[orders]", "[\"bad topic\"]", 1)
 	_, err := Parse("f.yaml", []byte(src), env(map[string]string{"PW": "hunter2"}))

@@ -212,13 +212,13 @@ func (p *parser) validate(c *Config) {
 			mustBeEmpty(m.Method, map[string]bool{"ssh": m.SSH != nil, "kafka_home": m.KafkaHome != "",
 				"bootstrap_server": m.BootstrapServer != "", "command_config": m.CommandConfig != "",
 				"source_cluster": m.SourceCluster != "", "offsets_cluster": m.OffsetsCluster != "",
-				"source_alias": m.SourceAlias != "", "offsets_topic": m.OffsetsTopic != "", "topics_regex": m.TopicsRegex != ""})
+				"source_alias": m.SourceAlias != "", "offsets_topic": m.OffsetsTopic != "", "topics_regex": m.TopicsRegex != "", "connector": m.Connector != ""})
 		case MethodSSH:
 			group()
 			p.validateSSHMirror(m, at)
 			mustBeEmpty(m.Method, map[string]bool{"cluster": m.Cluster != "",
 				"source_cluster": m.SourceCluster != "", "offsets_cluster": m.OffsetsCluster != "",
-				"source_alias": m.SourceAlias != "", "offsets_topic": m.OffsetsTopic != "", "topics_regex": m.TopicsRegex != ""})
+				"source_alias": m.SourceAlias != "", "offsets_topic": m.OffsetsTopic != "", "topics_regex": m.TopicsRegex != "", "connector": m.Connector != ""})
 		case MethodMM2:
 			refCluster("source_cluster", m.SourceCluster)
 			refCluster("offsets_cluster", m.OffsetsCluster)
@@ -323,6 +323,10 @@ func (p *parser) validateSSH(s *SSH, base []any) {
 		p.errAt(at("timeout"), "must be positive")
 	}
 	if s.JumpHost.SSH != nil {
+		if len(base) > 0 && base[len(base)-1] == "jump_host" {
+			p.errAt(at("jump_host"), "a jump host cannot have a jump host of its own")
+			return
+		}
 		p.validateSSH(s.JumpHost.SSH, at("jump_host"))
 	}
 }
@@ -346,14 +350,15 @@ func (p *parser) validateES(c *Config) {
 	if (es.Username == "") != (es.Password == "") {
 		p.errAt(at(), "username and password go together")
 	}
-	if es.Index != strings.ToLower(es.Index) || strings.ContainsAny(es.Index, ` "*\<|,>/?#:`) || strings.HasPrefix(es.Index, "_") || strings.HasPrefix(es.Index, "-") {
-		p.errAt(at("index"), "%q is not a valid index name (lowercase, no spaces or \\/*?\"<>|,#:)", es.Index)
+	if es.Index != strings.ToLower(es.Index) || strings.ContainsAny(es.Index, ` "*\<|,>/?#:`) || strings.HasPrefix(es.Index, "_") ||
+		strings.HasPrefix(es.Index, "-") || strings.HasPrefix(es.Index, "+") || es.Index == "." || es.Index == ".." || len(es.Index) > 255 {
+		p.errAt(at("index"), "%q is not a valid index name (lowercase, at most 255 bytes, not starting with _ - +, no spaces or \\/*?\"<>|,#:)", es.Index)
 	}
 	if time.Duration(es.FlushInterval) < 0 {
 		p.errAt(at("flush_interval"), "must be positive")
 	}
-	if es.FlushBytes < 0 {
-		p.errAt(at("flush_bytes"), "must be positive")
+	if es.FlushBytes != 0 && es.FlushBytes < 4<<10 {
+		p.errAt(at("flush_bytes"), "%d bytes is below the minimum of 4KiB", es.FlushBytes)
 	}
 	if es.SpoolMaxBytes < 1<<20 {
 		p.errAt(at("spool_max_bytes"), "%d bytes is below the minimum of 1MiB", es.SpoolMaxBytes)
@@ -401,12 +406,12 @@ func remotePath(s string) string {
 	return ""
 }
 
+// userinfoRE matches the credentials part of a URL, even one url.Parse
+// refuses (a password with '#' or a bad escape).
+var userinfoRE = regexp.MustCompile(`//[^@]*@`)
+
 func redactURL(s string) string {
-	if u, err := url.Parse(s); err == nil && u.User != nil {
-		u.User = url.User("REDACTED")
-		return u.String()
-	}
-	return s
+	return userinfoRE.ReplaceAllString(s, "//REDACTED@")
 }
 
 func names(cs []Cluster) string {

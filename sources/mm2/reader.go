@@ -613,7 +613,7 @@ func (r *Reader) Offsets(alias, topic, connector string) (offsets map[int32]int6
 		names = append(names, name)
 	}
 	slices.Sort(names)
-	return nil, "", false, fmt.Errorf("offsets of topic %q from alias %q come from several connectors %q; name one with the connector setting", topic, alias, names)
+	return nil, "", false, fmt.Errorf("offsets of topic %q from alias %q come from several connectors %q; set connector: <name> on the mirror to pick one", topic, alias, names)
 }
 
 // notReady returns the error Collect gives before the reader is ready.
