@@ -56,6 +56,7 @@ type mirrorRes struct {
 	watch   func(topics []string) func() // registers topics for the shared fetch
 	topics  string                       // topics currently watched, joined
 	unwatch func()
+	close   func()      // releases the source (ssh: its pooled connection)
 	reader  *mm2.Reader // mm2 only
 	re      *regexp.Regexp
 	used    bool
@@ -299,6 +300,7 @@ func (s *sources) mirror(cfg *config.Config, m *config.Mirror) (r *mirrorRes, er
 			return nil, fmt.Errorf("mirror %q: %w", m.Name, err)
 		}
 		r.src = src
+		r.close = src.Close
 	case config.MethodMM2:
 		srcCluster, err := s.cluster(cfg.ClusterByName(m.SourceCluster))
 		if err != nil {
@@ -334,6 +336,9 @@ func (s *sources) releaseUnused() {
 		if !r.used {
 			if r.unwatch != nil {
 				r.unwatch()
+			}
+			if r.close != nil {
+				r.close()
 			}
 			delete(s.mirrors, k)
 		}

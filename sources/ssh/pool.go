@@ -93,7 +93,7 @@ type HostStats struct {
 }
 
 func hostKey(hc HostConfig) string {
-	k := fmt.Sprintf("%s|%s|%s|%t", hc.String(), hc.KeyFile, hc.KnownHosts, hc.InsecureIgnoreHostKey)
+	k := fmt.Sprintf("%s|%s|%s|%s|%t|%s", hc.String(), hc.KeyFile, hc.PassphraseFile, hc.KnownHosts, hc.InsecureIgnoreHostKey, hc.Timeout)
 	if hc.JumpHost != nil {
 		k += "|jump:" + hostKey(*hc.JumpHost)
 	}
@@ -444,6 +444,25 @@ func (p *Pool) Stats() []HostStats {
 
 // Close closes every connection and waits for the pool's goroutines. Commands
 // in flight fail. Close is idempotent.
+// forget closes and drops the connection to a host no source uses any more.
+// The caller holds p.mu.
+func (p *Pool) forgetLocked(key string) {
+	h := p.hosts[key]
+	if h == nil {
+		return
+	}
+	delete(p.hosts, key)
+	go func() {
+		h.mu.Lock()
+		c := h.client
+		h.client = nil
+		h.mu.Unlock()
+		if c != nil {
+			c.Close()
+		}
+	}()
+}
+
 func (p *Pool) Close() error {
 	p.mu.Lock()
 	p.closed = true

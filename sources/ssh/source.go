@@ -18,10 +18,12 @@ import (
 // kafka-consumer-groups.sh --describe on its host. All topics of a group
 // share one run per tick.
 type Source struct {
-	pool *Pool
-	cfg  MirrorConfig
-	log  zerolog.Logger
-	run  *groupRun
+	pool   *Pool
+	cfg    MirrorConfig
+	log    zerolog.Logger
+	run    *groupRun
+	key    string // of run in pool.groups
+	closed bool   // guarded by pool.mu
 }
 
 var _ pipeline.Source = (*Source)(nil)
@@ -30,6 +32,8 @@ var _ pipeline.Source = (*Source)(nil)
 // Source with the same host, group, bootstrap servers and command config.
 type groupRun struct {
 	describe pipeline.PerTick[Result]
+	refs     int    // sources sharing this run; guarded by Pool.mu
+	hostKey  string // the connection it uses
 
 	mu         sync.Mutex
 	stats      GroupStats
@@ -69,12 +73,39 @@ func NewSource(pool *Pool, cfg MirrorConfig, log zerolog.Logger) (*Source, error
 	}
 	run := pool.groups[key]
 	if run == nil {
-		run = &groupRun{stats: GroupStats{Host: cfg.Host.String(), Group: cfg.Group}}
+		run = &groupRun{stats: GroupStats{Host: cfg.Host.String(), Group: cfg.Group}, hostKey: hostKey(cfg.Host)}
 		run.describe.Fetch = s.fetch
 		pool.groups[key] = run
 	}
-	s.run = run
+	run.refs++
+	s.run, s.key = run, key
 	return s, nil
+}
+
+// Close releases the source: when no other source shares its group run,
+// the run is dropped, and when no run uses its host any more, the
+// connection is closed. An agent that reloads its config calls it for
+// mirrors it removed or changed, so the pool does not keep connections to
+// hosts nobody asks about.
+func (s *Source) Close() {
+	p := s.pool
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if s.closed {
+		return
+	}
+	s.closed = true
+	s.run.refs--
+	if s.run.refs > 0 {
+		return
+	}
+	delete(p.groups, s.key)
+	for _, r := range p.groups {
+		if r.hostKey == s.run.hostKey {
+			return
+		}
+	}
+	p.forgetLocked(s.run.hostKey)
 }
 
 // Collect returns the lags of topic at tick. The first caller of a tick runs

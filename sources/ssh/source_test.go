@@ -469,3 +469,41 @@ func TestRemoteCommandTimeout(t *testing.T) {
 		t.Fatalf("hung command ran %s", time.Since(start))
 	}
 }
+
+// Sources released by Close free their group run and, when no other run
+// uses the host, its connection.
+func TestSourceCloseForgetsHost(t *testing.T) {
+	var cmd string
+	e := newEnv(t, describeExec(&cmd, describeTable("mm1", 1, 1), ""))
+	cfg := e.mirror("mm1")
+	cmd = cfg.RemoteCommand()
+	p := newPool(t)
+	a, err := NewSource(p, cfg, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := NewSource(p, cfg, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Collect(testCtx(t), time.Unix(10, 0), topicName(0)); err != nil {
+		t.Fatal(err)
+	}
+	hosts := func() int { p.mu.Lock(); defer p.mu.Unlock(); return len(p.hosts) }
+	groups := func() int { p.mu.Lock(); defer p.mu.Unlock(); return len(p.groups) }
+	a.Close()
+	if hosts() != 1 || groups() != 1 {
+		t.Fatalf("after closing one of two sources: %d hosts, %d groups", hosts(), groups())
+	}
+	b.Close()
+	b.Close() // idempotent
+	if hosts() != 0 || groups() != 0 {
+		t.Fatalf("after closing both: %d hosts, %d groups", hosts(), groups())
+	}
+	// A timeout change is a different connection key.
+	cfg2 := cfg
+	cfg2.Host.Timeout = 3 * time.Second
+	if hostKey(cfg.Host.WithDefaults()) == hostKey(cfg2.Host.WithDefaults()) {
+		t.Error("timeout not part of the host key")
+	}
+}
