@@ -37,17 +37,18 @@ var version = "dev"
 const usage = `lagship ships Kafka MirrorMaker consumer lag to Elasticsearch.
 
 Usage:
-  lagship run     -config FILE          run the agent
-  lagship check   -config FILE          validate the config and probe every endpoint
-  lagship once    -config FILE [-json]  collect every topic once and print the documents
-  lagship demo    [-es URL]             run on an in-process Kafka cluster, print documents
-  lagship mapping                       print the embedded index mapping
-  lagship kibana  export                print the Kibana saved objects (NDJSON)
-  lagship kibana  import -url URL       import them into Kibana
+  lagship run     -config FILE [-reload-poll 5s]     run the agent
+  lagship check   -config FILE [-timeout 30s]        validate the config and probe every endpoint
+  lagship once    -config FILE [-json] [-wait 30s]   collect every topic once and print the documents
+  lagship demo    [-json] [-es URL] [-duration D]    run on an in-process Kafka cluster, print documents
+  lagship mapping                                    print the embedded index mapping
+  lagship kibana  export                             print the Kibana saved objects (NDJSON)
+  lagship kibana  import -url URL | -config FILE     import them into Kibana
   lagship version
 
-Common flags: -log-format json|console, -log-level debug|info|warn|error.
-Flags work as -flag and --flag. Run 'lagship <command> -h' for a command's flags.
+run, check, once, demo and kibana import take -log-format json|console and
+-log-level debug|info|warn|error. Flags work as -flag and --flag.
+Run 'lagship <command> -h' for a command's flags.
 `
 
 func main() {
