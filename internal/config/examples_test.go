@@ -3,8 +3,11 @@ package config
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+
+	"gopkg.in/yaml.v3"
 )
 
 // TestExamplesLoad loads every lagship config under examples/ (and the
@@ -46,5 +49,50 @@ func TestExamplesLoad(t *testing.T) {
 				t.Fatal("no mirrors")
 			}
 		})
+	}
+}
+
+// TestComposeMatchesConfig parses the docker-compose example (it cannot run
+// here) and checks that the lagship config it mounts names only its
+// services.
+func TestComposeMatchesConfig(t *testing.T) {
+	b, err := os.ReadFile("../../examples/docker-compose/docker-compose.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var compose struct {
+		Services map[string]struct {
+			Volumes []string `yaml:"volumes"`
+			Command []string `yaml:"command"`
+		} `yaml:"services"`
+	}
+	if err := yaml.Unmarshal(b, &compose); err != nil {
+		t.Fatalf("docker-compose.yml: %v", err)
+	}
+	for _, s := range []string{"kafka1", "kafka2", "mirrormaker2", "elasticsearch", "kibana", "lagship"} {
+		if _, ok := compose.Services[s]; !ok {
+			t.Errorf("service %s missing", s)
+		}
+	}
+	lag := compose.Services["lagship"]
+	if !slices.Contains(lag.Volumes, "./lagship.yaml:/etc/lagship/lagship.yaml:ro") || strings.Join(lag.Command, " ") != "run -config /etc/lagship/lagship.yaml" {
+		t.Errorf("lagship service: %+v", lag)
+	}
+	c, err := LoadWith("../../examples/docker-compose/lagship.yaml", func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	host := func(hp string) string { h, _, _ := strings.Cut(strings.TrimPrefix(strings.TrimPrefix(hp, "http://"), "https://"), ":"); return h }
+	for _, cl := range c.Clusters {
+		for _, br := range cl.Brokers {
+			if _, ok := compose.Services[host(br)]; !ok {
+				t.Errorf("cluster %s broker %s is not a compose service", cl.Name, br)
+			}
+		}
+	}
+	for _, a := range append(c.Elasticsearch.Addresses, c.Kibana.URL) {
+		if _, ok := compose.Services[host(a)]; !ok {
+			t.Errorf("%s is not a compose service", a)
+		}
 	}
 }
