@@ -295,6 +295,9 @@ func (s *sources) mirror(cfg *config.Config, m *config.Mirror) (r *mirrorRes, er
 		r.watch = func(topics []string) func() { return cr.c.WatchGroup(group, topics...) }
 		r.src = cr.c.Source(m.Group)
 	case config.MethodSSH:
+		if every := cfg.EffectiveInterval(m); every < config.DefaultSSHInterval {
+			log.Warn().Dur("interval", every).Msg("each tick of an ssh mirror starts a JVM (kafka-consumer-groups.sh) on the MirrorMaker host; an interval below 10s costs it noticeable CPU")
+		}
 		src, err := sshsrc.NewSource(s.pool, sshConfig(m), log)
 		if err != nil {
 			return nil, fmt.Errorf("mirror %q: %w", m.Name, err)

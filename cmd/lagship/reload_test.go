@@ -269,6 +269,7 @@ mirrors:
   - {name: broken, cluster: down, group: mirrormaker, topics: [payments]}
   - name: unreachable
     method: ssh
+    interval: 1s
     group: mirrormaker
     topics: [orders]
     ssh: {host: 127.0.0.1, port: 1, user: u, key_file: %q, insecure_ignore_host_key: true, timeout: 2s}

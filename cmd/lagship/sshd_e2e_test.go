@@ -50,6 +50,7 @@ elasticsearch: {addresses: [%q], flush_interval: 200ms, spool_dir: %q}
 mirrors:
   - name: legacy-mm
     method: ssh
+    interval: 1s
     group: mirrormaker
     topics: [orders, payments]
     ssh: {host: %s, port: %d, user: %s, key_file: %q, known_hosts: %q, timeout: 20s}

@@ -19,6 +19,7 @@ const (
 	DefaultFlushInterval = time.Second
 	DefaultSSHPort       = 22
 	DefaultSSHTimeout    = 30 * time.Second
+	DefaultSSHInterval   = 10 * time.Second
 	DefaultKafkaTimeout  = 10 * time.Second
 	DefaultSpoolDir      = "/var/lib/lagship/spool"
 	DefaultSpoolMaxBytes = 1 << 30
@@ -147,10 +148,15 @@ type JumpHost struct {
 	*SSH
 }
 
-// EffectiveInterval is the mirror's interval, or the file's default.
+// EffectiveInterval is the mirror's interval, or else the file's default —
+// except for ssh mirrors, which default to DefaultSSHInterval: each of their
+// ticks starts a JVM on the MirrorMaker host.
 func (c *Config) EffectiveInterval(m *Mirror) time.Duration {
 	if m.Interval > 0 {
 		return time.Duration(m.Interval)
+	}
+	if m.Method == MethodSSH {
+		return max(time.Duration(c.Interval), DefaultSSHInterval)
 	}
 	return time.Duration(c.Interval)
 }

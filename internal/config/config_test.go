@@ -80,8 +80,13 @@ mirrors:
 	if got := c.EffectiveInterval(&c.Mirrors[0]); got != 2*time.Second {
 		t.Errorf("mirror interval = %v", got)
 	}
-	if got := c.EffectiveInterval(&c.Mirrors[1]); got != 5*time.Second {
+	if got := c.EffectiveInterval(&c.Mirrors[2]); got != 5*time.Second {
 		t.Errorf("default interval = %v", got)
+	}
+	// An ssh mirror without its own interval runs every 10s at most often:
+	// each tick starts a JVM on the MirrorMaker host.
+	if got := c.EffectiveInterval(&c.Mirrors[1]); got != 10*time.Second {
+		t.Errorf("ssh default interval = %v", got)
 	}
 	if c.Elasticsearch.SpoolMaxBytes != 64<<20 || c.Elasticsearch.Index != "consumer_lag" || !*c.Elasticsearch.Compress {
 		t.Errorf("es = %+v", c.Elasticsearch)
