@@ -3,6 +3,7 @@ package kafka
 import (
 	"context"
 	"crypto/tls"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -48,9 +49,89 @@ type brokerConn struct {
 
 	mu sync.Mutex // held for a whole exchange: one request at a time
 
+	// Guarded by mu: the versions negotiated when pc was dialled, the last
+	// correlation id of call, and call's frame buffers, kept across ticks.
+	versions map[protocol.ApiKey]int16
+	corr     int32
+	wbuf     []byte
+	rbuf     []byte
+
 	state  sync.Mutex     // guards pc and closed; never held while waiting on the network
 	pc     *protocol.Conn // nil until dialled, and after a failure
 	closed bool
+}
+
+// maxKeptBuffer bounds the frame buffers a connection keeps between calls.
+const maxKeptBuffer = 4 << 20
+
+// call sends one request of type key: enc appends its body for the
+// negotiated version, and dec reads the answer's body (after the
+// correlation id). body is reused by the next call: dec must not keep it.
+// Transport errors drop the connection, as in roundTrip; an answer dec
+// refuses does not, since the connection is still in step.
+func (b *brokerConn) call(ctx context.Context, key protocol.ApiKey, enc func(w []byte, v int16) ([]byte, error), dec func(body []byte, v int16) error) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	pc, err := b.connectLocked(ctx)
+	if err != nil {
+		return err
+	}
+	v := b.versions[key]
+	b.corr++
+	corr := b.corr
+	w := appendRequestHeader(b.wbuf[:0], key, v, corr, b.d.clientID)
+	if w, err = enc(w, v); err != nil {
+		return fmt.Errorf("broker %s: %s: %w", b.addr, key, err)
+	}
+	w = finishFrame(w)
+	var body []byte
+	err = b.d.guard(ctx, pc, key, func() error {
+		if _, err := pc.Write(w); err != nil {
+			return err
+		}
+		var err error
+		body, err = readFrame(pc, b.rbuf, corr)
+		return err
+	})
+	if cap(w) <= maxKeptBuffer {
+		b.wbuf = w
+	}
+	if err != nil {
+		b.drop(pc)
+		return fmt.Errorf("broker %s: %s: %w", b.addr, key, err)
+	}
+	if cap(body) <= maxKeptBuffer {
+		b.rbuf = body
+	}
+	if err := dec(body, v); err != nil {
+		return fmt.Errorf("broker %s: %w", b.addr, err)
+	}
+	return nil
+}
+
+// readFrame reads one answer: its size, its correlation id (which must be
+// corr), and its body, into buf when it is large enough.
+func readFrame(r io.Reader, buf []byte, corr int32) ([]byte, error) {
+	var hdr [8]byte
+	if _, err := io.ReadFull(r, hdr[:]); err != nil {
+		return nil, err
+	}
+	size := int32(binary.BigEndian.Uint32(hdr[:4]))
+	if size < 4 || size > maxResponseSize {
+		return nil, fmt.Errorf("response size %d out of range", size)
+	}
+	n := int(size) - 4
+	if cap(buf) < n {
+		buf = make([]byte, n)
+	}
+	buf = buf[:n]
+	if _, err := io.ReadFull(r, buf); err != nil {
+		return nil, err
+	}
+	if id := int32(binary.BigEndian.Uint32(hdr[4:])); id != corr {
+		return nil, fmt.Errorf("correlation id mismatch (expected=%d, found=%d)", corr, id)
+	}
+	return buf, nil
 }
 
 // roundTrip sends msg and returns the broker's answer. Any transport error
@@ -90,10 +171,11 @@ func (b *brokerConn) connectLocked(ctx context.Context) (*protocol.Conn, error) 
 	if pc != nil {
 		return pc, nil
 	}
-	pc, err := b.d.dial(ctx, b.addr)
+	pc, versions, err := b.d.dial(ctx, b.addr)
 	if err != nil {
 		return nil, fmt.Errorf("connecting to broker %s: %w", b.addr, err)
 	}
+	b.versions = versions
 	b.state.Lock()
 	defer b.state.Unlock()
 	if b.closed { // Close ran while dialling
@@ -127,13 +209,13 @@ func (b *brokerConn) close() {
 }
 
 // dial opens a connection, negotiates API versions and authenticates.
-func (d *dialer) dial(ctx context.Context, addr string) (_ *protocol.Conn, err error) {
+func (d *dialer) dial(ctx context.Context, addr string) (_ *protocol.Conn, _ map[protocol.ApiKey]int16, err error) {
 	ctx, cancel := context.WithTimeout(ctx, d.timeout)
 	defer cancel()
 	nd := net.Dialer{}
 	nc, err := nd.DialContext(ctx, "tcp", addr)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer func() {
 		if err != nil {
@@ -149,7 +231,7 @@ func (d *dialer) dial(ctx context.Context, addr string) (_ *protocol.Conn, err e
 		}
 		tc := tls.Client(nc, cfg)
 		if err := tc.HandshakeContext(ctx); err != nil {
-			return nil, fmt.Errorf("tls handshake: %w", err)
+			return nil, nil, fmt.Errorf("tls handshake: %w", err)
 		}
 		nc = tc
 	}
@@ -157,11 +239,11 @@ func (d *dialer) dial(ctx context.Context, addr string) (_ *protocol.Conn, err e
 
 	r, err := d.exchange(ctx, pc, &apiversions.Request{})
 	if err != nil {
-		return nil, fmt.Errorf("negotiating api versions: %w", err)
+		return nil, nil, fmt.Errorf("negotiating api versions: %w", err)
 	}
 	av := r.(*apiversions.Response)
 	if av.ErrorCode != 0 {
-		return nil, fmt.Errorf("negotiating api versions: %w", kafkago.Error(av.ErrorCode))
+		return nil, nil, fmt.Errorf("negotiating api versions: %w", kafkago.Error(av.ErrorCode))
 	}
 	versions := make(map[protocol.ApiKey]int16, len(av.ApiKeys))
 	for _, k := range av.ApiKeys {
@@ -174,10 +256,10 @@ func (d *dialer) dial(ctx context.Context, addr string) (_ *protocol.Conn, err e
 		port, _ := strconv.Atoi(portStr)
 		actx := sasl.WithMetadata(ctx, &sasl.Metadata{Host: host, Port: port})
 		if err := d.authenticate(actx, pc); err != nil {
-			return nil, fmt.Errorf("sasl %s: %w", d.mech.Name(), err)
+			return nil, nil, fmt.Errorf("sasl %s: %w", d.mech.Name(), err)
 		}
 	}
-	return pc, nil
+	return pc, versions, nil
 }
 
 // authenticate runs SaslHandshake then SaslAuthenticate until the mechanism
@@ -220,29 +302,41 @@ func (d *dialer) authenticate(ctx context.Context, pc *protocol.Conn) error {
 // exchange is one request/response on pc, bounded by the dialer timeout and
 // by ctx: cancelling ctx unblocks the read at once.
 func (d *dialer) exchange(ctx context.Context, pc *protocol.Conn, msg protocol.Message) (protocol.Message, error) {
-	if err := ctx.Err(); err != nil {
+	var res protocol.Message
+	err := d.guard(ctx, pc, msg.ApiKey(), func() error {
+		var err error
+		res, err = pc.RoundTrip(msg)
+		return err
+	})
+	if err != nil {
 		return nil, err
+	}
+	return res, nil
+}
+
+// guard runs one request/response f on pc, bounded by the dialer timeout
+// and by ctx: cancelling ctx unblocks f at once.
+func (d *dialer) guard(ctx context.Context, pc *protocol.Conn, key protocol.ApiKey, f func() error) error {
+	if err := ctx.Err(); err != nil {
+		return err
 	}
 	deadline := time.Now().Add(d.timeout)
 	if dl, ok := ctx.Deadline(); ok && dl.Before(deadline) {
 		deadline = dl
 	}
 	if err := pc.SetDeadline(deadline); err != nil {
-		return nil, err
+		return err
 	}
 	stop := context.AfterFunc(ctx, func() { pc.SetDeadline(time.Unix(1, 0)) })
 	if d.count != nil {
-		d.count(msg.ApiKey())
+		d.count(key)
 	}
-	res, err := pc.RoundTrip(msg)
+	err := f()
 	if !stop() {
 		// ctx ended while the request was in flight: the deadline was
 		// (or is being) moved to the past, so the connection is unusable.
 		pc.Close()
-		return nil, ctx.Err()
+		return ctx.Err()
 	}
-	if err != nil {
-		return nil, err
-	}
-	return res, nil
+	return err
 }

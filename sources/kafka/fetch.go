@@ -10,6 +10,7 @@ import (
 	"time"
 
 	kafkago "github.com/segmentio/kafka-go"
+	"github.com/segmentio/kafka-go/protocol"
 	"github.com/segmentio/kafka-go/protocol/findcoordinator"
 	"github.com/segmentio/kafka-go/protocol/listoffsets"
 	"github.com/segmentio/kafka-go/protocol/metadata"
@@ -316,35 +317,38 @@ func (c *Cluster) listEnds(ctx context.Context, md *metadataSnapshot, snap *snap
 		addr := md.brokers[leader]
 		go func() {
 			r := result{retry: make(map[string][]int32)}
-			res, err := c.conn(addr).roundTrip(ctx, req)
+			// The answer is read in place: a topic name is copied only
+			// when a partition of it failed.
+			var te *topicEnds
+			var teName []byte
+			err := c.conn(addr).call(ctx, protocol.ListOffsets,
+				func(w []byte, v int16) ([]byte, error) { return appendListOffsets(w, v, req) },
+				func(body []byte, v int16) error {
+					return parseListOffsets(body, v, func(topic []byte, p listOffsetsPartition) {
+						if te == nil || string(topic) != string(teName) {
+							te, teName = snap.topics[string(topic)], topic
+						}
+						if te == nil || te.ends == nil || p.Partition < 0 || int(p.Partition) >= len(te.ends) {
+							return
+						}
+						code := kafkago.Error(p.ErrorCode)
+						switch {
+						case code == 0 && p.Offset >= 0:
+							te.ends[p.Partition] = p.Offset // partitions are disjoint between requests
+						case retriable(code):
+							r.retry[string(topic)] = append(r.retry[string(topic)], p.Partition)
+							r.err = fmt.Errorf("broker %s: partition %d of topic %q: %w", addr, p.Partition, topic, code)
+						case code != 0:
+							r.err = fmt.Errorf("broker %s: partition %d of topic %q: %w", addr, p.Partition, topic, code)
+						}
+					})
+				})
 			if err != nil {
 				r.err = err
+				clear(r.retry)
 				for _, t := range req.Topics {
 					for _, p := range t.Partitions {
 						r.retry[t.Topic] = append(r.retry[t.Topic], p.Partition)
-					}
-				}
-				results <- r
-				return
-			}
-			for _, t := range res.(*listoffsets.Response).Topics {
-				te := snap.topics[t.Topic]
-				if te == nil || te.ends == nil {
-					continue
-				}
-				for _, p := range t.Partitions {
-					if p.Partition < 0 || int(p.Partition) >= len(te.ends) {
-						continue
-					}
-					code := kafkago.Error(p.ErrorCode)
-					switch {
-					case code == 0 && p.Offset >= 0:
-						te.ends[p.Partition] = p.Offset // partitions are disjoint between requests
-					case retriable(code):
-						r.retry[t.Topic] = append(r.retry[t.Topic], p.Partition)
-						r.err = fmt.Errorf("broker %s: partition %d of topic %q: %w", addr, p.Partition, t.Topic, code)
-					case code != 0:
-						r.err = fmt.Errorf("broker %s: partition %d of topic %q: %w", addr, p.Partition, t.Topic, code)
 					}
 				}
 			}
@@ -406,16 +410,40 @@ func (c *Cluster) fetchGroup(ctx context.Context, md *metadataSnapshot, group st
 		if addr, err = c.coordinator(ctx, md, group); err != nil {
 			continue
 		}
-		var r any
-		if r, err = c.conn(addr).roundTrip(ctx, req); err != nil {
+		// Offsets are stored as the answer is read, before its group-level
+		// error code (at its end) is known; any error below discards them.
+		var groupCode int16
+		var offs []int64
+		var offsName []byte
+		err = c.conn(addr).call(ctx, protocol.OffsetFetch,
+			func(w []byte, v int16) ([]byte, error) { return appendOffsetFetch(w, v, req) },
+			func(body []byte, v int16) error {
+				var err error
+				groupCode, err = parseOffsetFetch(body, v, func(topic []byte, p offsetFetchPartition) {
+					if offs == nil || string(topic) != string(offsName) {
+						offs, offsName = g.offsets[string(topic)], topic
+					}
+					if p.Partition < 0 || int(p.Partition) >= len(offs) {
+						return
+					}
+					if p.ErrorCode == 0 && p.Committed >= 0 {
+						offs[p.Partition] = p.Committed
+					}
+				})
+				return err
+			})
+		if err != nil {
+			resetOffsets(g.offsets)
 			c.forgetCoordinator(group)
 			if ctx.Err() != nil {
 				break
 			}
 			continue
 		}
-		res := r.(*offsetfetch.Response)
-		switch code := kafkago.Error(res.ErrorCode); code {
+		if groupCode != 0 {
+			resetOffsets(g.offsets)
+		}
+		switch code := kafkago.Error(groupCode); code {
 		case 0:
 		case kafkago.GroupIdNotFound:
 			// kfake (and newer brokers for an unknown group) answer
@@ -430,17 +458,6 @@ func (c *Cluster) fetchGroup(ctx context.Context, md *metadataSnapshot, group st
 			err = fmt.Errorf("coordinator %s: %w", addr, code)
 			attempt = 2 // not worth a retry
 			continue
-		}
-		for _, t := range res.Topics {
-			offs := g.offsets[t.Name]
-			for _, p := range t.Partitions {
-				if p.PartitionIndex < 0 || int(p.PartitionIndex) >= len(offs) {
-					continue
-				}
-				if p.ErrorCode == 0 && p.CommittedOffset >= 0 {
-					offs[p.PartitionIndex] = p.CommittedOffset
-				}
-			}
 		}
 		return g
 	}
@@ -478,6 +495,15 @@ func (c *Cluster) coordinator(ctx context.Context, md *metadataSnapshot, group s
 	c.coords[group] = addr
 	c.mu.Unlock()
 	return addr, nil
+}
+
+// resetOffsets marks every committed offset unknown again.
+func resetOffsets(offsets map[string][]int64) {
+	for _, offs := range offsets {
+		for i := range offs {
+			offs[i] = -1
+		}
+	}
 }
 
 func (c *Cluster) forgetCoordinator(group string) {
