@@ -1,6 +1,7 @@
 package elasticsearch
 
 import (
+	"compress/gzip"
 	"context"
 	"errors"
 	"net/http"
@@ -294,4 +295,18 @@ func TestReconfigure(t *testing.T) {
 	}
 	_ = d.Write(context.Background(), tickDocs(3, 5))
 	waitFor(t, "documents still on the new cluster", func() bool { return len(b.DocIDs("consumer_lag-v2")) == 10 })
+}
+
+func TestCompressLevel(t *testing.T) {
+	if DefaultConfig().CompressLevel != gzip.BestSpeed {
+		t.Errorf("default gzip level %d", DefaultConfig().CompressLevel)
+	}
+	for _, lvl := range []int{-2, 10} {
+		c := DefaultConfig()
+		c.Addresses = []string{"http://127.0.0.1:9200"}
+		c.CompressLevel = lvl
+		if err := c.Validate(); err == nil {
+			t.Errorf("level %d accepted", lvl)
+		}
+	}
 }

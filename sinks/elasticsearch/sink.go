@@ -149,6 +149,8 @@ func New(cfg Config, log zerolog.Logger) (*Sink, error) {
 		MaxRetries:          cfg.MaxRetries,
 		RetryBackoff:        s.backoff,
 		CompressRequestBody: cfg.Compress,
+		// Level 1 by default: see Config.CompressLevel.
+		CompressRequestBodyLevel: cfg.CompressLevel,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("elasticsearch: creating client: %w", err)
