@@ -30,10 +30,7 @@ func cmdCheck(ctx context.Context, args []string, out, stderr io.Writer) error {
 	fs.Lookup("log-level").Value.Set("error")
 	path := fs.String("config", defaultConfig, "config file")
 	timeout := fs.Duration("timeout", 30*time.Second, "bound for each probe")
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	log, err := lf.logger(stderr)
+	log, err := lf.parse(fs, args, stderr)
 	if err != nil {
 		return err
 	}

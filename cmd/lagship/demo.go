@@ -35,10 +35,7 @@ func cmdDemo(ctx context.Context, args []string, out, stderr io.Writer) error {
 	esURL := fs.String("es", "", "also index into this Elasticsearch (e.g. http://localhost:9200); default: print only")
 	asJSON := fs.Bool("json", false, "print documents as JSON lines instead of one line each")
 	duration := fs.Duration("duration", 0, "stop after this long (0 = until Ctrl-C)")
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	log, err := lf.logger(stderr)
+	log, err := lf.parse(fs, args, stderr)
 	if err != nil {
 		return err
 	}

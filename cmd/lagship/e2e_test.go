@@ -51,6 +51,60 @@ func buildLagship(t *testing.T) string {
 	return filepath.Join(buildDir, "lagship")
 }
 
+// agentProc is the built agent running as a child process.
+type agentProc struct {
+	cmd            *exec.Cmd
+	stdout, stderr *syncBuffer
+	done           chan error
+}
+
+// startLagship runs the built binary; it is killed at cleanup if still
+// running.
+func startLagship(t *testing.T, args ...string) *agentProc {
+	t.Helper()
+	p := &agentProc{cmd: exec.Command(buildLagship(t), args...), stdout: &syncBuffer{}, stderr: &syncBuffer{}, done: make(chan error, 1)}
+	p.cmd.Stdout, p.cmd.Stderr = p.stdout, p.stderr
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.done <- p.cmd.Wait() }()
+	t.Cleanup(func() {
+		if p.cmd.ProcessState == nil {
+			_ = p.cmd.Process.Kill()
+			<-p.done
+		}
+	})
+	return p
+}
+
+// waitFor polls cond for at most 30 s.
+func (p *agentProc) waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s; agent log:\n%s", what, p.stderr.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// terminate sends SIGTERM and expects exit status 0 within 60 s.
+func (p *agentProc) terminate(t *testing.T) {
+	t.Helper()
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-p.done:
+		if err != nil {
+			t.Fatalf("exit: %v\nagent log:\n%s", err, p.stderr.String())
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatalf("did not stop after SIGTERM; agent log:\n%s", p.stderr.String())
+	}
+}
+
 // kafkaWithLag starts a 3-broker kfake cluster where group "mirrormaker" has
 // a known lag on every partition of topics (partitions each): partition p of
 // topic i has lag i+p, except the last partition of every topic, which has
@@ -127,41 +181,12 @@ mirrors:
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	bin := buildLagship(t)
-	cmd := exec.Command(bin, "run", "-config", path, "-log-level", "debug")
-	var stdout, stderr strings.Builder
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			_ = cmd.Process.Kill()
-			<-done
-		}
-	})
+	p := startLagship(t, "run", "-config", path, "-log-level", "debug")
 	// Wait for documents of at least two ticks, then stop.
-	deadline := time.Now().Add(30 * time.Second)
-	for len(es.DocIDs("consumer_lag")) < 2*len(topics) {
-		if time.Now().After(deadline) {
-			t.Fatalf("no documents after 30s; stderr:\n%s", stderr.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("exit: %v\nstderr:\n%s", err, stderr.String())
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatalf("did not stop after SIGTERM; stderr:\n%s", stderr.String())
-	}
-	if stdout.Len() != 0 {
+	p.waitFor(t, "documents of two ticks", func() bool { return len(es.DocIDs("consumer_lag")) >= 2*len(topics) })
+	p.terminate(t)
+	stdout, stderr := p.stdout, p.stderr
+	if stdout.String() != "" {
 		t.Errorf("run wrote to stdout: %q", stdout.String())
 	}
 	if es.IndexCreations() != 1 {

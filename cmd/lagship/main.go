@@ -155,6 +155,14 @@ func (l *logFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&l.level, "log-level", "info", "log level: debug, info, warn or error")
 }
 
+// parse parses the command line and builds the logger.
+func (l *logFlags) parse(fs *flag.FlagSet, args []string, stderr io.Writer) (zerolog.Logger, error) {
+	if err := parseFlags(fs, args); err != nil {
+		return zerolog.Nop(), err
+	}
+	return l.logger(stderr)
+}
+
 // logger builds the zerolog logger writing to stderr.
 func (l *logFlags) logger(stderr io.Writer) (zerolog.Logger, error) {
 	lvl, err := zerolog.ParseLevel(strings.ToLower(l.level))

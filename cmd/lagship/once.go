@@ -20,10 +20,7 @@ func cmdOnce(ctx context.Context, args []string, out, stderr io.Writer) error {
 	path := fs.String("config", defaultConfig, "config file")
 	asJSON := fs.Bool("json", false, "print JSON lines (the documents as Elasticsearch gets them) instead of a table")
 	wait := fs.Duration("wait", 30*time.Second, "how long MirrorMaker 2 offsets readers may take to catch up")
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	log, err := lf.logger(stderr)
+	log, err := lf.parse(fs, args, stderr)
 	if err != nil {
 		return err
 	}

@@ -210,10 +210,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	lf.register(fs)
 	path := fs.String("config", defaultConfig, "config file")
 	poll := fs.Duration("reload-poll", 5*time.Second, "how often the config file is checked for changes (0 = only on SIGHUP)")
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	log, err := lf.logger(stderr)
+	log, err := lf.parse(fs, args, stderr)
 	if err != nil {
 		return err
 	}

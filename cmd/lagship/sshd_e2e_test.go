@@ -4,12 +4,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/lagship/lagship/internal/esfake"
 	"github.com/lagship/lagship/internal/sshtest"
@@ -59,36 +56,9 @@ mirrors:
 `, es.URL(), filepath.Join(dir, "spool"), o.Host, o.Port, o.User, o.KeyFile, o.KnownHosts, home)), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(buildLagship(t), "run", "-config", path)
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			_ = cmd.Process.Kill()
-			<-done
-		}
-	})
-	deadline := time.Now().Add(30 * time.Second)
-	for len(es.DocIDs("consumer_lag")) < 4 {
-		if time.Now().After(deadline) {
-			t.Fatalf("no documents; agent log:\n%s\nsshd log:\n%s", stderr.String(), o.Log())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	_ = cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("exit: %v\n%s", err, stderr.String())
-		}
-	case <-time.After(60 * time.Second):
-		t.Fatalf("did not stop after SIGTERM:\n%s", stderr.String())
-	}
+	p := startLagship(t, "run", "-config", path)
+	p.waitFor(t, "documents of two ticks", func() bool { return len(es.DocIDs("consumer_lag")) >= 4 })
+	p.terminate(t)
 	ticks := map[string]bool{}
 	for _, raw := range es.Docs("consumer_lag") {
 		var d map[string]any

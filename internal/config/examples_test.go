@@ -82,7 +82,10 @@ func TestComposeMatchesConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	host := func(hp string) string { h, _, _ := strings.Cut(strings.TrimPrefix(strings.TrimPrefix(hp, "http://"), "https://"), ":"); return h }
+	host := func(hp string) string {
+		h, _, _ := strings.Cut(strings.TrimPrefix(strings.TrimPrefix(hp, "http://"), "https://"), ":")
+		return h
+	}
 	for _, cl := range c.Clusters {
 		for _, br := range cl.Brokers {
 			if _, ok := compose.Services[host(br)]; !ok {
