@@ -450,9 +450,11 @@ mirrors:
 	mu.Lock()
 	st := sink.Stats()
 	mu.Unlock()
-	if st.Spooled == 0 || peak == 0 {
+	// The outage outlasts the bulk client's retries, so what was in flight
+	// then went through the spool.
+	if st.Spooled == 0 || st.Replayed != st.Spooled {
 		t.Errorf("the outage did not go through the spool: %+v", st)
 	}
-	t.Logf("outage %s at 1s interval: %d ticks x %d topics = %d documents indexed (%s..%s), lost 0, duplicated 0; spooled %d, replayed %d, peak spool %d bytes",
+	t.Logf("outage %s at 1s interval: %d ticks x %d topics = %d documents indexed (%s..%s), lost 0, duplicated 0; spooled %d, replayed %d, spool size seen during the outage up to %d bytes",
 		outage, total/len(topics), len(topics), total, first.Format("15:04:05"), last.Format("15:04:05"), st.Spooled, st.Replayed, peak)
 }
