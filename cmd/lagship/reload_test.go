@@ -415,6 +415,7 @@ mirrors:
 	// Let a few ticks pass after the outage, then stop and count.
 	n := len(es.DocIDs("consumer_lag"))
 	waitUntil(t, "documents after the outage", func() bool { return len(es.DocIDs("consumer_lag")) >= n+6 })
+	waitUntil(t, "the spool to drain", func() bool { mu.Lock(); defer mu.Unlock(); return sink.Stats().Spool.Pending == 0 })
 	r.stop()
 	select {
 	case <-r.done:

@@ -34,8 +34,12 @@ type DurableOptions struct {
 	// requests (default 250ms), which bounds the replay rate.
 	ReplayBatch int
 	ReplayEvery time.Duration
-	// MaxBackoff caps the wait between attempts to reach Elasticsearch
-	// again (index bootstrap and replay; default 30s).
+	// MinBackoff is the first wait after a failed replay (default 1s),
+	// doubled up to MaxBackoff, which caps the wait between attempts to
+	// reach Elasticsearch again (index bootstrap and replay; default 30s).
+	// A replay waiting out its backoff resumes early when the bulk sink
+	// delivers again.
+	MinBackoff time.Duration
 	MaxBackoff time.Duration
 }
 
@@ -54,6 +58,9 @@ func (o DurableOptions) withDefaults() DurableOptions {
 	}
 	if o.MaxBackoff <= 0 {
 		o.MaxBackoff = 30 * time.Second
+	}
+	if o.MinBackoff <= 0 {
+		o.MinBackoff = min(time.Second, o.MaxBackoff)
 	}
 	return o
 }
@@ -315,7 +322,7 @@ func (d *Durable) replay(ctx context.Context) {
 	case <-ctx.Done():
 		return
 	}
-	wait := time.Second
+	wait := d.opt.MinBackoff
 	failing := false
 	for {
 		if err := d.sp.Wait(ctx); err != nil {
@@ -348,7 +355,7 @@ func (d *Durable) replay(ctx context.Context) {
 				d.log.Info().Int64("left", d.sp.Len()).Msg("spool replay resumed")
 				failing = false
 			}
-			wait = time.Second
+			wait = d.opt.MinBackoff
 			select {
 			case <-ctx.Done():
 				return
@@ -364,12 +371,34 @@ func (d *Durable) replay(ctx context.Context) {
 			d.log.Warn().Err(err).Int64("spooled", d.sp.Len()).Msg("spool replay failed; retrying with backoff")
 			failing = true
 		}
-		select {
-		case <-ctx.Done():
+		if !d.backoff(ctx, wait) {
 			return
-		case <-time.After(wait):
 		}
 		wait = min(2*wait, d.opt.MaxBackoff)
+	}
+}
+
+// backoff waits before the next replay attempt, but no longer than until
+// the bulk sink delivers documents again: then Elasticsearch is back and the
+// spool should follow at once. It returns false when ctx ends.
+func (d *Durable) backoff(ctx context.Context, wait time.Duration) bool {
+	delivered := func() uint64 { st := d.Sink().Stats(); return st.Indexed + st.Duplicates }
+	before := delivered()
+	deadline := time.NewTimer(wait)
+	defer deadline.Stop()
+	poll := time.NewTicker(min(wait, 250*time.Millisecond))
+	defer poll.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-deadline.C:
+			return true
+		case <-poll.C:
+			if delivered() != before {
+				return true
+			}
+		}
 	}
 }
 

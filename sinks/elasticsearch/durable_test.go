@@ -310,3 +310,23 @@ func TestCompressLevel(t *testing.T) {
 		}
 	}
 }
+
+// After a long outage the replayer's backoff has grown; it still resumes as
+// soon as Elasticsearch takes documents again, not at the end of its wait.
+func TestReplayResumesWhenBack(t *testing.T) {
+	srv := esfake.NewTB(t)
+	// A backoff of an hour: only the early wake-up can replay in time.
+	d, _ := newDurable(t, srv, t.TempDir(), func(o *DurableOptions) { o.MinBackoff, o.MaxBackoff = time.Hour, time.Hour })
+	<-d.Ready()
+	srv.Outage()
+	for k := 0; k < 3; k++ {
+		_ = d.Write(context.Background(), tickDocs(k, 2))
+	}
+	waitFor(t, "documents spooled", func() bool { return d.Stats().Spooled == 6 })
+	time.Sleep(300 * time.Millisecond) // let the replayer fail a few times
+	if err := srv.Restore(); err != nil {
+		t.Fatal(err)
+	}
+	_ = d.Write(context.Background(), tickDocs(10, 2))
+	waitFor(t, "the spool replayed", func() bool { return d.Stats().Replayed == 6 && len(srv.DocIDs(indexName)) == 8 })
+}
