@@ -3,18 +3,16 @@ package kibana
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/lagship/lagship/internal/tlsconfig"
 	"io"
 	"mime/multipart"
 	"net/http"
 	"net/textproto"
 	"net/url"
-	"os"
 	"regexp"
 	"strings"
 	"time"
@@ -182,20 +180,9 @@ func importURL(opts ImportOptions) (*url.URL, error) {
 }
 
 func newClient(opts ImportOptions) (*http.Client, error) {
-	tlsConf := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: opts.InsecureSkipVerify}
-	if opts.CAFile != "" {
-		pem, err := os.ReadFile(opts.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("kibana import: reading CA file: %w", err)
-		}
-		pool, err := x509.SystemCertPool()
-		if err != nil || pool == nil {
-			pool = x509.NewCertPool()
-		}
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("kibana import: CA file %s holds no PEM certificate", opts.CAFile)
-		}
-		tlsConf.RootCAs = pool
+	tlsConf, err := tlsconfig.Client(tlsconfig.Options{CAFile: opts.CAFile, InsecureSkipVerify: opts.InsecureSkipVerify})
+	if err != nil {
+		return nil, fmt.Errorf("kibana import: %w", err)
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.TLSClientConfig = tlsConf

@@ -437,8 +437,8 @@ func TestImportTLS(t *testing.T) {
 		{"verification on by default", ImportOptions{URL: srv.URL}, "certificate"},
 		{"trusted CA file", ImportOptions{URL: srv.URL, CAFile: caFile}, ""},
 		{"verification off", ImportOptions{URL: srv.URL, InsecureSkipVerify: true}, ""},
-		{"CA file without certificates", ImportOptions{URL: srv.URL, CAFile: notPEM}, "holds no PEM certificate"},
-		{"CA file missing", ImportOptions{URL: srv.URL, CAFile: notPEM + ".gone"}, "reading CA file"},
+		{"CA file without certificates", ImportOptions{URL: srv.URL, CAFile: notPEM}, "no PEM certificate found"},
+		{"CA file missing", ImportOptions{URL: srv.URL, CAFile: notPEM + ".gone"}, "reading ca_file"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

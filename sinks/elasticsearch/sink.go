@@ -3,13 +3,11 @@ package elasticsearch
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
+	"github.com/lagship/lagship/internal/tlsconfig"
 	"math/rand/v2"
 	"net/http"
-	"os"
 	"regexp"
 	"sync"
 	"sync/atomic"
@@ -125,17 +123,11 @@ func New(cfg Config, log zerolog.Logger) (*Sink, error) {
 	s.onSuccess = s.itemSucceeded
 	s.onFailure = s.itemFailed
 
-	tlsCfg := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: cfg.InsecureSkipVerify} //nolint:gosec // operator's explicit choice
-	if cfg.CAFile != "" {
-		pem, err := os.ReadFile(cfg.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("elasticsearch: reading ca_file: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("elasticsearch: ca_file %s: no PEM certificate found", cfg.CAFile)
-		}
-		tlsCfg.RootCAs = pool
+	// The CA file is trusted in addition to the system roots, as for Kafka
+	// and Kibana.
+	tlsCfg, err := tlsconfig.Client(tlsconfig.Options{CAFile: cfg.CAFile, InsecureSkipVerify: cfg.InsecureSkipVerify})
+	if err != nil {
+		return nil, fmt.Errorf("elasticsearch: %w", err)
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.TLSClientConfig = tlsCfg
