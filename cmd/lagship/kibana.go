@@ -58,7 +58,8 @@ func cmdKibanaImport(ctx context.Context, args []string, out, stderr io.Writer) 
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if _, err := lf.logger(stderr); err != nil {
+	log, err := lf.logger(stderr)
+	if err != nil {
 		return err
 	}
 	if *path != "" {
@@ -80,6 +81,9 @@ func cmdKibanaImport(ctx context.Context, args []string, out, stderr io.Writer) 
 	if o.URL == "" {
 		fmt.Fprint(stderr, "lagship kibana import: -url (or -config with kibana.url) is required\n"+kibanaUsage)
 		return errUsage
+	}
+	if o.InsecureSkipVerify {
+		log.Warn().Msg("Kibana's TLS certificate is not verified (insecure_skip_verify)")
 	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
