@@ -44,6 +44,16 @@ type Doc struct {
 	Lags []int64 // index = partition; UnknownLag entries are omitted
 }
 
+// NewDoc is the document of target's sample at tick: the sample's group,
+// when it has one, replaces the configured one.
+func NewDoc(tick time.Time, target Target, s Sample) Doc {
+	d := Doc{Timestamp: tick, Target: target, Lags: s.Lags}
+	if s.Group != "" {
+		d.Group = s.Group
+	}
+	return d
+}
+
 // TimestampLayout is @timestamp's format: UTC, milliseconds, Z.
 const TimestampLayout = "2006-01-02T15:04:05.000Z"
 

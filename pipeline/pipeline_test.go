@@ -381,3 +381,13 @@ func TestWorkerLogsStateChangesOnce(t *testing.T) {
 		t.Errorf("recovery logged %d times:\n%s", c, out)
 	}
 }
+
+func TestNewDocGroup(t *testing.T) {
+	target := Target{Mirror: "m", Topic: "t", Group: "configured"}
+	if d := NewDoc(time.Unix(1, 0), target, Sample{Lags: []int64{1}}); d.Group != "configured" || d.Lags[0] != 1 {
+		t.Errorf("doc %+v", d)
+	}
+	if d := NewDoc(time.Unix(1, 0), target, Sample{Group: "MirrorSourceConnector"}); d.Group != "MirrorSourceConnector" {
+		t.Errorf("sample group not used: %+v", d)
+	}
+}

@@ -122,10 +122,7 @@ func (w *Worker) collect(ctx context.Context, tick time.Time, log *zerolog.Logge
 		*lastErr = err
 		return stateKey(err)
 	}
-	doc := Doc{Timestamp: tick, Target: w.Task.Target, Lags: s.Lags}
-	if s.Group != "" {
-		doc.Group = s.Group
-	}
+	doc := NewDoc(tick, w.Task.Target, s)
 	if err := w.Sink.Write(ctx, []Doc{doc}); err != nil {
 		if w.Stats != nil {
 			w.Stats.SinkErrors.Add(1)

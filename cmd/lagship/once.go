@@ -83,11 +83,7 @@ func collectOnce(ctx context.Context, tasks []pipeline.Task, tick time.Time, onE
 				onErr(t, err)
 				return
 			}
-			d := pipeline.Doc{Timestamp: tick, Target: t.Target, Lags: s.Lags}
-			if s.Group != "" {
-				d.Group = s.Group
-			}
-			docs = append(docs, d)
+			docs = append(docs, pipeline.NewDoc(tick, t.Target, s))
 		}()
 	}
 	wg.Wait()
