@@ -20,7 +20,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/lagship/lagship/internal/esfake"
+	"github.com/lagship/lagship/internal/testutil/esfake"
 )
 
 func main() {

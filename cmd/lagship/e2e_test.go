@@ -17,7 +17,7 @@ import (
 	kafkago "github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kfake"
 
-	"github.com/lagship/lagship/internal/esfake"
+	"github.com/lagship/lagship/internal/testutil/esfake"
 )
 
 var (

@@ -16,7 +16,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
-	"github.com/lagship/lagship/internal/sshtest"
+	"github.com/lagship/lagship/internal/testutil/sshtest"
 )
 
 // describeFromCluster prints what kafka-consumer-groups.sh (Kafka 2.6)

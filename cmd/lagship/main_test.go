@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/lagship/lagship/internal/esfake"
+	"github.com/lagship/lagship/internal/testutil/esfake"
 	"github.com/lagship/lagship/mappings"
 )
 

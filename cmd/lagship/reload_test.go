@@ -16,7 +16,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/lagship/lagship/internal/config"
-	"github.com/lagship/lagship/internal/esfake"
+	"github.com/lagship/lagship/internal/testutil/esfake"
 	"github.com/lagship/lagship/pipeline"
 )
 

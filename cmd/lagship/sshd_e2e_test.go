@@ -8,8 +8,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/lagship/lagship/internal/esfake"
-	"github.com/lagship/lagship/internal/sshtest"
+	"github.com/lagship/lagship/internal/testutil/esfake"
+	"github.com/lagship/lagship/internal/testutil/sshtest"
 )
 
 // TestAgentOverOpenSSH runs the built agent with an SSH mirror against

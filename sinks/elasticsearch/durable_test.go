@@ -14,7 +14,7 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/lagship/lagship/internal/esfake"
+	"github.com/lagship/lagship/internal/testutil/esfake"
 	"github.com/lagship/lagship/pipeline"
 )
 

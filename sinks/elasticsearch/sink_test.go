@@ -17,7 +17,7 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/lagship/lagship/internal/esfake"
+	"github.com/lagship/lagship/internal/testutil/esfake"
 	"github.com/lagship/lagship/mappings"
 	"github.com/lagship/lagship/pipeline"
 )

@@ -13,7 +13,7 @@ import (
 	"github.com/rs/zerolog"
 	"golang.org/x/crypto/ssh"
 
-	"github.com/lagship/lagship/internal/sshtest"
+	"github.com/lagship/lagship/internal/testutil/sshtest"
 )
 
 // env is one in-process SSH host with a client key allowed on it.

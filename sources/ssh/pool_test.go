@@ -20,7 +20,7 @@ import (
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
 
-	"github.com/lagship/lagship/internal/sshtest"
+	"github.com/lagship/lagship/internal/testutil/sshtest"
 )
 
 func echoExec(_ context.Context, cmd string, stdout, _ io.Writer) int {

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lagship/lagship/internal/sshtest"
+	"github.com/lagship/lagship/internal/testutil/sshtest"
 )
 
 // startSSHD runs Debian's OpenSSH server (see sshtest.StartOpenSSH) and
