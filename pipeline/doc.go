@@ -26,15 +26,77 @@ type Target struct {
 	Method  string // native | ssh | mm2
 }
 
+// UnknownOffset marks an offset a source could not read (no committed
+// offset, no leader, or a method that does not report it).
+const UnknownOffset int64 = -1
+
 // Sample is what a source measured for one topic at one tick.
 type Sample struct {
 	// Lags holds one entry per partition, indexed by partition number.
 	// Its length is the topic's partition count. UnknownLag marks a
-	// partition whose lag is not known.
+	// partition whose lag is not known. Sources that read offsets build
+	// it with SampleFromOffsets, so it is derived from the two slices
+	// below.
 	Lags []int64
+	// Committed and LogEnd hold, per partition, the group's committed
+	// offset and the partition's log-end offset at this tick
+	// (UnknownOffset when not known). Both are nil for a source that only
+	// knows lags; otherwise both have len(Lags) entries.
+	Committed []int64
+	LogEnd    []int64
+	// Members is the group's membership as the method saw it at this
+	// tick; nil when the method cannot know it.
+	Members *Membership
 	// Group, when not empty, overrides Target.Group in the document
 	// (MirrorMaker 2 names the connector there).
 	Group string
+}
+
+// Membership is what a source knows of the group that commits the offsets.
+type Membership struct {
+	// State is the group state as Kafka names it (Stable, Empty,
+	// PreparingRebalance, CompletingRebalance, Dead) or, for MirrorMaker 2,
+	// the connector task's state (RUNNING, FAILED, PAUSED, UNASSIGNED).
+	State string
+	// Active is the number of active members (or running tasks).
+	Active int
+	// Owned, when not nil, tells per partition whether a member owns it.
+	Owned []bool
+}
+
+// SampleFromOffsets is the sample of committed and log-end offsets (one
+// entry per partition, UnknownOffset when unknown): the lag of a partition
+// is log end minus committed, never below 0, and unknown when either is.
+func SampleFromOffsets(committed, logEnd []int64) Sample {
+	lags := make([]int64, len(logEnd))
+	for p := range lags {
+		lags[p] = UnknownLag
+		if p >= len(committed) {
+			continue
+		}
+		c, e := committed[p], logEnd[p]
+		if c < 0 || e < 0 {
+			continue
+		}
+		lags[p] = max(e-c, 0)
+	}
+	return Sample{Lags: lags, Committed: committed, LogEnd: logEnd}
+}
+
+// Committed offset of partition p, or UnknownOffset.
+func (s *Sample) CommittedAt(p int) int64 {
+	if p < len(s.Committed) {
+		return s.Committed[p]
+	}
+	return UnknownOffset
+}
+
+// LogEndAt is the log-end offset of partition p, or UnknownOffset.
+func (s *Sample) LogEndAt(p int) int64 {
+	if p < len(s.LogEnd) {
+		return s.LogEnd[p]
+	}
+	return UnknownOffset
 }
 
 // Doc is one document: the lag of every partition of one topic at one tick.

@@ -23,6 +23,7 @@ const (
 	DefaultKafkaTimeout  = 10 * time.Second
 	DefaultSpoolDir      = "/var/lib/lagship/spool"
 	DefaultSpoolMaxBytes = 1 << 30
+	DefaultESTimeout     = 30 * time.Second
 )
 
 // Methods a mirror can use.
@@ -60,6 +61,8 @@ type Elasticsearch struct {
 	Compress           *bool    `yaml:"compress"`
 	SpoolDir           string   `yaml:"spool_dir"`
 	SpoolMaxBytes      ByteSize `yaml:"spool_max_bytes"`
+	// Timeout bounds every request to Elasticsearch (default 30s).
+	Timeout Duration `yaml:"timeout"`
 }
 
 // Kibana is where the saved objects go (lagship kibana import).

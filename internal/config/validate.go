@@ -36,6 +36,9 @@ func (c *Config) setDefaults() {
 	if es.SpoolMaxBytes == 0 {
 		es.SpoolMaxBytes = DefaultSpoolMaxBytes
 	}
+	if es.Timeout == 0 {
+		es.Timeout = Duration(DefaultESTimeout)
+	}
 	for i := range c.Clusters {
 		if c.Clusters[i].Timeout == 0 {
 			c.Clusters[i].Timeout = Duration(DefaultKafkaTimeout)
@@ -359,6 +362,9 @@ func (p *parser) validateES(c *Config) {
 	}
 	if es.FlushBytes != 0 && es.FlushBytes < 4<<10 {
 		p.errAt(at("flush_bytes"), "%d bytes is below the minimum of 4KiB", es.FlushBytes)
+	}
+	if d := time.Duration(es.Timeout); d < time.Second || d > 10*time.Minute {
+		p.errAt(at("timeout"), "%s is outside 1s to 10m", d)
 	}
 	if es.SpoolMaxBytes < 1<<20 {
 		p.errAt(at("spool_max_bytes"), "%d bytes is below the minimum of 1MiB", es.SpoolMaxBytes)

@@ -77,7 +77,9 @@ func (s *Source) Collect(ctx context.Context, tick time.Time, topic string) (pip
 	if !ok {
 		return pipeline.Sample{}, fmt.Errorf("topic %q from alias %q in offsets topic %q: %w", topic, s.alias, s.r.Topic(), pipeline.ErrNoOffsets)
 	}
-	return pipeline.Sample{Lags: Lags(ends, offsets), Group: GroupName(name, s.alias)}, nil
+	smp := pipeline.SampleFromOffsets(Committed(len(ends), offsets), ends)
+	smp.Group = GroupName(name, s.alias)
+	return smp, nil
 }
 
 // Lags computes the lag of each partition from its log-end offset and the
@@ -95,6 +97,20 @@ func Lags(ends []int64, stored map[int32]int64) []int64 {
 		lags[p] = max(end-(off+1), 0)
 	}
 	return lags
+}
+
+// Committed turns the stored offsets (of the last record copied) into
+// committed offsets in Kafka's sense (the next record to copy) for a topic
+// of n partitions: UnknownOffset where none is stored.
+func Committed(n int, stored map[int32]int64) []int64 {
+	c := make([]int64, n)
+	for p := range c {
+		c[p] = pipeline.UnknownOffset
+		if off, ok := stored[int32(p)]; ok {
+			c[p] = off + 1
+		}
+	}
+	return c
 }
 
 // GroupName is the group field of MirrorMaker 2 documents: the connector
