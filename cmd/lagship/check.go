@@ -8,9 +8,8 @@ import (
 
 	"github.com/lagship/lagship/internal/config"
 	"github.com/lagship/lagship/sinks/elasticsearch"
+	"github.com/lagship/lagship/sources"
 	kafkasrc "github.com/lagship/lagship/sources/kafka"
-	"github.com/lagship/lagship/sources/mm2"
-	sshsrc "github.com/lagship/lagship/sources/ssh"
 )
 
 // check is one line of `lagship check`.
@@ -57,59 +56,18 @@ func cmdCheck(ctx context.Context, args []string, out, stderr io.Writer) error {
 		_ = es.Close(ctx)
 	}
 
-	// Clusters and mirrors
-	clusters := map[string]*kafkasrc.Cluster{}
-	defer func() {
-		for _, c := range clusters {
-			c.Close()
-		}
-	}()
-	cluster := func(name string) (*kafkasrc.Cluster, error) {
-		if c, ok := clusters[name]; ok {
-			return c, nil
-		}
-		c, err := kafkasrc.NewCluster(kafkaConfig(cfg.ClusterByName(name)), log)
-		if err != nil {
-			return nil, err
-		}
-		clusters[name] = c
-		return c, nil
-	}
+	// Mirrors: each method probes its own dependencies.
+	env := sources.NewEnv(log)
+	envCtx, stopEnv := context.WithCancel(ctx)
+	envDone := make(chan struct{})
+	go func() { defer close(envDone); _ = env.Run(envCtx) }()
+	defer func() { stopEnv(); <-envDone }()
+	kafkasrc.DefineClusters(env, cfg.Clusters)
 	for i := range cfg.Mirrors {
 		m := &cfg.Mirrors[i]
-		scope := "mirror " + m.Name
 		c, cancel := probeCtx()
-		switch m.Method {
-		case config.MethodNative:
-			kc, err := cluster(m.Cluster)
-			if err != nil {
-				checks = append(checks, check{scope: scope, name: "cluster " + m.Cluster, detail: err.Error()})
-				break
-			}
-			for _, pc := range kc.Probe(c, m.Group, m.Topics) {
-				checks = append(checks, check{scope: scope, name: pc.Name, ok: pc.OK, detail: pc.Detail})
-			}
-		case config.MethodSSH:
-			for _, pc := range sshsrc.Probe(c, sshConfig(m), log) {
-				checks = append(checks, check{scope: scope, name: pc.Name, ok: pc.OK, detail: pc.Detail})
-			}
-		case config.MethodMM2:
-			src, err := cluster(m.SourceCluster)
-			if err != nil {
-				checks = append(checks, check{scope: scope, name: "source cluster " + m.SourceCluster, detail: err.Error()})
-				break
-			}
-			for _, pc := range src.Probe(c, "", m.Topics) {
-				checks = append(checks, check{scope: scope, name: "source " + pc.Name, ok: pc.OK, detail: pc.Detail})
-			}
-			client, err := kafkasrc.NewClient(kafkaConfig(cfg.ClusterByName(m.OffsetsCluster)))
-			if err != nil {
-				checks = append(checks, check{scope: scope, name: "offsets cluster " + m.OffsetsCluster, detail: err.Error()})
-				break
-			}
-			for _, pc := range mm2.Probe(c, client, m.OffsetsTopicName(), m.Alias(), m.Topics, log) {
-				checks = append(checks, check{scope: scope, name: pc.Name, ok: pc.OK, detail: pc.Detail})
-			}
+		for _, pc := range m.Settings.Probe(c, env, cfg.Spec(m)) {
+			checks = append(checks, check{scope: "mirror " + m.Name, name: pc.Name, ok: pc.OK, detail: pc.Detail})
 		}
 		cancel()
 	}

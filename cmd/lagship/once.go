@@ -37,17 +37,13 @@ func cmdOnce(ctx context.Context, args []string, out, stderr io.Writer) error {
 	// MirrorMaker 2 readers must catch up before their numbers mean
 	// anything; wait for them (bounded).
 	wctx, cancel := context.WithTimeout(ctx, *wait)
-	for _, r := range srcs.readersList() {
-		if err := r.WaitReady(wctx); err != nil {
-			log.Warn().Err(err).Str("offsets_topic", r.Topic()).Msg("offsets reader not ready; its topics are skipped")
-		}
+	if err := srcs.waitReady(wctx); err != nil {
+		log.Warn().Err(err).Msg("a source is not ready; its topics are skipped")
 	}
 	cancel()
-	if len(srcs.readersList()) > 0 {
-		// topics_regex mirrors know their topics only now.
-		if tasks, err = srcs.plan(cfg); err != nil {
-			return err
-		}
+	// topics_regex mirrors know their topics only now.
+	if tasks, err = srcs.plan(cfg); err != nil {
+		return err
 	}
 
 	format := stdout.Table

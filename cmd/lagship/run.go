@@ -13,6 +13,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/lagship/lagship/internal/config"
+	"github.com/lagship/lagship/internal/configkit"
 	"github.com/lagship/lagship/mappings"
 	"github.com/lagship/lagship/pipeline"
 )
@@ -191,7 +192,7 @@ func fileState(path string) ([32]byte, time.Time, error) {
 }
 
 func esFingerprint(es *config.Elasticsearch) string {
-	return fingerprint(es, es.Password.Reveal(), es.APIKey.Reveal())
+	return configkit.Fingerprint(es, es.Password.Reveal(), es.APIKey.Reveal())
 }
 
 // loadConfig loads the file or returns an exit error that prints every

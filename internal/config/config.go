@@ -9,6 +9,11 @@ package config
 
 import (
 	"time"
+
+	"github.com/lagship/lagship/sources"
+	"github.com/lagship/lagship/sources/kafka"
+	"github.com/lagship/lagship/sources/mm2"
+	"github.com/lagship/lagship/sources/ssh"
 )
 
 // Defaults.
@@ -17,10 +22,10 @@ const (
 	MinInterval          = time.Second
 	DefaultIndex         = "consumer_lag"
 	DefaultFlushInterval = time.Second
-	DefaultSSHPort       = 22
-	DefaultSSHTimeout    = 30 * time.Second
-	DefaultSSHInterval   = 10 * time.Second
-	DefaultKafkaTimeout  = 10 * time.Second
+	DefaultSSHPort       = ssh.DefaultPort
+	DefaultSSHTimeout    = ssh.DefaultTimeout
+	DefaultSSHInterval   = ssh.DefaultInterval
+	DefaultKafkaTimeout  = kafka.DefaultTimeout
 	DefaultSpoolDir      = "/var/lib/lagship/spool"
 	DefaultSpoolMaxBytes = 1 << 30
 	DefaultESTimeout     = 30 * time.Second
@@ -28,9 +33,9 @@ const (
 
 // Methods a mirror can use.
 const (
-	MethodNative = "native"
-	MethodSSH    = "ssh"
-	MethodMM2    = "mm2"
+	MethodNative = kafka.MethodName
+	MethodSSH    = ssh.MethodName
+	MethodMM2    = mm2.MethodName
 )
 
 // Config is the whole file.
@@ -41,6 +46,9 @@ type Config struct {
 	Kibana        Kibana        `yaml:"kibana"`
 	Clusters      []Cluster     `yaml:"clusters"`
 	Mirrors       []Mirror      `yaml:"mirrors"`
+
+	// Methods is the registry the mirrors were decoded with.
+	Methods sources.Registry `yaml:"-"`
 
 	// File is the path the config was read from.
 	File string `yaml:"-"`
@@ -77,89 +85,38 @@ type Kibana struct {
 	ImportOnStart      bool   `yaml:"import_on_start"`
 }
 
-// Cluster is a Kafka cluster lagship talks to natively.
-type Cluster struct {
-	Name     string   `yaml:"name"`
-	Brokers  []string `yaml:"brokers"`
-	SASL     *SASL    `yaml:"sasl"`
-	TLS      *TLS     `yaml:"tls"`
-	ClientID string   `yaml:"client_id"`
-	Timeout  Duration `yaml:"timeout"`
-}
+// Cluster is a Kafka cluster lagship talks to natively; the native
+// source owns its settings.
+type Cluster = kafka.ClusterSettings
 
-// SASL authenticates to a cluster.
-type SASL struct {
-	Mechanism string `yaml:"mechanism"`
-	Username  string `yaml:"username"`
-	Password  Secret `yaml:"password"`
-}
-
-// TLS secures a connection to a cluster.
-type TLS struct {
-	Enabled            bool   `yaml:"enabled"`
-	CAFile             string `yaml:"ca_file"`
-	CertFile           string `yaml:"cert_file"`
-	KeyFile            string `yaml:"key_file"`
-	InsecureSkipVerify bool   `yaml:"insecure_skip_verify"`
-}
-
-// Mirror is one MirrorMaker deployment and the topics it mirrors.
+// Mirror is one MirrorMaker deployment and the topics it mirrors: the keys
+// every mirror has, and the settings of its method, decoded from the same
+// mapping by the method's own type.
 type Mirror struct {
 	Name     string   `yaml:"name"`
 	Method   string   `yaml:"method"`
 	Interval Duration `yaml:"interval"`
 	Topics   []string `yaml:"topics"`
 
-	// native and ssh
-	Group string `yaml:"group"`
-	// native
-	Cluster string `yaml:"cluster"`
-
-	// ssh
-	SSH             *SSH   `yaml:"ssh"`
-	KafkaHome       string `yaml:"kafka_home"`
-	BootstrapServer string `yaml:"bootstrap_server"`
-	CommandConfig   string `yaml:"command_config"`
-
-	// mm2
-	SourceCluster  string `yaml:"source_cluster"`
-	OffsetsCluster string `yaml:"offsets_cluster"`
-	SourceAlias    string `yaml:"source_alias"`
-	OffsetsTopic   string `yaml:"offsets_topic"`
-	TopicsRegex    string `yaml:"topics_regex"`
-	// Connector picks one MirrorSourceConnector when several replicate the
-	// same source alias into one offsets topic (several flows in one
-	// Connect cluster).
-	Connector string `yaml:"connector"`
+	// Settings is the method's part of the mirror (kafka.Settings,
+	// ssh.Settings, mm2.Settings, ...).
+	Settings sources.Settings `yaml:"-"`
 }
 
-// SSH reaches a MirrorMaker host.
-type SSH struct {
-	Host                  string   `yaml:"host"`
-	Port                  int      `yaml:"port"`
-	User                  string   `yaml:"user"`
-	KeyFile               string   `yaml:"key_file"`
-	PassphraseFile        string   `yaml:"passphrase_file"`
-	KnownHosts            string   `yaml:"known_hosts"`
-	InsecureIgnoreHostKey bool     `yaml:"insecure_ignore_host_key"`
-	Timeout               Duration `yaml:"timeout"`
-	JumpHost              JumpHost `yaml:"jump_host"`
-}
-
-// JumpHost is an optional bastion: empty ("" or absent) or an SSH mapping.
-type JumpHost struct {
-	*SSH
+// Spec is what every method is told of the mirror.
+func (c *Config) Spec(m *Mirror) sources.Spec {
+	return sources.Spec{Name: m.Name, Method: m.Method, Interval: c.EffectiveInterval(m), Topics: m.Topics}
 }
 
 // EffectiveInterval is the mirror's interval, or else the file's default —
-// except for ssh mirrors, which default to DefaultSSHInterval: each of their
-// ticks starts a JVM on the MirrorMaker host.
+// or the method's own default (ssh mirrors default to DefaultSSHInterval:
+// each of their ticks starts a JVM on the MirrorMaker host).
 func (c *Config) EffectiveInterval(m *Mirror) time.Duration {
 	if m.Interval > 0 {
 		return time.Duration(m.Interval)
 	}
-	if m.Method == MethodSSH {
-		return max(time.Duration(c.Interval), DefaultSSHInterval)
+	if d, ok := m.Settings.(sources.IntervalDefaulter); ok {
+		return d.DefaultInterval(time.Duration(c.Interval))
 	}
 	return time.Duration(c.Interval)
 }
@@ -172,20 +129,4 @@ func (c *Config) ClusterByName(name string) *Cluster {
 		}
 	}
 	return nil
-}
-
-// OffsetsTopicName is the MirrorMaker 2 offsets topic of a mirror.
-func (m *Mirror) OffsetsTopicName() string {
-	if m.OffsetsTopic != "" {
-		return m.OffsetsTopic
-	}
-	return "mm2-offsets." + m.Alias() + ".internal"
-}
-
-// Alias is the MirrorMaker 2 source alias of a mirror.
-func (m *Mirror) Alias() string {
-	if m.SourceAlias != "" {
-		return m.SourceAlias
-	}
-	return m.SourceCluster
 }

@@ -6,6 +6,10 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/lagship/lagship/sources/kafka"
+	"github.com/lagship/lagship/sources/mm2"
+	"github.com/lagship/lagship/sources/ssh"
 )
 
 const base = `
@@ -74,8 +78,8 @@ mirrors:
 	if got := c.Clusters[0].SASL.Password.Reveal(); got != "k{p}" {
 		t.Errorf("sasl password = %q", got)
 	}
-	if c.Mirrors[1].SSH.Port != 2222 || c.Mirrors[1].SSH.Timeout != Duration(DefaultSSHTimeout) || c.Mirrors[1].SSH.JumpHost.SSH != nil {
-		t.Errorf("ssh = %+v", c.Mirrors[1].SSH)
+	if h := c.Mirrors[1].Settings.(*ssh.Settings).SSH; h.Port != 2222 || h.Timeout != Duration(DefaultSSHTimeout) || h.JumpHost.HostSettings != nil {
+		t.Errorf("ssh = %+v", h)
 	}
 	if got := c.EffectiveInterval(&c.Mirrors[0]); got != 2*time.Second {
 		t.Errorf("mirror interval = %v", got)
@@ -91,7 +95,7 @@ mirrors:
 	if c.Elasticsearch.SpoolMaxBytes != 64<<20 || c.Elasticsearch.Index != "consumer_lag" || !*c.Elasticsearch.Compress {
 		t.Errorf("es = %+v", c.Elasticsearch)
 	}
-	if got := c.Mirrors[2].OffsetsTopicName(); got != "mm2-offsets.dc1.internal" {
+	if got := c.Mirrors[2].Settings.(*mm2.Settings).OffsetsTopicName(); got != "mm2-offsets.dc1.internal" {
 		t.Errorf("offsets topic = %q", got)
 	}
 	// Secrets never print.
@@ -172,7 +176,7 @@ func TestParseErrors(t *testing.T) {
     kafka_home: kafka
     bootstrap_server: h:1
     ssh: {host: h, user: u, key_file: /k, known_hosts: /kh}
-`, []string{`f.yaml:14: mirrors[1].kafka_home: "kafka" must be an absolute path`}},
+`, []string{`f.yaml:14: mirrors[1].kafka_home: "kafka" is not an absolute path`}},
 		{"ssh group control char", base + `  - name: s
     method: ssh
     group: "g\nx"
@@ -180,7 +184,7 @@ func TestParseErrors(t *testing.T) {
     kafka_home: /k
     bootstrap_server: h:1
     ssh: {host: h, user: u, key_file: /k, known_hosts: /kh}
-`, []string{`mirrors[1].group: group "g\nx" contains a control character`}},
+`, []string{`mirrors[1].group: "g\nx" contains control characters or a newline`}},
 		{"mm2 both topic forms", base + "  - {name: m2, method: mm2, source_cluster: dc1, offsets_cluster: dc1, topics: [a], topics_regex: a}\n", []string{"mirrors[1].topics_regex: use topics or topics_regex, not both"}},
 		{"mm2 bad regex", base + "  - {name: m2, method: mm2, source_cluster: dc1, offsets_cluster: dc1, topics_regex: \"(\"}\n", []string{"mirrors[1].topics_regex: invalid regular expression"}},
 		{"two documents", base + "---\na: 1\n", []string{"more than one YAML document"}},
@@ -191,7 +195,7 @@ func TestParseErrors(t *testing.T) {
     kafka_home: /k
     bootstrap_server: h:1
     ssh: {host: h, user: u, key_file: /k, known_hosts: /kh, jump_host: {host: j, user: u, key_file: /k, known_hosts: /kh, jump_host: {host: j2, user: u, key_file: /k, known_hosts: /kh}}}
-`, []string{"mirrors[1].ssh.jump_host.jump_host: a jump host cannot have a jump host of its own"}},
+`, []string{"mirrors[1].ssh.jump_host.jump_host: only one jump host is supported: a jump host cannot have a jump host of its own"}},
 		{"index plus", "elasticsearch: {index: +lag}\n" + base, []string{`elasticsearch.index: "+lag" is not a valid index name`}},
 		{"flush bytes small", "elasticsearch: {flush_bytes: 100}\n" + base, []string{"elasticsearch.flush_bytes: 100 bytes is below the minimum of 4KiB"}},
 		{"connector on native", strings.Replace(base, "group: mirrormaker", "group: mirrormaker\n    connector: x", 1), []string{"mirrors[0].connector: is not used by method native"}},
@@ -246,8 +250,8 @@ func TestDollarEscape(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Mirrors[0].Group != "cost$center" {
-		t.Errorf("group = %q", c.Mirrors[0].Group)
+	if g := c.Mirrors[0].Settings.(*kafka.Settings).Group; g != "cost$center" {
+		t.Errorf("group = %q", g)
 	}
 }
 

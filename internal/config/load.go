@@ -14,37 +14,10 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/lagship/lagship/sources"
+	"github.com/lagship/lagship/sources/all"
 )
-
-// Error is one problem in the file, at a line, about a field.
-type Error struct {
-	File  string
-	Line  int
-	Field string // dotted path such as mirrors[0].topics[2]
-	Msg   string
-}
-
-func (e *Error) Error() string {
-	loc := e.File
-	if e.Line > 0 {
-		loc = fmt.Sprintf("%s:%d", e.File, e.Line)
-	}
-	if e.Field == "" {
-		return loc + ": " + e.Msg
-	}
-	return loc + ": " + e.Field + ": " + e.Msg
-}
-
-// Errors is every problem found in one file.
-type Errors []*Error
-
-func (es Errors) Error() string {
-	lines := make([]string, len(es))
-	for i, e := range es {
-		lines[i] = e.Error()
-	}
-	return strings.Join(lines, "\n")
-}
 
 // Load reads and validates the config file at path. Environment variables are
 // read with os.LookupEnv.
@@ -62,12 +35,17 @@ func LoadWith(path string, lookup func(string) (string, bool)) (*Config, error) 
 }
 
 // Parse parses and validates a config whose text is b; name is used in
-// error messages.
+// error messages. Mirrors may name lagship's own methods (sources/all).
 func Parse(name string, b []byte, lookup func(string) (string, bool)) (*Config, error) {
+	return ParseWith(name, b, lookup, all.Methods)
+}
+
+// ParseWith is Parse with the methods of reg.
+func ParseWith(name string, b []byte, lookup func(string) (string, bool), reg sources.Registry) (*Config, error) {
 	if lookup == nil {
 		lookup = os.LookupEnv
 	}
-	p := &parser{file: name}
+	p := &parser{file: name, methods: reg}
 	// ${VAR} may stand where YAML does not allow '{' (a flow mapping such
 	// as sasl: {password: ${PW}}), so references are swapped for plain
 	// placeholders before parsing and expanded in scalar values after it.
@@ -104,6 +82,11 @@ func Parse(name string, b []byte, lookup func(string) (string, bool)) (*Config, 
 		return nil, p.finish()
 	}
 	c.File = name
+	c.Methods = reg
+	if !p.decodeSettings(root, &c) {
+		return nil, p.finish()
+	}
+	p.interval = c.Interval // before defaults: an explicit 0s is an error
 	c.setDefaults()
 	p.validate(&c)
 	if err := p.finish(); err != nil {
@@ -128,9 +111,95 @@ func (p *parser) finish() error {
 }
 
 type parser struct {
-	file string
-	root *yaml.Node
-	errs Errors
+	file    string
+	root    *yaml.Node
+	errs    Errors
+	methods  sources.Registry
+	interval Duration // the file's interval as written
+}
+
+// methodOf is the method a mirror's mapping names (the registry's first
+// when it names none).
+func (p *parser) methodOf(n *yaml.Node) (sources.Method, string, bool) {
+	name := ""
+	if v := mapValue(n, "method"); v != nil {
+		name = v.Value
+	}
+	if name == "" && len(p.methods) > 0 {
+		return p.methods[0], p.methods[0].Name, true
+	}
+	m, ok := p.methods.Lookup(name)
+	return m, name, ok
+}
+
+// decodeSettings decodes each mirror's mapping a second time, into its
+// method's own settings type. It reports whether every mapping decoded.
+func (p *parser) decodeSettings(root *yaml.Node, c *Config) bool {
+	seq := mapValue(root, "mirrors")
+	if seq != nil && seq.Kind == yaml.AliasNode {
+		seq = seq.Alias
+	}
+	if seq == nil || seq.Kind != yaml.SequenceNode {
+		return true
+	}
+	ok := true
+	for i := range c.Mirrors {
+		if i >= len(seq.Content) {
+			break
+		}
+		n := seq.Content[i]
+		m, _, known := p.methodOf(n)
+		if !known {
+			continue // reported by validate
+		}
+		s := m.New()
+		if err := n.Decode(s); err != nil {
+			for _, e := range p.yamlErr(err).(Errors) {
+				p.errs = append(p.errs, e)
+			}
+			ok = false
+			continue
+		}
+		c.Mirrors[i].Settings = s
+	}
+	return ok
+}
+
+func mapValue(n *yaml.Node, key string) *yaml.Node {
+	if n == nil {
+		return nil
+	}
+	if n.Kind == yaml.AliasNode && n.Alias != nil {
+		n = n.Alias
+	}
+	if n.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			return n.Content[i+1]
+		}
+	}
+	return nil
+}
+
+// fieldsOf lists the yaml keys of a struct type.
+func fieldsOf(t reflect.Type) (map[string]reflect.StructField, []string) {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	fields := map[string]reflect.StructField{}
+	var names []string
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		tag := strings.Split(f.Tag.Get("yaml"), ",")[0]
+		if tag == "" || tag == "-" {
+			continue
+		}
+		fields[tag] = f
+		names = append(names, tag)
+	}
+	return fields, names
 }
 
 func (p *parser) add(line int, field, format string, args ...any) {
@@ -230,30 +299,26 @@ func (p *parser) known(n *yaml.Node, t reflect.Type, path string) {
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
-	if t == reflect.TypeOf(JumpHost{}) {
-		if n.Kind == yaml.MappingNode {
-			p.known(n, reflect.TypeOf(SSH{}), path)
-		}
-		return
-	}
 	if n.Kind == yaml.AliasNode && n.Alias != nil {
 		n = n.Alias
+	}
+	if t.Kind() == reflect.Struct && t.NumField() == 1 && t.Field(0).Anonymous {
+		// A wrapper with its own UnmarshalYAML (ssh's jump_host).
+		if n.Kind == yaml.MappingNode {
+			p.known(n, t.Field(0).Type, path)
+		}
+		return
 	}
 	switch t.Kind() {
 	case reflect.Struct:
 		if n.Kind != yaml.MappingNode {
 			return // the decoder reports the type error
 		}
-		fields := map[string]reflect.StructField{}
-		var names []string
-		for i := 0; i < t.NumField(); i++ {
-			f := t.Field(i)
-			tag := strings.Split(f.Tag.Get("yaml"), ",")[0]
-			if tag == "" || tag == "-" {
-				continue
-			}
-			fields[tag] = f
-			names = append(names, tag)
+		fields, names := fieldsOf(t)
+		var method string
+		var others map[string]string // key -> the method that uses it
+		if t == reflect.TypeOf(Mirror{}) {
+			fields, names, method, others = p.mirrorFields(n, fields, names)
 		}
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, v := n.Content[i], n.Content[i+1]
@@ -263,6 +328,10 @@ func (p *parser) known(n *yaml.Node, t reflect.Type, path string) {
 			}
 			f, ok := fields[k.Value]
 			if !ok {
+				if other, used := others[k.Value]; used && method != "" {
+					p.add(k.Line, join(path, k.Value), "is not used by method %s (it is a key of method %s)", method, other)
+					continue
+				}
 				p.add(k.Line, join(path, k.Value), "unknown key (known keys here: %s)", strings.Join(names, ", "))
 				continue
 			}
@@ -276,6 +345,49 @@ func (p *parser) known(n *yaml.Node, t reflect.Type, path string) {
 			p.known(c, t.Elem(), fmt.Sprintf("%s[%d]", path, i))
 		}
 	}
+}
+
+// mirrorFields adds the keys of the mirror's method to the common ones, and
+// lists the keys other methods use, so that a key of another method is
+// reported as unused rather than unknown.
+func (p *parser) mirrorFields(n *yaml.Node, fields map[string]reflect.StructField, names []string) (map[string]reflect.StructField, []string, string, map[string]string) {
+	m, name, ok := p.methodOf(n)
+	others := map[string]string{}
+	for _, o := range p.methods {
+		if ok && o.Name == m.Name {
+			continue
+		}
+		_, keys := fieldsOf(reflect.TypeOf(o.New()))
+		for _, k := range keys {
+			if _, set := others[k]; !set {
+				others[k] = o.Name
+			}
+		}
+	}
+	if !ok {
+		// The method is reported by validate; its keys cannot be judged.
+		all := make(map[string]reflect.StructField, len(fields))
+		for k, f := range fields {
+			all[k] = f
+		}
+		for _, o := range p.methods {
+			of, _ := fieldsOf(reflect.TypeOf(o.New()))
+			for k, f := range of {
+				all[k] = f
+			}
+		}
+		return all, names, "", nil
+	}
+	all := make(map[string]reflect.StructField, len(fields))
+	for k, f := range fields {
+		all[k] = f
+	}
+	mf, mnames := fieldsOf(reflect.TypeOf(m.New()))
+	for k, f := range mf {
+		all[k] = f
+		delete(others, k)
+	}
+	return all, append(append([]string{}, names...), mnames...), name, others
 }
 
 func join(path, key string) string {

@@ -1,15 +1,15 @@
 package config
 
 import (
-	"fmt"
-	"net"
 	"net/url"
-	"path"
 	"regexp"
-	"strconv"
 	"strings"
 	"time"
-	"unicode"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/lagship/lagship/internal/configkit"
+	"github.com/lagship/lagship/sources"
 )
 
 func (c *Config) setDefaults() {
@@ -40,73 +40,67 @@ func (c *Config) setDefaults() {
 		es.Timeout = Duration(DefaultESTimeout)
 	}
 	for i := range c.Clusters {
-		if c.Clusters[i].Timeout == 0 {
-			c.Clusters[i].Timeout = Duration(DefaultKafkaTimeout)
-		}
+		c.Clusters[i].SetDefaults()
 	}
 	for i := range c.Mirrors {
 		m := &c.Mirrors[i]
-		if m.Method == "" {
-			m.Method = MethodNative
+		if m.Method == "" && len(c.Methods) > 0 {
+			m.Method = c.Methods[0].Name
 		}
-		if m.SSH != nil {
-			sshDefaults(m.SSH)
+		if d, ok := m.Settings.(sources.Defaulter); ok {
+			d.SetDefaults()
 		}
 	}
 }
 
-func sshDefaults(s *SSH) {
-	if s.Port == 0 {
-		s.Port = DefaultSSHPort
+// reporter reports a component's problems at the file's lines, below base.
+type reporter struct {
+	p    *parser
+	c    *Config
+	base []any
+}
+
+func (r reporter) Errorf(path []any, format string, args ...any) {
+	r.p.errAt(append(append([]any{}, r.base...), path...), format, args...)
+}
+
+func (r reporter) Sub(path ...any) configkit.Reporter {
+	return reporter{p: r.p, c: r.c, base: append(append([]any{}, r.base...), path...)}
+}
+
+func (r reporter) Names(section string) []string {
+	if section != "clusters" {
+		return nil
 	}
-	if s.Timeout == 0 {
-		s.Timeout = Duration(DefaultSSHTimeout)
+	out := make([]string, 0, len(r.c.Clusters))
+	for _, cl := range r.c.Clusters {
+		if cl.Name != "" {
+			out = append(out, cl.Name)
+		}
 	}
-	if s.JumpHost.SSH != nil {
-		sshDefaults(s.JumpHost.SSH)
-	}
+	return out
 }
 
 // TopicRE is Kafka's rule for topic names (also used for mirror and cluster
 // names, which end up in document ids and log fields).
-var TopicRE = regexp.MustCompile(`^[a-zA-Z0-9._-]+$`)
+var TopicRE = configkit.NameRE
 
 // MaxTopicLen is Kafka's limit on topic names.
-const MaxTopicLen = 249
+const MaxTopicLen = configkit.MaxTopicLen
 
 // ValidTopic reports why name is not a valid Kafka topic name ("" if it is).
-func ValidTopic(name string) string {
-	switch {
-	case name == "":
-		return "is empty"
-	case len(name) > MaxTopicLen:
-		return fmt.Sprintf("is %d characters long; Kafka allows at most %d", len(name), MaxTopicLen)
-	case name == "." || name == "..":
-		return "cannot be . or .."
-	case !TopicRE.MatchString(name):
-		return "may contain only letters, digits, '.', '_' and '-'"
-	}
-	return ""
-}
+func ValidTopic(name string) string { return configkit.ValidTopic(name) }
 
 // ValidGroup reports why a consumer group name cannot be used ("" if it can).
-// Kafka allows almost anything; lagship refuses control characters (they would
-// corrupt logs and the remote shell command line).
-func ValidGroup(g string) string {
-	if g == "" {
-		return "is empty"
-	}
-	for _, r := range g {
-		if unicode.IsControl(r) {
-			return "contains a control character"
-		}
-	}
-	return ""
-}
+func ValidGroup(g string) string { return configkit.ValidGroup(g) }
+
+// MaxInterval bounds every interval: a longer one is almost certainly a
+// typo (2562047h), and a mirror judged once an hour is not watched.
+const MaxInterval = time.Hour
 
 func (p *parser) validate(c *Config) {
-	if d := time.Duration(c.Interval); d < MinInterval {
-		p.errAt([]any{"interval"}, "%s is below the minimum of %s", d, MinInterval)
+	if p.has("interval") {
+		p.checkInterval([]any{"interval"}, time.Duration(p.interval))
 	}
 	p.validateES(c)
 	p.validateKibana(&c.Kibana)
@@ -114,52 +108,11 @@ func (p *parser) validate(c *Config) {
 	clusters := map[string]int{}
 	for i := range c.Clusters {
 		cl := &c.Clusters[i]
-		at := func(k ...any) []any { return append([]any{"clusters", i}, k...) }
-		switch why := ValidTopic(cl.Name); {
-		case cl.Name == "":
-			p.errAt(at(), "name is required")
-		case why != "":
-			p.errAt(at("name"), "cluster name %q %s", cl.Name, why)
-		}
+		cl.Validate(reporter{p: p, c: c, base: []any{"clusters", i}})
 		if j, dup := clusters[cl.Name]; dup && cl.Name != "" {
-			p.errAt(at("name"), "cluster %q is already defined at clusters[%d]", cl.Name, j)
+			p.errAt([]any{"clusters", i, "name"}, "cluster %q is already defined at clusters[%d]", cl.Name, j)
 		}
 		clusters[cl.Name] = i
-		if len(cl.Brokers) == 0 {
-			p.errAt(at("brokers"), "at least one broker (host:port) is required")
-		}
-		for j, b := range cl.Brokers {
-			if why := hostPort(b); why != "" {
-				p.errAt(at("brokers", j), "broker %q %s", b, why)
-			}
-		}
-		if s := cl.SASL; s != nil {
-			switch strings.ToUpper(s.Mechanism) {
-			case "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512":
-				s.Mechanism = strings.ToUpper(s.Mechanism)
-			case "":
-				p.errAt(at("sasl", "mechanism"), "is required (PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512)")
-			default:
-				p.errAt(at("sasl", "mechanism"), "%q is not supported (PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512)", s.Mechanism)
-			}
-			if s.Username == "" {
-				p.errAt(at("sasl", "username"), "is required with sasl")
-			}
-			if s.Password == "" {
-				p.errAt(at("sasl", "password"), "is required with sasl (use ${VAR} to keep it out of the file)")
-			}
-		}
-		if t := cl.TLS; t != nil {
-			if (t.CertFile == "") != (t.KeyFile == "") {
-				p.errAt(at("tls"), "cert_file and key_file go together")
-			}
-			if !t.Enabled && (t.CAFile != "" || t.CertFile != "" || t.InsecureSkipVerify) {
-				p.errAt(at("tls", "enabled"), "tls settings are given but enabled is false")
-			}
-		}
-		if time.Duration(cl.Timeout) < 0 {
-			p.errAt(at("timeout"), "must be positive")
-		}
 	}
 
 	if len(c.Mirrors) == 0 {
@@ -179,87 +132,73 @@ func (p *parser) validate(c *Config) {
 			p.errAt(at("name"), "mirror %q is already defined at mirrors[%d]", m.Name, j)
 		}
 		mirrors[m.Name] = i
-		if m.Interval != 0 && time.Duration(m.Interval) < MinInterval {
-			p.errAt(at("interval"), "%s is below the minimum of %s", time.Duration(m.Interval), MinInterval)
+		if p.has(at("interval")...) {
+			p.checkInterval(at("interval"), time.Duration(m.Interval))
+		}
+		if m.Settings == nil {
+			p.errAt(at("method"), "%q is not a method (%s)", m.Method, orList(c.Methods.Names()))
+			continue
 		}
 		p.validateTopics(m, at)
-		refCluster := func(key, name string) {
-			if name == "" {
-				p.errAt(at(), "%s is required for method %s", key, m.Method)
-				return
-			}
-			if _, ok := clusters[name]; !ok {
-				p.errAt(at(key), "cluster %q is not defined under clusters (defined: %s)", name, names(c.Clusters))
-			}
-		}
-		group := func() {
-			if why := ValidGroup(m.Group); why != "" {
-				if m.Group == "" {
-					p.errAt(at(), "group is required for method %s", m.Method)
-				} else {
-					p.errAt(at("group"), "group %q %s", m.Group, why)
-				}
-			}
-		}
-		mustBeEmpty := func(method string, keys map[string]bool) {
-			for k, set := range keys {
-				if set {
-					p.errAt(at(k), "is not used by method %s", method)
-				}
-			}
-		}
-		switch m.Method {
-		case MethodNative:
-			refCluster("cluster", m.Cluster)
-			group()
-			mustBeEmpty(m.Method, map[string]bool{"ssh": m.SSH != nil, "kafka_home": m.KafkaHome != "",
-				"bootstrap_server": m.BootstrapServer != "", "command_config": m.CommandConfig != "",
-				"source_cluster": m.SourceCluster != "", "offsets_cluster": m.OffsetsCluster != "",
-				"source_alias": m.SourceAlias != "", "offsets_topic": m.OffsetsTopic != "", "topics_regex": m.TopicsRegex != "", "connector": m.Connector != ""})
-		case MethodSSH:
-			group()
-			p.validateSSHMirror(m, at)
-			mustBeEmpty(m.Method, map[string]bool{"cluster": m.Cluster != "",
-				"source_cluster": m.SourceCluster != "", "offsets_cluster": m.OffsetsCluster != "",
-				"source_alias": m.SourceAlias != "", "offsets_topic": m.OffsetsTopic != "", "topics_regex": m.TopicsRegex != "", "connector": m.Connector != ""})
-		case MethodMM2:
-			refCluster("source_cluster", m.SourceCluster)
-			refCluster("offsets_cluster", m.OffsetsCluster)
-			if m.SourceAlias != "" && !regexp.MustCompile(`^[a-zA-Z0-9._-]+$`).MatchString(m.SourceAlias) {
-				p.errAt(at("source_alias"), "%q may contain only letters, digits, '.', '_' and '-'", m.SourceAlias)
-			}
-			if m.OffsetsTopic != "" {
-				if why := ValidTopic(m.OffsetsTopic); why != "" {
-					p.errAt(at("offsets_topic"), "topic name %q %s", m.OffsetsTopic, why)
-				}
-			}
-			mustBeEmpty(m.Method, map[string]bool{"cluster": m.Cluster != "", "group": m.Group != "", "ssh": m.SSH != nil,
-				"kafka_home": m.KafkaHome != "", "bootstrap_server": m.BootstrapServer != "", "command_config": m.CommandConfig != ""})
-		default:
-			p.errAt(at("method"), "%q is not a method (native, ssh or mm2)", m.Method)
-		}
+		m.Settings.Validate(reporter{p: p, c: c, base: at()}, c.Spec(m))
 	}
 }
 
+// checkInterval: an interval given in the file is at least MinInterval and
+// at most MaxInterval; 0s is not "the default", it is a mistake.
+func (p *parser) checkInterval(path []any, d time.Duration) {
+	switch {
+	case d < MinInterval:
+		p.errAt(path, "%s is below the minimum of %s", d, MinInterval)
+	case d > MaxInterval:
+		p.errAt(path, "%s is above the maximum of %s", d, MaxInterval)
+	}
+}
+
+// has reports whether the file sets the key at path.
+func (p *parser) has(path ...any) bool {
+	n := p.root
+	for _, step := range path {
+		switch s := step.(type) {
+		case string:
+			n = mapValue(n, s)
+		case int:
+			if n != nil && n.Kind == yaml.AliasNode {
+				n = n.Alias
+			}
+			if n == nil || n.Kind != yaml.SequenceNode || s >= len(n.Content) {
+				return false
+			}
+			n = n.Content[s]
+		}
+		if n == nil {
+			return false
+		}
+	}
+	return true
+}
+
+func orList(names []string) string {
+	switch len(names) {
+	case 0:
+		return "none registered"
+	case 1:
+		return names[0]
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
+}
+
 func (p *parser) validateTopics(m *Mirror, at func(...any) []any) {
-	if m.TopicsRegex != "" {
-		if m.Method != MethodMM2 {
-			return // reported as unused for this method
+	if lt, ok := m.Settings.(sources.TopicsOptional); ok {
+		if lt.ListsTopics() {
+			return
 		}
-		if len(m.Topics) > 0 {
-			p.errAt(at("topics_regex"), "use topics or topics_regex, not both")
+		if len(m.Topics) == 0 {
+			return // the method says what it needs
 		}
-		if _, err := regexp.Compile(m.TopicsRegex); err != nil {
-			p.errAt(at("topics_regex"), "invalid regular expression: %v", err)
-		}
-		return
 	}
 	if len(m.Topics) == 0 {
-		if m.Method == MethodMM2 {
-			p.errAt(at(), "topics or topics_regex is required")
-		} else {
-			p.errAt(at(), "topics is required (a list of topic names)")
-		}
+		p.errAt(at(), "topics is required (a list of topic names)")
 	}
 	seen := map[string]int{}
 	for j, t := range m.Topics {
@@ -270,67 +209,6 @@ func (p *parser) validateTopics(m *Mirror, at func(...any) []any) {
 			p.errAt(at("topics", j), "topic %q is listed twice in mirror %q (also topics[%d])", t, m.Name, k)
 		}
 		seen[t] = j
-	}
-}
-
-func (p *parser) validateSSHMirror(m *Mirror, at func(...any) []any) {
-	if m.SSH == nil {
-		p.errAt(at(), "ssh (host, user, key_file, known_hosts) is required for method ssh")
-	} else {
-		p.validateSSH(m.SSH, at("ssh"))
-	}
-	if m.KafkaHome == "" {
-		p.errAt(at(), "kafka_home is required for method ssh (runs <kafka_home>/bin/kafka-consumer-groups.sh)")
-	} else if why := remotePath(m.KafkaHome); why != "" {
-		p.errAt(at("kafka_home"), "%q %s", m.KafkaHome, why)
-	}
-	if m.CommandConfig != "" {
-		if why := remotePath(m.CommandConfig); why != "" {
-			p.errAt(at("command_config"), "%q %s", m.CommandConfig, why)
-		}
-	}
-	if m.BootstrapServer == "" {
-		p.errAt(at(), "bootstrap_server is required for method ssh (passed as --bootstrap-server)")
-	} else {
-		for _, hp := range strings.Split(m.BootstrapServer, ",") {
-			if why := hostPort(hp); why != "" {
-				p.errAt(at("bootstrap_server"), "%q %s", hp, why)
-			}
-		}
-	}
-}
-
-func (p *parser) validateSSH(s *SSH, base []any) {
-	at := func(k ...any) []any { return append(append([]any{}, base...), k...) }
-	if s.Host == "" {
-		p.errAt(at(), "host is required")
-	} else if strings.ContainsAny(s.Host, " \t\r\n/@") {
-		p.errAt(at("host"), "%q is not a host name or address", s.Host)
-	}
-	if s.Port < 1 || s.Port > 65535 {
-		p.errAt(at("port"), "%d is not a TCP port", s.Port)
-	}
-	if s.User == "" {
-		p.errAt(at(), "user is required")
-	}
-	if s.KeyFile == "" {
-		p.errAt(at(), "key_file is required (a private key: OpenSSH, PEM/EC2 .pem, ed25519, ecdsa)")
-	}
-	if s.KnownHosts == "" && !s.InsecureIgnoreHostKey {
-		p.errAt(at(), "known_hosts is required: host keys are verified (insecure_ignore_host_key: true disables the check, which is unsafe)")
-	}
-	if s.KnownHosts != "" && s.InsecureIgnoreHostKey {
-		p.errAt(at("insecure_ignore_host_key"), "known_hosts is set too; choose one")
-	}
-	if time.Duration(s.Timeout) < 0 {
-		p.errAt(at("timeout"), "must be positive")
-	}
-	if s.JumpHost.SSH != nil {
-		if len(base) > 0 && base[len(base)-1] == "jump_host" {
-			p.errAt(at("jump_host"), "a jump host cannot have a jump host of its own")
-			return
-		}
-		p.validateSSH(s.JumpHost.SSH, at("jump_host"))
 	}
 }
 
@@ -389,36 +267,7 @@ func (p *parser) validateKibana(k *Kibana) {
 	}
 }
 
-func hostPort(s string) string {
-	h, port, err := net.SplitHostPort(strings.TrimSpace(s))
-	if err != nil || h == "" {
-		return "is not host:port"
-	}
-	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
-		return "has an invalid port"
-	}
-	return ""
-}
-
-func remotePath(s string) string {
-	if !path.IsAbs(s) {
-		return "must be an absolute path on the remote host"
-	}
-	for _, r := range s {
-		if unicode.IsControl(r) {
-			return "contains a control character"
-		}
-	}
-	return ""
-}
-
-// userinfoRE matches the credentials part of a URL, even one url.Parse
-// refuses (a password with '#' or a bad escape).
-var userinfoRE = regexp.MustCompile(`//[^@]*@`)
-
-func redactURL(s string) string {
-	return userinfoRE.ReplaceAllString(s, "//REDACTED@")
-}
+func redactURL(s string) string { return configkit.RedactURL(s) }
 
 func names(cs []Cluster) string {
 	if len(cs) == 0 {

@@ -3,15 +3,12 @@ package kafka
 import (
 	"context"
 	"fmt"
+	"github.com/lagship/lagship/internal/health"
 	"strings"
 )
 
 // Check is one line of `lagship check`.
-type Check struct {
-	Name   string // what was checked: "broker host:port", "topic orders", "group mm"
-	OK     bool
-	Detail string // what was found, or why it failed
-}
+type Check = health.Check
 
 // Probe checks that every bootstrap broker accepts a connection (TLS and
 // SASL included), that topics exist, and that group has committed offsets

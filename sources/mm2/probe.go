@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/lagship/lagship/internal/health"
 	"strings"
 
 	"github.com/rs/zerolog"
@@ -11,11 +12,7 @@ import (
 )
 
 // Check is one line of `lagship check`.
-type Check struct {
-	Name   string
-	OK     bool
-	Detail string
-}
+type Check = health.Check
 
 // Probe checks a MirrorMaker 2 mirror for `lagship check`: that the offsets
 // topic exists on the cluster client talks to, how many offsets it holds for

@@ -94,45 +94,74 @@ func (c HostConfig) String() string {
 	return s
 }
 
-// Validate checks the host settings; errors name the field.
-func (c HostConfig) Validate() error {
-	return c.validate("")
+// Problem is one invalid setting: Field is its key path below the
+// mirror ("host", "jump_host.user"); Missing says the key is absent or
+// empty, so a config file reports it on the mapping that lacks it.
+type Problem struct {
+	Field   string
+	Missing bool
+	Msg     string
 }
 
-func (c HostConfig) validate(prefix string) error {
-	var errs []error
-	field := func(name, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%s%s: %s", prefix, name, fmt.Sprintf(format, args...)))
+func (p Problem) String() string { return p.Field + ": " + p.Msg }
+
+// Validate checks the host settings; errors name the field.
+func (c HostConfig) Validate() error {
+	return joinProblems(c.Problems())
+}
+
+// Problems lists what is wrong with the host settings. It is the one rule
+// set for SSH hosts: the config file's validation and Validate both use
+// it.
+func (c HostConfig) Problems() []Problem {
+	return c.problems("")
+}
+
+func (c HostConfig) problems(prefix string) []Problem {
+	var ps []Problem
+	add := func(name string, missing bool, format string, args ...any) {
+		ps = append(ps, Problem{Field: prefix + name, Missing: missing, Msg: fmt.Sprintf(format, args...)})
 	}
 	switch {
 	case c.Host == "":
-		field("host", "required")
-	case hasSpaceOrControl(c.Host) || strings.HasPrefix(c.Host, "-"):
-		field("host", "%q is not a host name or address", c.Host)
+		add("host", true, "required")
+	case hasSpaceOrControl(c.Host) || strings.HasPrefix(c.Host, "-") || strings.ContainsAny(c.Host, "/@"):
+		add("host", false, "%q is not a host name or address", c.Host)
 	}
 	if c.Port < 0 || c.Port > 65535 {
-		field("port", "%d is out of range 1-65535", c.Port)
+		add("port", false, "%d is out of range 1-65535", c.Port)
 	}
 	if c.User == "" {
-		field("user", "required")
-	} else if hasControl(c.User) {
-		field("user", "contains control characters")
+		add("user", true, "required")
+	} else if hasControl(c.User) || strings.HasPrefix(c.User, "-") {
+		add("user", false, "%q contains control characters or starts with -", c.User)
 	}
 	if c.KeyFile == "" {
-		field("key_file", "required")
+		add("key_file", true, "required (a private key: OpenSSH, PEM/EC2 .pem, ed25519, ecdsa)")
 	}
 	if c.KnownHosts == "" && !c.InsecureIgnoreHostKey {
-		field("known_hosts", "required unless insecure_ignore_host_key is set")
+		add("known_hosts", true, "required unless insecure_ignore_host_key is set: host keys are verified (insecure_ignore_host_key: true disables the check, which is unsafe)")
+	}
+	if c.KnownHosts != "" && c.InsecureIgnoreHostKey {
+		add("insecure_ignore_host_key", false, "known_hosts is set too; choose one")
 	}
 	if c.Timeout < 0 {
-		field("timeout", "must not be negative")
+		add("timeout", false, "must not be negative")
 	}
 	if c.JumpHost != nil {
 		if c.JumpHost.JumpHost != nil {
-			field("jump_host.jump_host", "only one jump host is supported")
-		} else if err := c.JumpHost.validate(prefix + "jump_host."); err != nil {
-			errs = append(errs, err)
+			add("jump_host.jump_host", false, "only one jump host is supported: a jump host cannot have a jump host of its own")
+		} else {
+			ps = append(ps, c.JumpHost.problems(prefix+"jump_host.")...)
 		}
+	}
+	return ps
+}
+
+func joinProblems(ps []Problem) error {
+	errs := make([]error, len(ps))
+	for i, p := range ps {
+		errs[i] = errors.New(p.String())
 	}
 	return errors.Join(errs...)
 }
@@ -141,30 +170,35 @@ func (c HostConfig) validate(prefix string) error {
 // that goes into the remote command is checked here and quoted when the
 // command is built.
 func (c MirrorConfig) Validate() error {
-	errs := []error{c.Host.Validate()}
-	field := func(name, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%s: %s", name, fmt.Sprintf(format, args...)))
+	return joinProblems(c.Problems())
+}
+
+// Problems lists what is wrong with the mirror settings, host included.
+func (c MirrorConfig) Problems() []Problem {
+	ps := c.Host.problems("ssh.")
+	add := func(name string, missing bool, format string, args ...any) {
+		ps = append(ps, Problem{Field: name, Missing: missing, Msg: fmt.Sprintf(format, args...)})
 	}
 	switch {
 	case c.Group == "":
-		field("group", "required")
+		add("group", true, "required")
 	case !utf8.ValidString(c.Group):
-		field("group", "not valid UTF-8")
+		add("group", false, "not valid UTF-8")
 	case hasControl(c.Group):
-		field("group", "%q contains control characters or a newline", c.Group)
+		add("group", false, "%q contains control characters or a newline", c.Group)
 	}
 	if err := checkAbsPath(c.KafkaHome); err != nil {
-		field("kafka_home", "%v", err)
+		add("kafka_home", c.KafkaHome == "", "%v", err)
 	}
 	if err := checkBootstrap(c.BootstrapServer); err != nil {
-		field("bootstrap_server", "%v", err)
+		add("bootstrap_server", c.BootstrapServer == "", "%v", err)
 	}
 	if c.CommandConfig != "" {
 		if err := checkAbsPath(c.CommandConfig); err != nil {
-			field("command_config", "%v", err)
+			add("command_config", false, "%v", err)
 		}
 	}
-	return errors.Join(errs...)
+	return ps
 }
 
 func checkAbsPath(p string) error {

@@ -4,16 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/lagship/lagship/internal/health"
 
 	"github.com/rs/zerolog"
 )
 
-// Check is the outcome of one probe step, for `lagship check`.
-type Check struct {
-	Name   string
-	OK     bool
-	Detail string
-}
+// Check is one line of `lagship check`.
+type Check = health.Check
 
 // Probe checks that cfg works end to end: the config is valid, the host
 // accepts the connection and key, its host key is the one known_hosts lists,
