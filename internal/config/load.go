@@ -111,9 +111,9 @@ func (p *parser) finish() error {
 }
 
 type parser struct {
-	file    string
-	root    *yaml.Node
-	errs    Errors
+	file     string
+	root     *yaml.Node
+	errs     Errors
 	methods  sources.Registry
 	interval Duration // the file's interval as written
 }
