@@ -296,3 +296,40 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestIntervalBounds(t *testing.T) {
+	tests := []struct{ name, src, want string }{
+		{"explicit zero", "interval: 0s\n" + base, "f.yaml:1: interval: 0s is below the minimum of 1s"},
+		{"too long", "interval: 2562047h\n" + base, "f.yaml:1: interval: 2562047h0m0s is above the maximum of 1h0m0s"},
+		{"mirror zero", strings.Replace(base, "group: mirrormaker", "group: mirrormaker\n    interval: 0s", 1), "mirrors[0].interval: 0s is below the minimum of 1s"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse("f.yaml", []byte(tt.src), env(nil))
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("error %v, want %q", err, tt.want)
+			}
+		})
+	}
+	if _, err := Parse("f.yaml", []byte("interval: 1h\n"+base), env(nil)); err != nil {
+		t.Fatalf("1h refused: %v", err)
+	}
+}
+
+// TestSSHHostOneRule: the file's validation uses the SSH source's own host
+// rules, so a host that would reach ssh(1) as an option is refused at load,
+// with file:line.
+func TestSSHHostOneRule(t *testing.T) {
+	src := base + `  - name: s
+    method: ssh
+    group: g
+    topics: [a]
+    kafka_home: /opt/kafka
+    bootstrap_server: "b:9092"
+    ssh: {host: "-oProxyCommand=touch /tmp/x", user: u, key_file: /k, known_hosts: /kh}
+`
+	_, err := Parse("f.yaml", []byte(src), env(nil))
+	if err == nil || !strings.Contains(err.Error(), `f.yaml:16: mirrors[1].ssh.host: "-oProxyCommand=touch /tmp/x" is not a host name or address`) {
+		t.Fatalf("error %v", err)
+	}
+}
