@@ -2,8 +2,11 @@ package main
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -52,14 +55,36 @@ func cmdOnce(ctx context.Context, args []string, out, stderr io.Writer) error {
 	}
 	sink := stdout.New(out, format)
 	tick := time.Now().UTC().Truncate(time.Millisecond)
+	var failed []string
 	docs := collectOnce(ctx, tasks, tick, func(t pipeline.Task, err error) {
 		log.Warn().Str("mirror", t.Target.Mirror).Str("topic", t.Target.Topic).Err(err).Msg("no document")
+		label := "NO DATA"
+		// No committed offset yet, or a reader still catching up, is
+		// what the group is, not a failure to collect.
+		if !errors.Is(err, pipeline.ErrNoOffsets) && !errors.Is(err, pipeline.ErrNotReady) {
+			label = "ERROR"
+			failed = append(failed, fmt.Sprintf("%s/%s: %v", t.Target.Mirror, t.Target.Topic, err))
+		}
+		sink.Fail(label, t.Target.Mirror, t.Target.Topic, t.Target.Group, t.Target.Method, err.Error())
 	})
 	if err := sink.Write(ctx, docs); err != nil {
 		return err
 	}
-	return sink.Close(ctx)
+	if err := sink.Close(ctx); err != nil {
+		return err
+	}
+	if len(failed) > 0 {
+		sort.Strings(failed)
+		return &exitError{code: exitPartial, msg: fmt.Sprintf("%d of %d topics could not be collected:\n  %s", len(failed), len(tasks), strings.Join(failed, "\n  "))}
+	}
+	return nil
 }
+
+// exitPartial is once's exit code when any configured topic could not be
+// collected (unreachable cluster or host, refused credentials or host key,
+// missing topic); the documents that were collected are still printed. A
+// group without committed offsets is not a failure.
+const exitPartial = 3
 
 // collectOnce runs every task's collection for one tick, concurrently as the
 // workers would (so shared fetches are shared), and returns the documents in

@@ -34,7 +34,19 @@ type Sink struct {
 	w      *bufio.Writer
 	format Format
 	rows   []pipeline.Doc
+	failed []failure
 	buf    []byte
+}
+
+type failure struct{ label, mirror, topic, group, method, reason string }
+
+// Fail records a topic that has no document: the table shows it as a row
+// labelled label (ERROR, NO DATA) in the timestamp column; other formats
+// print only documents, so say failures on stderr as well.
+func (s *Sink) Fail(label, mirror, topic, group, method, reason string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.failed = append(s.failed, failure{label, mirror, topic, group, method, reason})
 }
 
 // New returns a sink printing to w.
@@ -82,6 +94,10 @@ func (s *Sink) Close(context.Context) error {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%s\n", d.Timestamp.UTC().Format(pipeline.TimestampLayout),
 				d.Mirror, d.Topic, d.Group, d.Method, len(d.Lags), total, max, lagList(d.Lags))
 		}
+		for _, f := range s.failed {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t-\t-\t-\t%s\n", f.label, f.mirror, f.topic, f.group, f.method, f.reason)
+		}
+		s.failed = nil
 		if err := tw.Flush(); err != nil {
 			return err
 		}
