@@ -29,6 +29,24 @@ type Stats struct {
 	States      atomic.Int64 // collections that ended in a state (topic missing, ...)
 	SinkErrors  atomic.Int64 // Write calls that failed
 	LastCollect atomic.Int64 // duration of the last collection, nanoseconds
+	Failing     atomic.Int64 // topics whose collection is failing or in a state now (a gauge)
+}
+
+// StatsSnapshot is the value of Stats at one moment.
+type StatsSnapshot struct {
+	Ticks, Missed, Docs, Errors, States, SinkErrors, Failing int64
+}
+
+// Snapshot reads every counter.
+func (s *Stats) Snapshot() StatsSnapshot {
+	return StatsSnapshot{Ticks: s.Ticks.Load(), Missed: s.Missed.Load(), Docs: s.Docs.Load(), Errors: s.Errors.Load(),
+		States: s.States.Load(), SinkErrors: s.SinkErrors.Load(), Failing: s.Failing.Load()}
+}
+
+// Sub is the counts since prev (Failing stays the gauge's current value).
+func (s StatsSnapshot) Sub(prev StatsSnapshot) StatsSnapshot {
+	return StatsSnapshot{Ticks: s.Ticks - prev.Ticks, Missed: s.Missed - prev.Missed, Docs: s.Docs - prev.Docs,
+		Errors: s.Errors - prev.Errors, States: s.States - prev.States, SinkErrors: s.SinkErrors - prev.SinkErrors, Failing: s.Failing}
 }
 
 // NextTick returns the first tick strictly after now, aligned to every on the
@@ -59,9 +77,15 @@ func (w *Worker) Run(stop, work context.Context) {
 	every := w.Task.Interval
 	log := w.Log
 	var lastState string
+	var lateTicks int64 // ticks skipped in the current late spell
 	next := NextTick(now(), every)
 	timer := time.NewTimer(time.Until(next))
 	defer timer.Stop()
+	defer func() {
+		if lastState != "" && w.Stats != nil {
+			w.Stats.Failing.Add(-1)
+		}
+	}()
 	for {
 		select {
 		case <-stop.Done():
@@ -81,20 +105,39 @@ func (w *Worker) Run(stop, work context.Context) {
 			default:
 				log.Warn().Str("state", state).Str("reason", err.Error()).Msg("no document for this topic until the state changes")
 			}
+			if w.Stats != nil && state != "canceled" && lastState != "canceled" {
+				switch {
+				case lastState == "" && state != "":
+					w.Stats.Failing.Add(1)
+				case lastState != "" && state == "":
+					w.Stats.Failing.Add(-1)
+				}
+			}
 			lastState = state
 		} else if err != nil {
 			log.Debug().Str("state", state).Str("reason", err.Error()).Msg("still no document")
 		}
+		took := now().Sub(start)
 		if w.Stats != nil {
-			w.Stats.LastCollect.Store(int64(now().Sub(start)))
+			w.Stats.LastCollect.Store(int64(took))
 		}
 		// Skip ticks that passed while collecting; never pile them up.
+		// The log says when a late spell starts and when it ends, not at
+		// every late tick.
 		after := NextTick(now(), every)
-		if missed := int64(after.Sub(next)/every) - 1; missed > 0 && w.Stats != nil {
-			w.Stats.Missed.Add(missed)
-		}
-		if missed := after.Sub(next)/every - 1; missed > 0 {
-			log.Warn().Int64("missed_ticks", int64(missed)).Dur("interval", every).Msg("collection took longer than the interval; skipped ticks")
+		missed := int64(after.Sub(next)/every) - 1
+		switch {
+		case missed > 0:
+			if w.Stats != nil {
+				w.Stats.Missed.Add(missed)
+			}
+			if lateTicks == 0 {
+				log.Warn().Int64("missed_ticks", missed).Dur("took", took).Dur("interval", every).Msg("collection took longer than the interval; skipping ticks until it keeps up (logged once)")
+			}
+			lateTicks += missed
+		case lateTicks > 0:
+			log.Info().Int64("missed_ticks", lateTicks).Dur("interval", every).Msg("collection keeps up with the interval again")
+			lateTicks = 0
 		}
 		next = after
 		timer.Reset(time.Until(next))

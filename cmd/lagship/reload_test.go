@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/lagship/lagship/internal/testutil/await"
 	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -83,13 +85,7 @@ func (s *syncBuffer) String() string {
 
 func waitUntil(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	await.True(t, 30*time.Second, what, cond)
 }
 
 type agentRun struct {
@@ -458,4 +454,38 @@ mirrors:
 	}
 	t.Logf("outage %s at 1s interval: %d ticks x %d topics = %d documents indexed (%s..%s), lost 0, duplicated 0; spooled %d, replayed %d, spool size seen during the outage up to %d bytes",
 		outage, total/len(topics), len(topics), total, first.Format("15:04:05"), last.Format("15:04:05"), st.Spooled, st.Replayed, peak)
+}
+
+// TestSIGHUPUnchangedLoggedOnce: config management that sends SIGHUP again
+// and again for an unchanged file gets one line, not one per signal, and
+// nothing restarts.
+func TestSIGHUPUnchangedLoggedOnce(t *testing.T) {
+	kf, _ := kafkaWithLag(t, []string{"orders"}, 2)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "lagship.yaml")
+	writeConfig(t, path, fmt.Sprintf(`interval: 1s
+elasticsearch: {spool_dir: %q}
+clusters:
+  - {name: dc1, brokers: [%q]}
+mirrors:
+  - {name: a, cluster: dc1, group: mirrormaker, topics: [orders]}
+`, filepath.Join(dir, "spool"), kf.ListenAddrs()[0]))
+	r := startAgent(t, path)
+	waitUntil(t, "first document", func() bool { return r.sink.count("a/orders") >= 1 })
+	applies := r.count()
+	for i := 0; i < 100; i++ {
+		r.hup <- syscall.SIGHUP
+	}
+	r.hup <- syscall.SIGHUP // the channel holds one: the 100 before were taken
+	waitUntil(t, "the unchanged line", func() bool { return strings.Contains(r.logs.String(), "config unchanged") })
+	out := r.logs.String()
+	if c := strings.Count(out, "config unchanged"); c != 1 {
+		t.Errorf("unchanged logged %d times, want 1", c)
+	}
+	if c := strings.Count(out, "config reloaded"); c != 0 {
+		t.Errorf("config reloaded %d times for an unchanged file", c)
+	}
+	if r.count() != applies {
+		t.Errorf("an unchanged file re-applied the plan")
+	}
 }

@@ -7,10 +7,12 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 	"time"
 
 	"github.com/rs/zerolog"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/lagship/lagship/internal/config"
 	"github.com/lagship/lagship/internal/configkit"
@@ -19,6 +21,10 @@ import (
 )
 
 const defaultConfig = "/etc/lagship/lagship.yaml"
+
+// defaultGrace is the shutdown deadline: in-flight ticks and the final
+// flush together, inside the systemd unit's TimeoutStopSec=60s.
+const defaultGrace = 40 * time.Second
 
 // agentOptions tune runAgent.
 type agentOptions struct {
@@ -35,8 +41,12 @@ type agentOptions struct {
 	sighup <-chan os.Signal
 	// onApply is called after each (re)plan with the running task keys.
 	onApply func(keys []string)
-	// grace bounds the final flush at shutdown.
+	// grace is the one shutdown deadline: in-flight ticks and the final
+	// flush share it (default 40s, inside the systemd unit's
+	// TimeoutStopSec=60s with margin).
 	grace time.Duration
+	// summary is how often run logs its one-line summary (default 5m).
+	summary time.Duration
 }
 
 // runAgent runs the pipeline for cfg until ctx ends: sources first, then
@@ -50,13 +60,24 @@ func runAgent(ctx context.Context, cfg *config.Config, log zerolog.Logger, opt a
 		opt.replan = 10 * time.Second
 	}
 	if opt.grace == 0 {
-		opt.grace = 30 * time.Second
+		opt.grace = defaultGrace
+	}
+	if opt.summary == 0 {
+		opt.summary = 5 * time.Minute
 	}
 	// Collections run under work. It outlives ctx so that the in-flight
-	// tick can finish after SIGTERM, but only for the grace period.
+	// tick can finish after SIGTERM, but only until the shutdown deadline,
+	// which the final flush shares.
 	work, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelWork()
-	stopGrace := context.AfterFunc(ctx, func() { time.AfterFunc(opt.grace, cancelWork) })
+	var stopBy time.Time
+	var stopMu sync.Mutex
+	stopGrace := context.AfterFunc(ctx, func() {
+		stopMu.Lock()
+		stopBy = time.Now().Add(opt.grace)
+		stopMu.Unlock()
+		time.AfterFunc(opt.grace, cancelWork)
+	})
 	defer stopGrace()
 
 	sink, err := opt.newSink(ctx, cfg)
@@ -65,7 +86,14 @@ func runAgent(ctx context.Context, cfg *config.Config, log zerolog.Logger, opt a
 	}
 	esApplied := cfg.Elasticsearch // the settings the sink runs with
 	stats := &pipeline.Stats{}
-	srcs := newSources(work, log)
+	// Shared resources (offsets readers, connections) run under an
+	// errgroup and stop last, after the workers and the sink.
+	srcs := newPlanner(log)
+	bg, stopBg := context.WithCancel(context.WithoutCancel(ctx))
+	g, _ := errgroup.WithContext(bg)
+	g.Go(func() error { return srcs.Run(bg) })
+	g.Go(func() error { return summaryLoop(bg, opt.summary, stats, sink, log) })
+	stopAll := func() { stopBg(); _ = g.Wait() }
 	group := pipeline.NewGroup(work, sink, log, stats)
 
 	apply := func(tasks []pipeline.Task) {
@@ -81,7 +109,7 @@ func runAgent(ctx context.Context, cfg *config.Config, log zerolog.Logger, opt a
 	tasks, err := srcs.plan(cfg)
 	if err != nil {
 		_ = sink.Close(ctx)
-		srcs.Close()
+		stopAll()
 		return err
 	}
 	apply(tasks)
@@ -89,6 +117,7 @@ func runAgent(ctx context.Context, cfg *config.Config, log zerolog.Logger, opt a
 
 	var lastHash [32]byte
 	var lastMod time.Time
+	saidUnchanged := false
 	if opt.path != "" {
 		lastHash, lastMod, _ = fileState(opt.path)
 	}
@@ -129,24 +158,43 @@ func runAgent(ctx context.Context, cfg *config.Config, log zerolog.Logger, opt a
 	for {
 		select {
 		case <-ctx.Done():
-			log.Info().Dur("grace", opt.grace).Msg("stopping: finishing in-flight ticks")
+			log.Info().Dur("deadline", opt.grace).Msg("stopping: finishing in-flight ticks, then flushing")
 			group.Stop()
-			// Flushing has its own grace period; what it cannot deliver
-			// goes to the spool, so a slow Elasticsearch costs no document
-			// and is no reason for a failing exit status.
-			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), opt.grace)
+			// The flush has what is left of the deadline; what it cannot
+			// deliver goes to the spool, so a slow Elasticsearch costs no
+			// document and is no reason for a failing exit status.
+			stopMu.Lock()
+			deadline := stopBy
+			stopMu.Unlock()
+			if deadline.IsZero() || time.Until(deadline) < time.Second {
+				deadline = time.Now().Add(time.Second) // always try once
+			}
+			fctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), deadline)
 			if err := sink.Close(fctx); err != nil {
 				log.Error().Err(err).Msg("final flush incomplete")
 			}
 			cancel()
-			srcs.Close()
+			srcs.release()
+			stopAll()
 			log.Info().Int64("documents", stats.Docs.Load()).Int64("missed_ticks", stats.Missed.Load()).Msg("stopped")
 			return nil
 		case <-opt.sighup:
-			if opt.path != "" {
-				reload("SIGHUP")
-				lastHash, lastMod, _ = fileState(opt.path)
+			if opt.path == "" {
+				continue
 			}
+			if h, mod, err := fileState(opt.path); err == nil && h == lastHash {
+				// The file did not change: say so once, not at every
+				// SIGHUP (config management may send many).
+				lastMod = mod
+				if !saidUnchanged {
+					log.Info().Str("file", opt.path).Msg("SIGHUP: config unchanged; nothing to reload (said once until it changes)")
+					saidUnchanged = true
+				}
+				continue
+			}
+			reload("SIGHUP")
+			saidUnchanged = false
+			lastHash, lastMod, _ = fileState(opt.path)
 		case <-poll.C:
 			if opt.path == "" {
 				continue
@@ -159,6 +207,7 @@ func runAgent(ctx context.Context, cfg *config.Config, log zerolog.Logger, opt a
 			if h != lastHash {
 				lastHash = h
 				reload("file changed")
+				saidUnchanged = false
 			}
 		case <-replan.C:
 			// topics_regex mirrors: topics that appeared in the offsets
