@@ -30,6 +30,66 @@ import (
 // ErrClosed is returned by every call on a closed Cluster.
 var ErrClosed = errors.New("kafka cluster client closed")
 
+// ErrUnsupportedBroker is wrapped by the error of a connection to a broker
+// that offers no version lagship speaks of an API a tick needs.
+var ErrUnsupportedBroker = errors.New("broker version not supported")
+
+// oldestKafka is the oldest Kafka release lagship reads lag from: the first
+// with ListOffsets v1.
+const oldestKafka = "Kafka 0.10.1"
+
+// versionRecheck is how long a broker that offered no usable version is
+// taken at its word before it is dialled again (it may have been upgraded).
+const versionRecheck = 5 * time.Minute
+
+// versionError says that a broker offers no version of key that lagship
+// speaks. It wraps ErrUnsupportedBroker.
+type versionError struct {
+	addr                 string
+	key                  protocol.ApiKey
+	offered              bool  // the broker lists key at all
+	brokerMin, brokerMax int16 // the broker's range, when offered
+	min, max             int16 // the range lagship speaks
+}
+
+func (e *versionError) Error() string {
+	offers := "does not offer " + e.key.String()
+	if e.offered {
+		offers = fmt.Sprintf("offers %s v%d-v%d", e.key, e.brokerMin, e.brokerMax)
+	}
+	hint := oldestKafka + " or later"
+	if e.offered && e.brokerMin > e.max {
+		hint = "the broker is newer than this lagship"
+	}
+	return fmt.Sprintf("broker %s %s; lagship speaks v%d-v%d (%s)", e.addr, offers, e.min, e.max, hint)
+}
+
+func (e *versionError) Unwrap() error { return ErrUnsupportedBroker }
+
+// negotiateVersions picks, for every API the broker offers, the version
+// requests of that API are sent at: for the APIs this package encodes
+// itself, the highest version the broker, kafka-go and the codec all speak
+// (a versionError when there is none); for the others, kafka-go's choice.
+func negotiateVersions(addr string, offered []apiversions.ApiKeyResponse) (map[protocol.ApiKey]int16, error) {
+	versions := make(map[protocol.ApiKey]int16, len(offered))
+	ranges := make(map[protocol.ApiKey][2]int16, len(offered))
+	for _, k := range offered {
+		key := protocol.ApiKey(k.ApiKey)
+		versions[key] = key.SelectVersion(k.MinVersion, k.MaxVersion)
+		ranges[key] = [2]int16{k.MinVersion, k.MaxVersion}
+	}
+	for _, key := range []protocol.ApiKey{protocol.ListOffsets, protocol.OffsetFetch} {
+		lo, hi, _ := codecRange(key)
+		lo, hi = max(lo, key.MinVersion()), min(hi, key.MaxVersion())
+		r, ok := ranges[key]
+		if !ok || max(lo, r[0]) > min(hi, r[1]) {
+			return nil, &versionError{addr: addr, key: key, offered: ok, brokerMin: r[0], brokerMax: r[1], min: lo, max: hi}
+		}
+		versions[key] = min(hi, r[1])
+	}
+	return versions, nil
+}
+
 // dialer opens authenticated connections to brokers the way kafka-go's
 // Transport does: TCP, optional TLS, ApiVersions, optional SASL.
 type dialer struct {
@@ -55,6 +115,10 @@ type brokerConn struct {
 	corr     int32
 	wbuf     []byte
 	rbuf     []byte
+	// Also guarded by mu: the versionError of the last dial, if it failed
+	// so, and when; connecting fails with it until versionRecheck passes.
+	refused   error
+	refusedAt time.Time
 
 	state  sync.Mutex     // guards pc and closed; never held while waiting on the network
 	pc     *protocol.Conn // nil until dialled, and after a failure
@@ -171,11 +235,19 @@ func (b *brokerConn) connectLocked(ctx context.Context) (*protocol.Conn, error) 
 	if pc != nil {
 		return pc, nil
 	}
+	if b.refused != nil && time.Since(b.refusedAt) < versionRecheck {
+		return nil, b.refused
+	}
 	pc, versions, err := b.d.dial(ctx, b.addr)
 	if err != nil {
+		if errors.Is(err, ErrUnsupportedBroker) {
+			// Names the broker already; redialling will not help soon.
+			b.refused, b.refusedAt = err, time.Now()
+			return nil, err
+		}
 		return nil, fmt.Errorf("connecting to broker %s: %w", b.addr, err)
 	}
-	b.versions = versions
+	b.versions, b.refused = versions, nil
 	b.state.Lock()
 	defer b.state.Unlock()
 	if b.closed { // Close ran while dialling
@@ -184,6 +256,15 @@ func (b *brokerConn) connectLocked(ctx context.Context) (*protocol.Conn, error) 
 	}
 	b.pc = pc
 	return pc, nil
+}
+
+// version returns the version of key negotiated on the latest connection,
+// false before the first.
+func (b *brokerConn) version(key protocol.ApiKey) (int16, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	v, ok := b.versions[key]
+	return v, ok
 }
 
 // drop closes pc and forgets it so that the next request redials.
@@ -245,10 +326,9 @@ func (d *dialer) dial(ctx context.Context, addr string) (_ *protocol.Conn, _ map
 	if av.ErrorCode != 0 {
 		return nil, nil, fmt.Errorf("negotiating api versions: %w", kafkago.Error(av.ErrorCode))
 	}
-	versions := make(map[protocol.ApiKey]int16, len(av.ApiKeys))
-	for _, k := range av.ApiKeys {
-		key := protocol.ApiKey(k.ApiKey)
-		versions[key] = key.SelectVersion(k.MinVersion, k.MaxVersion)
+	versions, err := negotiateVersions(addr, av.ApiKeys)
+	if err != nil {
+		return nil, nil, err
 	}
 	pc.SetVersions(versions)
 

@@ -27,6 +27,18 @@ const (
 	offsetFetchMaxVersion = 5
 )
 
+// codecRange returns the versions of key this file encodes and decodes;
+// ok is false for the keys kafka-go encodes.
+func codecRange(key protocol.ApiKey) (lo, hi int16, ok bool) {
+	switch key {
+	case protocol.ListOffsets:
+		return listOffsetsMinVersion, listOffsetsMaxVersion, true
+	case protocol.OffsetFetch:
+		return offsetFetchMinVersion, offsetFetchMaxVersion, true
+	}
+	return 0, 0, false
+}
+
 // maxResponseSize bounds the size a broker may announce for one answer
 // (Kafka's own socket.request.max.bytes default is 100 MiB).
 const maxResponseSize = 100 << 20
