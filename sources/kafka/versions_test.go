@@ -2,13 +2,116 @@ package kafka
 
 import (
 	"errors"
+	"maps"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/segmentio/kafka-go/protocol"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"github.com/twmb/franz-go/pkg/kversion"
 )
+
+// negotiated returns the version of key negotiated on every connection c
+// has dialled, by broker address.
+func (c *Cluster) negotiated(key protocol.ApiKey) map[string]int16 {
+	c.mu.Lock()
+	conns := maps.Clone(c.conns)
+	c.mu.Unlock()
+	out := make(map[string]int16, len(conns))
+	for addr, b := range conns {
+		if v, ok := b.version(key); ok {
+			out[addr] = v
+		}
+	}
+	return out
+}
+
+// Lag through the real code path against brokers that speak only the API
+// versions of a given Kafka release.
+//
+// kfake serves Produce from v3 (Kafka 0.11) only, so a cluster capped below
+// 0.11 cannot be sent records at all. For those releases the records and
+// the commit are written to an uncapped cluster that persists to a data
+// directory, which is then restarted on the same data with the cap; only
+// the brokers lagship talks to are capped. Commits go through kafka-go in
+// both cases, as production tools do.
+func TestVersionMatrix(t *testing.T) {
+	tests := []struct {
+		name         string
+		versions     *kversion.Versions
+		seedUncapped bool  // see above
+		listOffsets  int16 // negotiated versions lagship must use
+		offsetFetch  int16
+	}{
+		{"0.10.1", kversion.V0_10_1(), true, 1, 1},
+		{"0.11.0", kversion.V0_11_0(), false, 2, 3},
+		{"2.1.0", kversion.V2_1_0(), false, 4, 5},
+		{"current", kversion.Stable(), false, 5, 5},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			capped := kfake.MaxVersions(tt.versions)
+			var f *fakeKafka
+			if tt.seedUncapped {
+				dir := t.TempDir()
+				seed := newFakeKafka(t, nil, kfake.DataDir(dir))
+				seedVersionTopic(t, seed)
+				seed.closeHelper()
+				seed.kf.Close()
+				f = newFakeKafka(t, nil, kfake.DataDir(dir), capped)
+			} else {
+				f = newFakeKafka(t, nil, capped)
+				seedVersionTopic(t, f)
+			}
+			f.closeHelper()
+
+			c := newTestCluster(t, f, nil)
+			defer c.WatchGroup("g", "events")()
+			ctx := testCtx(t)
+			for i, want := range [][]int64{{3, U, 0}, {3, U, 2}} {
+				if i == 1 {
+					// Records produced on a capped cluster: the second
+					// tick sees them over the connections of the first.
+					if tt.seedUncapped {
+						break
+					}
+					f.produce(t, "events", 2, 2)
+				}
+				got, err := c.Source("g").Collect(ctx, tickAt(i), "events")
+				if err != nil {
+					t.Fatalf("tick %d: Collect: %v", i, err)
+				}
+				if !slices.Equal(got.Lags, want) {
+					t.Errorf("tick %d: lags = %v, want %v", i, got.Lags, want)
+				}
+			}
+			for key, want := range map[protocol.ApiKey]int16{protocol.ListOffsets: tt.listOffsets, protocol.OffsetFetch: tt.offsetFetch} {
+				got := c.negotiated(key)
+				if len(got) == 0 {
+					t.Errorf("%s: no connection dialled", key)
+				}
+				for addr, v := range got {
+					if v != want {
+						t.Errorf("%s negotiated with %s: v%d, want v%d", key, addr, v, want)
+					}
+				}
+			}
+		})
+	}
+}
+
+// seedVersionTopic creates topic events (3 partitions, log ends 5 0 8) and
+// commits p0=2 p2=8 for group g.
+func seedVersionTopic(t *testing.T, f *fakeKafka) {
+	t.Helper()
+	f.createTopic(t, "events", 3)
+	for p, n := range []int{5, 0, 8} {
+		f.produce(t, "events", p, n)
+	}
+	f.commit(t, "g", map[string]map[int]int64{"events": {0: 2, 2: 8}})
+}
 
 // Brokers of Kafka 0.10.0 answer ListOffsets v0 only: every connection
 // fails with an error naming the API and both ranges, from collection and
