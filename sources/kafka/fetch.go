@@ -412,7 +412,9 @@ func (c *Cluster) fetchGroup(ctx context.Context, md *metadataSnapshot, group st
 		}
 		// Offsets are stored as the answer is read, before its group-level
 		// error code (at its end) is known; any error below discards them.
-		var groupCode int16
+		// Before v2 there is no group-level code: the coordinator puts its
+		// errors on every partition instead, and they count as the group's.
+		var groupCode, partCode int16
 		var offs []int64
 		var offsName []byte
 		err = c.conn(addr).call(ctx, protocol.OffsetFetch,
@@ -428,10 +430,15 @@ func (c *Cluster) fetchGroup(ctx context.Context, md *metadataSnapshot, group st
 					}
 					if p.ErrorCode == 0 && p.Committed >= 0 {
 						offs[p.Partition] = p.Committed
+					} else if partCode == 0 && coordinatorError(kafkago.Error(p.ErrorCode)) {
+						partCode = p.ErrorCode
 					}
 				})
 				return err
 			})
+		if groupCode == 0 {
+			groupCode = partCode
+		}
 		if err != nil {
 			resetOffsets(g.offsets)
 			c.forgetCoordinator(group)
@@ -443,14 +450,14 @@ func (c *Cluster) fetchGroup(ctx context.Context, md *metadataSnapshot, group st
 		if groupCode != 0 {
 			resetOffsets(g.offsets)
 		}
-		switch code := kafkago.Error(groupCode); code {
-		case 0:
-		case kafkago.GroupIdNotFound:
+		switch code := kafkago.Error(groupCode); {
+		case code == 0:
+		case code == kafkago.GroupIdNotFound:
 			// kfake (and newer brokers for an unknown group) answer
 			// GROUP_ID_NOT_FOUND; older brokers answer -1 offsets.
 			g.noGroup = true
 			return g
-		case kafkago.NotCoordinatorForGroup, kafkago.GroupCoordinatorNotAvailable, kafkago.GroupLoadInProgress:
+		case coordinatorError(code):
 			c.forgetCoordinator(group)
 			err = fmt.Errorf("coordinator %s: %w", addr, code)
 			continue
@@ -464,6 +471,16 @@ func (c *Cluster) fetchGroup(ctx context.Context, md *metadataSnapshot, group st
 	g.err = fmt.Errorf("fetching committed offsets of group %q on cluster %q: %w", group, c.cfg.Name, err)
 	c.noteError(g.err)
 	return g
+}
+
+// coordinatorError reports whether an OffsetFetch error code means the
+// group's coordinator has to be looked up again.
+func coordinatorError(code kafkago.Error) bool {
+	switch code {
+	case kafkago.NotCoordinatorForGroup, kafkago.GroupCoordinatorNotAvailable, kafkago.GroupLoadInProgress:
+		return true
+	}
+	return false
 }
 
 // coordinator returns the address of group's coordinator, asking any broker

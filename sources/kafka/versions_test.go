@@ -2,11 +2,14 @@ package kafka
 
 import (
 	"errors"
+	"fmt"
 	"maps"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 
+	kafkago "github.com/segmentio/kafka-go"
 	"github.com/segmentio/kafka-go/protocol"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -157,4 +160,73 @@ func TestVersionTooOld(t *testing.T) {
 			t.Errorf("check %+v, want failed with %q", ch, why)
 		}
 	}
+}
+
+// OffsetFetch v0 and v1 have no group-level error code: a coordinator that
+// moved answers NOT_COORDINATOR on every partition. The tick looks the
+// coordinator up again and returns the committed offsets, not "no committed
+// offsets".
+func TestNotCoordinatorPerPartition(t *testing.T) {
+	for _, version := range []int16{0, 1} {
+		t.Run(fmt.Sprintf("v%d", version), func(t *testing.T) {
+			vs := kversion.Stable()
+			vs.SetMaxKeyVersion(int16(kmsg.OffsetFetch), version)
+			f := newFakeKafka(t, nil, kfake.MaxVersions(vs), kfake.SeedTopics(4, "orders"))
+			for p, n := range []int{10, 5, 0, 7} {
+				f.produce(t, "orders", p, n)
+			}
+			f.commit(t, "mm-a", map[string]map[int]int64{"orders": {0: 4, 1: 5, 3: 9}})
+			f.closeHelper()
+
+			c := newTestCluster(t, f, nil)
+			defer c.WatchGroup("mm-a", "orders")()
+			ctx := testCtx(t)
+			want := []int64{6, 0, U, 0}
+			if got, err := c.Source("mm-a").Collect(ctx, tickAt(0), "orders"); err != nil || !slices.Equal(got.Lags, want) {
+				t.Fatalf("tick 0: %v, %v, want %v", got.Lags, err, want)
+			}
+			for addr, v := range c.negotiated(protocol.OffsetFetch) {
+				if v != version {
+					t.Fatalf("OffsetFetch negotiated with %s: v%d, want v%d", addr, v, version)
+				}
+			}
+			var injected atomic.Int32
+			f.kf.ControlKey(int16(kmsg.OffsetFetch), func(req kmsg.Request) (kmsg.Response, error, bool) {
+				injected.Add(1)
+				return answerOffsetFetch(req, int16(kafkago.NotCoordinatorForGroup)), nil, true
+			})
+			f.count.take()
+			got, err := c.Source("mm-a").Collect(ctx, tickAt(1), "orders")
+			if err != nil || !slices.Equal(got.Lags, want) {
+				t.Fatalf("tick 1: %v, %v, want %v", got.Lags, err, want)
+			}
+			if injected.Load() != 1 {
+				t.Errorf("injected %d errors, want 1", injected.Load())
+			}
+			if n := f.count.take(); n[kmsg.FindCoordinator] != 1 || n[kmsg.OffsetFetch] != 2 {
+				t.Errorf("requests = %v, want 1 FindCoordinator and 2 OffsetFetch", n)
+			}
+		})
+	}
+}
+
+// answerOffsetFetch builds an OffsetFetch answer with code on every
+// partition and no committed offset.
+func answerOffsetFetch(req kmsg.Request, code int16) kmsg.Response {
+	r := req.(*kmsg.OffsetFetchRequest)
+	resp := r.ResponseKind().(*kmsg.OffsetFetchResponse)
+	resp.Version = r.Version
+	for _, rt := range r.Topics {
+		st := kmsg.NewOffsetFetchResponseTopic()
+		st.Topic = rt.Topic
+		for _, p := range rt.Partitions {
+			sp := kmsg.NewOffsetFetchResponseTopicPartition()
+			sp.Partition = p
+			sp.Offset = -1
+			sp.ErrorCode = code
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	return resp
 }
