@@ -392,3 +392,43 @@ func TestHungRequest(t *testing.T) {
 		})
 	}
 }
+
+// Samples carry the committed and log-end offsets their lags derive from,
+// UnknownOffset where one is missing, in slices of their own.
+func TestCollectOffsets(t *testing.T) {
+	f := seedLagCluster(t)
+	c := newTestCluster(t, f, nil)
+	defer c.WatchGroup("mm-a", "orders")()
+	defer c.WatchGroup("mm-b", "orders-v2")()
+	const N = pipeline.UnknownOffset
+	tests := []struct {
+		group, topic            string
+		committed, logEnd, lags []int64
+	}{
+		{"mm-a", "orders", []int64{4, 5, N, 9}, []int64{10, 5, 0, 7}, []int64{6, 0, U, 0}},
+		{"mm-b", "orders-v2", []int64{1, N, 8}, []int64{3, 0, 8}, []int64{2, U, 0}},
+	}
+	ctx := testCtx(t)
+	for _, tt := range tests {
+		t.Run(tt.group+"/"+tt.topic, func(t *testing.T) {
+			got, err := c.Source(tt.group).Collect(ctx, tickAt(0), tt.topic)
+			if err != nil {
+				t.Fatalf("Collect: %v", err)
+			}
+			if !slices.Equal(got.Committed, tt.committed) || !slices.Equal(got.LogEnd, tt.logEnd) || !slices.Equal(got.Lags, tt.lags) {
+				t.Errorf("committed %v, log end %v, lags %v; want %v, %v, %v",
+					got.Committed, got.LogEnd, got.Lags, tt.committed, tt.logEnd, tt.lags)
+			}
+			// The same tick answers again from the same fetch, unchanged by
+			// what the first caller did to its sample.
+			got.Committed[0], got.LogEnd[0] = 99, 99
+			again, err := c.Source(tt.group).Collect(ctx, tickAt(0), tt.topic)
+			if err != nil || !slices.Equal(again.Committed, tt.committed) || !slices.Equal(again.LogEnd, tt.logEnd) {
+				t.Errorf("second Collect of the tick: %v %v, %v", again.Committed, again.LogEnd, err)
+			}
+		})
+	}
+	if st := c.Stats(); st.Ticks != 1 {
+		t.Errorf("ticks = %d, want 1", st.Ticks)
+	}
+}

@@ -3,6 +3,7 @@ package kafka
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/lagship/lagship/pipeline"
@@ -25,9 +26,10 @@ type source struct {
 	group string
 }
 
-// Collect returns the lag of every partition of topic for the group at tick.
-// A partition without a committed offset, or whose log-end offset could not
-// be read, has pipeline.UnknownLag.
+// Collect returns the lag of every partition of topic for the group at tick,
+// with the committed and log-end offsets it derives from. A partition without
+// a committed offset, or whose log-end offset could not be read, has
+// pipeline.UnknownLag, and pipeline.UnknownOffset for the offset missing.
 func (s *source) Collect(ctx context.Context, tick time.Time, topic string) (pipeline.Sample, error) {
 	c := s.c
 	c.watchImplicitly(s.group, topic)
@@ -42,42 +44,37 @@ func (s *source) Collect(ctx context.Context, tick time.Time, topic string) (pip
 		}
 		te, g = snap.topics[topic], snap.groups[s.group]
 	}
-	lags, err := lagOf(te, g, topic, s.group, c.cfg.Name)
-	if err != nil {
-		return pipeline.Sample{}, err
-	}
-	return pipeline.Sample{Lags: lags}, nil
+	return sampleOf(te, g, topic, s.group, c.cfg.Name)
 }
 
-// lagOf computes the per-partition lag of topic for group from one fetch.
-func lagOf(te *topicEnds, g *groupOffsets, topic, group, cluster string) ([]int64, error) {
+// sampleOf builds the sample of topic for group from one fetch: its
+// committed and log-end offsets, and the per-partition lag between them.
+// The slices are the sample's own, not the fetch's.
+func sampleOf(te *topicEnds, g *groupOffsets, topic, group, cluster string) (pipeline.Sample, error) {
 	switch {
 	case te.err != nil:
-		return nil, te.err
+		return pipeline.Sample{}, te.err
 	case g.err != nil:
-		return nil, g.err
+		return pipeline.Sample{}, g.err
 	case g.noGroup:
-		return nil, fmt.Errorf("group %q on cluster %q is unknown to its coordinator: %w", group, cluster, pipeline.ErrNoOffsets)
+		return pipeline.Sample{}, fmt.Errorf("group %q on cluster %q is unknown to its coordinator: %w", group, cluster, pipeline.ErrNoOffsets)
 	case te.known == 0 && te.fetchErr != nil:
-		return nil, te.fetchErr
+		return pipeline.Sample{}, te.fetchErr
 	}
-	committed := g.offsets[topic]
-	lags := make([]int64, len(te.ends))
+	offs := g.offsets[topic]
+	committed := make([]int64, len(te.ends))
 	withOffset := 0
-	for p, end := range te.ends {
-		lags[p] = pipeline.UnknownLag
-		if p >= len(committed) || committed[p] < 0 {
-			continue
+	for p := range committed {
+		committed[p] = pipeline.UnknownOffset
+		if p < len(offs) && offs[p] >= 0 {
+			committed[p] = offs[p]
+			withOffset++
 		}
-		withOffset++
-		if end < 0 {
-			continue
-		}
-		// A commit can pass the log end read a moment earlier: floor at 0.
-		lags[p] = max(0, end-committed[p])
 	}
 	if withOffset == 0 {
-		return nil, fmt.Errorf("group %q, topic %q on cluster %q: %w", group, topic, cluster, pipeline.ErrNoOffsets)
+		return pipeline.Sample{}, fmt.Errorf("group %q, topic %q on cluster %q: %w", group, topic, cluster, pipeline.ErrNoOffsets)
 	}
-	return lags, nil
+	// A commit can pass the log end read a moment earlier: the lag is
+	// floored at 0.
+	return pipeline.SampleFromOffsets(committed, slices.Clone(te.ends)), nil
 }

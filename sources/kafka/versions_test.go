@@ -89,6 +89,9 @@ func TestVersionMatrix(t *testing.T) {
 				if !slices.Equal(got.Lags, want) {
 					t.Errorf("tick %d: lags = %v, want %v", i, got.Lags, want)
 				}
+				if i == 0 && (!slices.Equal(got.Committed, []int64{2, U, 8}) || !slices.Equal(got.LogEnd, []int64{5, 0, 8})) {
+					t.Errorf("tick 0: committed %v, log end %v, want [2 -1 8], [5 0 8]", got.Committed, got.LogEnd)
+				}
 			}
 			for key, want := range map[protocol.ApiKey]int16{protocol.ListOffsets: tt.listOffsets, protocol.OffsetFetch: tt.offsetFetch} {
 				got := c.negotiated(key)
