@@ -11,6 +11,7 @@ import (
 
 	kafkago "github.com/segmentio/kafka-go"
 	"github.com/segmentio/kafka-go/protocol"
+	"github.com/segmentio/kafka-go/protocol/apiversions"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"github.com/twmb/franz-go/pkg/kversion"
@@ -232,4 +233,44 @@ func answerOffsetFetch(req kmsg.Request, code int16) kmsg.Response {
 		resp.Topics = append(resp.Topics, st)
 	}
 	return resp
+}
+
+// The version of each codec API is the highest one the broker, kafka-go and
+// the codec share; a broker that shares none is refused with its range.
+func TestNegotiateVersions(t *testing.T) {
+	key := func(k protocol.ApiKey, lo, hi int16) apiversions.ApiKeyResponse {
+		return apiversions.ApiKeyResponse{ApiKey: int16(k), MinVersion: lo, MaxVersion: hi}
+	}
+	tests := []struct {
+		name                     string
+		offered                  []apiversions.ApiKeyResponse
+		listOffsets, offsetFetch int16
+		err                      string
+	}{
+		{"newer broker", []apiversions.ApiKeyResponse{key(protocol.ListOffsets, 0, 10), key(protocol.OffsetFetch, 0, 10)}, 5, 5, ""},
+		{"0.10.1", []apiversions.ApiKeyResponse{key(protocol.ListOffsets, 0, 1), key(protocol.OffsetFetch, 0, 1)}, 1, 1, ""},
+		{"0.10.0", []apiversions.ApiKeyResponse{key(protocol.ListOffsets, 0, 0), key(protocol.OffsetFetch, 0, 1)}, 0, 0,
+			"broker b:9092 offers ListOffsets v0-v0; lagship speaks v1-v5 (Kafka 0.10.1 or later)"},
+		{"old versions dropped", []apiversions.ApiKeyResponse{key(protocol.ListOffsets, 1, 10), key(protocol.OffsetFetch, 6, 10)}, 0, 0,
+			"broker b:9092 offers OffsetFetch v6-v10; lagship speaks v0-v5 (the broker is newer than this lagship)"},
+		{"not offered", []apiversions.ApiKeyResponse{key(protocol.ListOffsets, 0, 5)}, 0, 0,
+			"broker b:9092 does not offer OffsetFetch; lagship speaks v0-v5 (Kafka 0.10.1 or later)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := negotiateVersions("b:9092", tt.offered)
+			if tt.err != "" {
+				if err == nil || err.Error() != tt.err || !errors.Is(err, ErrUnsupportedBroker) {
+					t.Fatalf("error = %v, want %q wrapping ErrUnsupportedBroker", err, tt.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got[protocol.ListOffsets] != tt.listOffsets || got[protocol.OffsetFetch] != tt.offsetFetch {
+				t.Errorf("versions = %v, want ListOffsets v%d, OffsetFetch v%d", got, tt.listOffsets, tt.offsetFetch)
+			}
+		})
+	}
 }

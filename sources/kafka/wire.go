@@ -14,8 +14,9 @@ import (
 // watched partition, so their encoding and decoding is most of the agent's
 // own work. kafka-go's protocol package encodes and decodes through
 // reflection and allocates a struct per partition; this file writes the
-// requests and reads the answers directly, for the versions kafka-go
-// negotiates (ListOffsets v1-v5, OffsetFetch v0-v5, none of them flexible).
+// requests and reads the answers directly, for the versions below, which
+// both it and kafka-go speak (ListOffsets v1-v5, OffsetFetch v0-v5, none of
+// them flexible); negotiateVersions keeps every connection within them.
 // Metadata, FindCoordinator and the connection set-up still go through
 // kafka-go: they are rare.
 
