@@ -135,14 +135,12 @@ func (s *Source) Collect(ctx context.Context, tick time.Time, topic string) (pip
 // fetch runs the describe command once and classifies its outcome.
 func (s *Source) fetch(ctx context.Context, _ time.Time) (Result, error) {
 	start := time.Now()
-	started := false
-	res, err := s.describe(ctx, func() { started = true })
+	starts := 0 // more than one when the connection was lost and the command ran again
+	res, err := s.describe(ctx, func() { starts++ })
 	s.run.mu.Lock()
 	defer s.run.mu.Unlock()
 	st := &s.run.stats
-	if started {
-		st.Commands++
-	}
+	st.Commands += int64(starts)
 	st.LastDuration = time.Since(start)
 	if err != nil && !pipeline.IsState(err) {
 		st.Failures++
