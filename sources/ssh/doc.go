@@ -14,7 +14,12 @@
 //
 // Connections: a Pool keeps one SSH connection per host, runs every command as
 // a session on it, sends keepalive@openssh.com requests while it is open and
-// reconnects with capped exponential backoff when it drops. Host keys are
+// reconnects with capped exponential backoff when it drops. When the
+// connection ends under running commands (the host or the network closed
+// it), the loss and the reconnect are logged once, one caller reconnects for
+// all, and every command cut off runs once more on the new connection while
+// its context lasts; a session that ends alone, on a connection that still
+// answers keepalives, is the command's failure and is not retried. Host keys are
 // checked against an OpenSSH known_hosts file (hashed entries included), and
 // only the key types that file holds for the host are negotiated. Every value
 // put into the remote command is validated and single-quoted for the remote

@@ -1,6 +1,9 @@
 package ssh
 
 import (
+	"os"
+	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -11,9 +14,21 @@ import (
 // FuzzParse checks, on any input, that Parse never panics and that Lags never
 // invents a lag: every value is UnknownLag or a number ≥ 0 that appears in
 // stdout, or the difference of two numbers in stdout, or 0 from a flooring.
+// Sample must agree with Lags and take its offsets from the rows.
 func FuzzParse(f *testing.F) {
 	for _, fx := range loadFixtures(f) {
 		f.Add(fx.stdout, fx.stderr)
+	}
+	offsets, err := filepath.Glob(filepath.Join(offsetsDir, "*.stdout"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, p := range offsets {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b, []byte(nil))
 	}
 	f.Add([]byte(table("g t 0 1 2 - c h i", "g t 3 9 5 -4 c h i")), []byte(nil))
 	f.Fuzz(func(t *testing.T, stdout, stderr []byte) {
@@ -55,6 +70,7 @@ func FuzzParse(f *testing.F) {
 					t.Fatalf("Lags(%q, %q)[%d] = %d comes from nowhere in %q", k[0], k[1], p, l, stdout)
 				}
 			}
+			checkSample(t, res, k[0], k[1], lags)
 		}
 		if _, found := res.Lags("", "\x00not-a-topic"); found && !topics[[2]string{"", "\x00not-a-topic"}] {
 			t.Fatal("found a topic no row has")
@@ -89,4 +105,43 @@ func fromInput(l int64, nums []int64) bool {
 		}
 	}
 	return false
+}
+
+// checkSample checks Sample(group, topic) against Lags and the rows: the
+// same lags, offsets for each partition, each one UnknownOffset or the
+// offset of a row of that partition, both from the row whose lag was picked
+// when the lag is known, and all unknown for a partition without a row.
+func checkSample(t *testing.T, res Result, group, topic string, lags []int64) {
+	t.Helper()
+	s, found := res.Sample(group, topic)
+	if !found || !slices.Equal(s.Lags, lags) || len(s.Committed) != len(lags) || len(s.LogEnd) != len(lags) {
+		t.Fatalf("Sample(%q, %q) = %+v, %t; Lags = %v", group, topic, s, found, lags)
+	}
+	for p := range lags {
+		var rows []Row
+		for _, r := range res.Rows {
+			if r.Topic == topic && int(r.Partition) == p && (group == "" || r.Group == "" || r.Group == group) {
+				rows = append(rows, r)
+			}
+		}
+		c, e := s.Committed[p], s.LogEnd[p]
+		if len(rows) == 0 {
+			if lags[p] != pipeline.UnknownLag || c != pipeline.UnknownOffset || e != pipeline.UnknownOffset {
+				t.Fatalf("Sample(%q, %q) partition %d has no row but lag %d, offsets %d %d", group, topic, p, lags[p], c, e)
+			}
+			continue
+		}
+		fromRow := func(r Row) bool {
+			return offset(r.CurrentOffset) == c && offset(r.LogEndOffset) == e && r.lag() == lags[p]
+		}
+		if lags[p] != pipeline.UnknownLag && !slices.ContainsFunc(rows, fromRow) {
+			t.Fatalf("Sample(%q, %q) partition %d: lag %d, offsets %d %d are not those of one row of %+v", group, topic, p, lags[p], c, e, rows)
+		}
+		if c != pipeline.UnknownOffset && !slices.ContainsFunc(rows, func(r Row) bool { return r.CurrentOffset == c }) {
+			t.Fatalf("Sample(%q, %q) partition %d: committed %d from no row of %+v", group, topic, p, c, rows)
+		}
+		if e != pipeline.UnknownOffset && !slices.ContainsFunc(rows, func(r Row) bool { return r.LogEndOffset == e }) {
+			t.Fatalf("Sample(%q, %q) partition %d: log end %d from no row of %+v", group, topic, p, e, rows)
+		}
+	}
 }

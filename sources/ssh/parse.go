@@ -387,6 +387,19 @@ func clip(s string) string {
 // (several groups and group ""), the largest known lag wins. found is false
 // when no row has that topic.
 func (r Result) Lags(group, topic string) (lags []int64, found bool) {
+	s, found := r.Sample(group, topic)
+	return s.Lags, found
+}
+
+// Sample is Lags with the offsets of the same rows: Committed holds the
+// CURRENT-OFFSET and LogEnd the LOG-END-OFFSET of each partition,
+// pipeline.UnknownOffset where the tool printed '-' (or 'unknown', or -1)
+// or printed no row. All three slices have the same length. The row whose
+// lag Lags picked gives both offsets of its partition; when no row of a
+// partition has a known lag, each offset comes from the first row that
+// knows it. The offsets are as printed: a committed offset past the log end
+// (a negative LAG, floored at 0 in Lags) is kept.
+func (r Result) Sample(group, topic string) (s pipeline.Sample, found bool) {
 	for _, row := range r.Rows {
 		if row.Topic != topic || (group != "" && row.Group != "" && row.Group != group) {
 			continue
@@ -395,14 +408,33 @@ func (r Result) Lags(group, topic string) (lags []int64, found bool) {
 		if row.Partition < 0 || row.Partition > MaxPartition {
 			continue
 		}
-		for int(row.Partition) >= len(lags) {
-			lags = append(lags, pipeline.UnknownLag)
+		for int(row.Partition) >= len(s.Lags) {
+			s.Lags = append(s.Lags, pipeline.UnknownLag)
+			s.Committed = append(s.Committed, pipeline.UnknownOffset)
+			s.LogEnd = append(s.LogEnd, pipeline.UnknownOffset)
 		}
-		if l := row.lag(); l > lags[row.Partition] {
-			lags[row.Partition] = l
+		p := row.Partition
+		switch l := row.lag(); {
+		case l > s.Lags[p]:
+			s.Lags[p], s.Committed[p], s.LogEnd[p] = l, offset(row.CurrentOffset), offset(row.LogEndOffset)
+		case l == pipeline.UnknownLag && s.Lags[p] == pipeline.UnknownLag:
+			if s.Committed[p] == pipeline.UnknownOffset {
+				s.Committed[p] = offset(row.CurrentOffset)
+			}
+			if s.LogEnd[p] == pipeline.UnknownOffset {
+				s.LogEnd[p] = offset(row.LogEndOffset)
+			}
 		}
 	}
-	return lags, found
+	return s, found
+}
+
+// offset maps a Row's unknown value to pipeline.UnknownOffset.
+func offset(v int64) int64 {
+	if v < 0 {
+		return pipeline.UnknownOffset
+	}
+	return v
 }
 
 // lag is the row's lag, derived from the offsets when LAG is unknown.

@@ -73,12 +73,18 @@ type host struct {
 	dialing chan struct{}
 
 	mu            sync.Mutex
-	client        *ssh.Client
+	client        *conn
 	failures      int // consecutive failed attempts
 	retryAt       time.Time
 	lastErr       error
 	everConnected bool
 	stats         HostStats
+}
+
+// conn is one established connection to a host.
+type conn struct {
+	*ssh.Client
+	done chan struct{} // closed once the connection has ended
 }
 
 // HostStats counts one host's connection events.
@@ -120,8 +126,9 @@ func (p *Pool) host(hc HostConfig) (*host, error) {
 	return h, nil
 }
 
-// client returns the pooled connection to hc, connecting if needed.
-func (p *Pool) client(ctx context.Context, hc HostConfig) (*host, *ssh.Client, error) {
+// client returns the pooled connection to hc, connecting if needed. Only one
+// caller dials at a time: the others wait, then use what it connected.
+func (p *Pool) client(ctx context.Context, hc HostConfig) (*host, *conn, error) {
 	hc = hc.WithDefaults()
 	h, err := p.host(hc)
 	if err != nil {
@@ -144,7 +151,7 @@ func (p *Pool) client(ctx context.Context, hc HostConfig) (*host, *ssh.Client, e
 		return nil, nil, fmt.Errorf("connecting to %s: %d attempts failed, next in %s: %w", hc, failures, wait.Round(time.Millisecond), lastErr)
 	}
 
-	c, err = p.dial(ctx, hc, h.log)
+	sc, err := p.dial(ctx, hc, h.log)
 
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -175,7 +182,7 @@ func (p *Pool) client(ctx context.Context, hc HostConfig) (*host, *ssh.Client, e
 	}
 	p.mu.Unlock()
 	if closed {
-		c.Close()
+		sc.Close()
 		return nil, nil, ErrPoolClosed
 	}
 	if h.everConnected {
@@ -186,6 +193,11 @@ func (p *Pool) client(ctx context.Context, hc HostConfig) (*host, *ssh.Client, e
 	}
 	h.everConnected = true
 	h.failures, h.retryAt, h.lastErr = 0, time.Time{}, nil
+	c = &conn{Client: sc, done: make(chan struct{})}
+	go func() {
+		sc.Wait()
+		close(c.done)
+	}()
 	h.client = c
 	go p.watch(h, c)
 	return h, c, nil
@@ -259,25 +271,14 @@ func clientConfig(hc HostConfig) (*ssh.ClientConfig, error) {
 
 // watch sends keepalives on c until it closes, then forgets it so the next
 // command reconnects.
-func (p *Pool) watch(h *host, c *ssh.Client) {
+func (p *Pool) watch(h *host, c *conn) {
 	defer p.wg.Done()
-	done := make(chan struct{})
-	go func() {
-		c.Wait()
-		close(done)
-	}()
 	t := time.NewTicker(p.keepalive)
 	defer t.Stop()
 	for {
 		select {
-		case <-done:
-			h.mu.Lock()
-			if h.client == c {
-				h.client = nil
-				h.stats.Drops++
-				h.log.Warn().Msg("ssh connection lost; reconnecting on next use")
-			}
-			h.mu.Unlock()
+		case <-c.done:
+			h.drop(c, "connection closed")
 			return
 		case <-t.C:
 			// A keepalive that gets no answer within the timeout means a
@@ -292,16 +293,52 @@ func (p *Pool) watch(h *host, c *ssh.Client) {
 	}
 }
 
-// forget drops c from h after a failure, so the next use reconnects.
-func (h *host) forget(c *ssh.Client) {
+// drop forgets c, so that the next use reconnects, and closes it. Whoever
+// notices the loss first (the keepalive watcher, or one of the commands that
+// ran on c) logs it, once per connection: the others find it already gone.
+func (h *host) drop(c *conn, why string) {
 	h.mu.Lock()
 	if h.client == c {
 		h.client = nil
 		h.stats.Drops++
+		h.log.Warn().Str("reason", why).Msg("ssh connection lost; reconnecting on next use")
 	}
 	h.mu.Unlock()
 	c.Close()
 }
+
+// alive reports whether c still works: false when it has ended or does not
+// answer a keepalive within the host timeout (then it is closed, as the
+// watcher would). It tells a command cut off by the loss of its connection
+// from one whose session alone ended without an exit status.
+func (h *host) alive(c *conn) bool {
+	select {
+	case <-c.done:
+		return false
+	default:
+	}
+	reply := make(chan error, 1)
+	go func() {
+		_, _, err := c.SendRequest("keepalive@openssh.com", true, nil)
+		reply <- err
+	}()
+	t := time.NewTimer(h.cfg.Timeout)
+	defer t.Stop()
+	select {
+	case <-c.done:
+		return false
+	case err := <-reply:
+		return err == nil
+	case <-t.C:
+		c.Close()
+		return false
+	}
+}
+
+// errConnLost marks a command that failed because its connection ended
+// under it, not because of the command: it is worth running again on a new
+// connection.
+var errConnLost = errors.New("ssh connection lost")
 
 // Output is what one remote command printed and how it exited.
 type Output struct {
@@ -314,12 +351,15 @@ type Output struct {
 // Run runs cmd on hc over the pooled connection and returns its output.
 // Connecting is bounded by hc.Timeout and so is the command: a command still
 // running then is sent SIGKILL and its session closed. A non-zero exit is
-// not an error here; transport failures and timeouts are.
+// not an error here; transport failures and timeouts are. A command cut off
+// because the connection ended (the host or the network closed it, maybe
+// because of another command) runs once more on a new connection if ctx is
+// not done; every command that lost the connection shares one reconnect.
 func (p *Pool) Run(ctx context.Context, hc HostConfig, cmd string) (Output, error) {
 	return p.run(ctx, hc, cmd, func() {})
 }
 
-// run is Run calling started once the command has been started on the host.
+// run is Run calling started each time the command is started on the host.
 func (p *Pool) run(ctx context.Context, hc HostConfig, cmd string, started func()) (Output, error) {
 	hc = hc.WithDefaults()
 	for attempt := 0; ; attempt++ {
@@ -327,22 +367,22 @@ func (p *Pool) run(ctx context.Context, hc HostConfig, cmd string, started func(
 		if err != nil {
 			return Output{}, err
 		}
-		sess, err := c.NewSession()
-		if err != nil {
-			// The connection died before the keepalive noticed: drop it
-			// and retry once on a fresh one.
-			h.forget(c)
-			if attempt == 0 && ctx.Err() == nil {
-				h.log.Debug().Err(err).Msg("ssh session failed; reconnecting")
-				continue
-			}
-			return Output{}, fmt.Errorf("opening ssh session on %s: %w", hc, err)
+		out, err := runSession(ctx, h, c, cmd, started)
+		if errors.Is(err, errConnLost) && attempt == 0 && ctx.Err() == nil {
+			h.log.Debug().Err(err).Msg("running the command again on a new connection")
+			continue
 		}
-		return runSession(ctx, h, c, sess, cmd, started)
+		return out, err
 	}
 }
 
-func runSession(ctx context.Context, h *host, c *ssh.Client, sess *ssh.Session, cmd string, started func()) (Output, error) {
+func runSession(ctx context.Context, h *host, c *conn, cmd string, started func()) (Output, error) {
+	sess, err := c.NewSession()
+	if err != nil {
+		// The connection died before the watcher noticed.
+		h.drop(c, "opening a session failed: "+err.Error())
+		return Output{}, fmt.Errorf("opening ssh session on %s: %w: %w", h.cfg, errConnLost, err)
+	}
 	defer sess.Close()
 	parent := ctx
 	ctx, cancel := context.WithTimeout(ctx, h.cfg.Timeout)
@@ -352,13 +392,16 @@ func runSession(ctx context.Context, h *host, c *ssh.Client, sess *ssh.Session, 
 	stderr := &capped{max: maxOutput}
 	sess.Stdout, sess.Stderr = stdout, stderr
 	if err := sess.Start(cmd); err != nil {
+		if !h.alive(c) {
+			h.drop(c, "starting a command failed: "+err.Error())
+			return Output{}, fmt.Errorf("starting command on %s: %w: %w", h.cfg, errConnLost, err)
+		}
 		return Output{}, fmt.Errorf("starting command on %s: %w", h.cfg, err)
 	}
 	started()
 	waited := make(chan error, 1)
 	go func() { waited <- sess.Wait() }()
 
-	var err error
 	select {
 	case err = <-waited:
 	case <-ctx.Done():
@@ -373,7 +416,7 @@ func runSession(ctx context.Context, h *host, c *ssh.Client, sess *ssh.Session, 
 		case <-waited:
 		case <-time.After(5 * time.Second):
 			// The connection does not even carry the close: drop it.
-			h.forget(c)
+			h.drop(c, "a timed out command's session does not close")
 			<-waited
 		}
 		if parent.Err() != nil {
@@ -394,11 +437,15 @@ func runSession(ctx context.Context, h *host, c *ssh.Client, sess *ssh.Session, 
 		if exit.Signal() != "" {
 			out.ExitStatus = -1
 		}
+	case !h.alive(c):
+		// The session ended without an exit status, or broke, because
+		// the whole connection went away.
+		h.drop(c, "closed during a command")
+		return out, fmt.Errorf("running command on %s: %w (%w)", h.cfg, errConnLost, err)
 	case errors.As(err, &missing):
+		// Only this session ended: the command was killed on the host.
 		out.ExitStatus = -1
 	default:
-		// The connection broke under the command.
-		h.forget(c)
 		return out, fmt.Errorf("running command on %s: %w", h.cfg, err)
 	}
 	return out, nil

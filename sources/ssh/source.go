@@ -108,8 +108,9 @@ func (s *Source) Close() {
 	p.forgetLocked(s.run.hostKey)
 }
 
-// Collect returns the lags of topic at tick. The first caller of a tick runs
-// the command; the others wait for its result.
+// Collect returns the lags of topic at tick, with the committed and log-end
+// offsets of each partition (see Result.Sample). The first caller of a tick
+// runs the command; the others wait for its result.
 func (s *Source) Collect(ctx context.Context, tick time.Time, topic string) (pipeline.Sample, error) {
 	res, err := s.run.describe.Get(ctx, tick)
 	if err != nil {
@@ -124,25 +125,23 @@ func (s *Source) Collect(ctx context.Context, tick time.Time, topic string) (pip
 	}
 	// One group is described per run, so rows are not filtered by group:
 	// the layouts of Kafka 0.10.2-2.2 have no GROUP column.
-	lags, found := res.Lags("", topic)
-	if !found || !committed || len(lags) == 0 {
+	sample, found := res.Sample("", topic)
+	if !found || !committed || len(sample.Lags) == 0 {
 		return pipeline.Sample{}, fmt.Errorf("group %q on %s has no committed offsets for topic %q: %w",
 			s.cfg.Group, s.cfg.Host.Addr(), topic, pipeline.ErrNoOffsets)
 	}
-	return pipeline.Sample{Lags: lags}, nil
+	return sample, nil
 }
 
 // fetch runs the describe command once and classifies its outcome.
 func (s *Source) fetch(ctx context.Context, _ time.Time) (Result, error) {
 	start := time.Now()
-	started := false
-	res, err := s.describe(ctx, func() { started = true })
+	starts := 0 // more than one when the connection was lost and the command ran again
+	res, err := s.describe(ctx, func() { starts++ })
 	s.run.mu.Lock()
 	defer s.run.mu.Unlock()
 	st := &s.run.stats
-	if started {
-		st.Commands++
-	}
+	st.Commands += int64(starts)
 	st.LastDuration = time.Since(start)
 	if err != nil && !pipeline.IsState(err) {
 		st.Failures++

@@ -9,6 +9,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -19,6 +20,10 @@ import (
 
 // SSHDPath is where Debian's openssh-server installs the daemon.
 const SSHDPath = "/usr/sbin/sshd"
+
+// sshdPath is the daemon StartOpenSSH runs; tests of the missing-sshd path
+// change it.
+var sshdPath = SSHDPath
 
 // OpenSSH is a running OpenSSH server started by StartOpenSSH, and what a
 // client needs to reach it.
@@ -35,21 +40,69 @@ type OpenSSH struct {
 // Log returns what sshd printed so far.
 func (o *OpenSSH) Log() string { return o.log.String() }
 
+// InCI reports whether the tests run in continuous integration: the CI
+// environment variable is "true" (any case) or "1", as GitHub Actions,
+// GitLab CI and most other runners set it. There, a test that needs a
+// tool the runner is supposed to provide fails instead of skipping, so a
+// broken runner image cannot silently turn end-to-end tests into no-ops.
+func InCI() bool {
+	v := os.Getenv("CI")
+	return strings.EqualFold(v, "true") || v == "1"
+}
+
+// verdict is what a test does about a prerequisite.
+type verdict int
+
+const (
+	run  verdict = iota // the prerequisite is there
+	skip                // missing, outside CI
+	fail                // missing, in CI
+)
+
+// sshdVerdict decides whether a test can run sshd at path: run when the
+// file exists, otherwise skip, or fail when ci is set. The message says
+// what is missing.
+func sshdVerdict(path string, ci bool) (verdict, string) {
+	if _, err := os.Stat(path); err != nil {
+		return missing(ci), fmt.Sprintf("%s not found: install openssh-server to run the end-to-end test against a real sshd (%v)", path, err)
+	}
+	return run, ""
+}
+
+func missing(ci bool) verdict {
+	if ci {
+		return fail
+	}
+	return skip
+}
+
+// require stops t as v says: Skip, or Fatal (naming CI) for fail.
+func require(t testing.TB, v verdict, msg string) {
+	t.Helper()
+	switch v {
+	case skip:
+		t.Skip(msg)
+	case fail:
+		t.Fatalf("%s (CI is set: not skipping)", msg)
+	}
+}
+
 // StartOpenSSH runs Debian's OpenSSH server (sshd -D -e) on a free loopback
 // port with a generated ed25519 host key, accepting clientKey for the
-// current user. The test is skipped, with the reason, when sshd is not
-// installed. sshd is killed and reaped at cleanup.
+// current user. When sshd is not installed the test is skipped, with the
+// reason, or fails under CI (see InCI). sshd is killed and reaped at
+// cleanup.
 func StartOpenSSH(t testing.TB, dir string, clientKey any) *OpenSSH {
 	t.Helper()
-	if _, err := os.Stat(SSHDPath); err != nil {
-		t.Skipf("%s not found: install openssh-server to run the end-to-end test against a real sshd", SSHDPath)
-	}
+	ci := InCI()
+	v, msg := sshdVerdict(sshdPath, ci)
+	require(t, v, msg)
 	u, err := user.Current()
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := os.MkdirAll("/run/sshd", 0o755); err != nil {
-		t.Skipf("sshd needs its privilege separation directory /run/sshd: %v", err)
+		require(t, missing(ci), fmt.Sprintf("sshd needs its privilege separation directory /run/sshd: %v", err))
 	}
 	write := func(name, content string) string {
 		p := filepath.Join(dir, name)
@@ -87,7 +140,7 @@ LogLevel VERBOSE
 `, port, hostKeyFile, authorized, filepath.Join(dir, "sshd.pid")))
 
 	log := &lockedBuffer{}
-	cmd := exec.Command(SSHDPath, "-D", "-e", "-f", config)
+	cmd := exec.Command(sshdPath, "-D", "-e", "-f", config)
 	cmd.Stdout, cmd.Stderr = log, log
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("starting sshd: %v", err)

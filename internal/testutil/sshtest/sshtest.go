@@ -5,7 +5,10 @@
 // is given, runs "exec" requests through a Go callback (so a test can act as
 // kafka-consumer-groups.sh), records every command, answers keepalive global
 // requests, forwards direct-tcpip channels to loopback when asked (to act as a
-// jump host) and can drop every connection on demand.
+// jump host) and can drop every connection on demand. An exec handler can cut
+// off its own session or its whole connection mid-command (CloseSession,
+// DropConnection), as a host that kills a session or closes the connection
+// would.
 package sshtest
 
 import (
@@ -32,8 +35,9 @@ import (
 
 // ExecFunc handles one exec request. cmd is the exact command string the
 // client sent. ctx is done when the client closes the channel, sends a signal
-// or the connection drops, so a handler that blocks must watch it. The
-// returned value is sent as the exit status.
+// or the connection drops, so a handler that blocks must watch it; the
+// handler may pass it to CloseSession or DropConnection. The returned value
+// is sent as the exit status (if the session is still open).
 type ExecFunc func(ctx context.Context, cmd string, stdout, stderr io.Writer) (exitStatus int)
 
 // Options configures a Server.
@@ -252,7 +256,7 @@ func (s *Server) serve(nc net.Conn, cfg *ssh.ServerConfig) {
 	s.handshakes++
 	s.mu.Unlock()
 
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(context.WithValue(context.Background(), connKey{}, nc))
 	defer cancel()
 	var wg sync.WaitGroup
 	defer wg.Wait()
@@ -307,7 +311,7 @@ func (s *Server) serve(nc net.Conn, cfg *ssh.ServerConfig) {
 }
 
 func (s *Server) session(connCtx context.Context, ch ssh.Channel, reqs <-chan *ssh.Request) {
-	ctx, cancel := context.WithCancel(connCtx)
+	ctx, cancel := context.WithCancel(context.WithValue(connCtx, chanKey{}, ch))
 	defer cancel()
 	defer ch.Close()
 	done := make(chan int, 1)
@@ -363,6 +367,35 @@ func (s *Server) session(connCtx context.Context, ch ssh.Channel, reqs <-chan *s
 			return
 		}
 	}
+}
+
+type (
+	connKey struct{}
+	chanKey struct{}
+)
+
+// DropConnection closes the whole connection that the command of ctx (an
+// ExecFunc's context) runs on, without a word to the client, as a host
+// closing it or a network failure would: every session on it ends without
+// an exit status. It reports whether ctx was an exec handler's.
+func DropConnection(ctx context.Context) bool {
+	nc, ok := ctx.Value(connKey{}).(net.Conn)
+	if ok {
+		nc.Close()
+	}
+	return ok
+}
+
+// CloseSession closes the session channel of the command of ctx (an
+// ExecFunc's context) without sending an exit status, as a host killing
+// only that session would. The connection and its other sessions stay up.
+// It reports whether ctx was an exec handler's.
+func CloseSession(ctx context.Context) bool {
+	ch, ok := ctx.Value(chanKey{}).(ssh.Channel)
+	if ok {
+		ch.Close()
+	}
+	return ok
 }
 
 func (s *Server) exec(ctx context.Context, cmd string, ch ssh.Channel) int {

@@ -176,3 +176,86 @@ func waitUntil(t *testing.T, cond func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// CloseSession ends only the handler's session; DropConnection ends every
+// session of the connection. Neither sends an exit status.
+func TestCloseSessionAndDropConnection(t *testing.T) {
+	client := Signer(t, Ed25519Key(t))
+	blocked := make(chan struct{}, 1)
+	s := Start(t, Options{
+		HostKeys:       []ssh.Signer{Signer(t, Ed25519Key(t))},
+		AuthorizedKeys: []ssh.PublicKey{client.PublicKey()},
+		Exec: func(ctx context.Context, cmd string, stdout, _ io.Writer) int {
+			switch cmd {
+			case "cut":
+				if !CloseSession(ctx) {
+					return 100
+				}
+			case "drop":
+				if !DropConnection(ctx) {
+					return 100
+				}
+			case "block":
+				blocked <- struct{}{}
+				<-ctx.Done()
+			default:
+				io.WriteString(stdout, "ok")
+			}
+			return 0
+		},
+	})
+	c, err := dial(t, s, client, s.WriteKnownHosts(t.TempDir()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	run := func(cmd string) (string, error) {
+		sess, err := c.NewSession()
+		if err != nil {
+			return "", err
+		}
+		defer sess.Close()
+		out, err := sess.Output(cmd)
+		return string(out), err
+	}
+	var missing *ssh.ExitMissingError
+	if _, err := run("cut"); !errors.As(err, &missing) {
+		t.Fatalf("cut: %v, want a session closed without exit status", err)
+	}
+	if out, err := run("echo"); err != nil || out != "ok" {
+		t.Fatalf("after cut: %q, %v; the connection should still work", out, err)
+	}
+	if s.Connections() != 1 {
+		t.Fatalf("connections = %d", s.Connections())
+	}
+
+	// A command blocked on the same connection ends with it.
+	other, err := c.NewSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := other.Start("block"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-blocked:
+	case <-time.After(10 * time.Second):
+		t.Fatal("block did not start")
+	}
+	if _, err := run("drop"); !errors.As(err, &missing) {
+		t.Fatalf("drop: %v, want a session closed without exit status", err)
+	}
+	if err := other.Wait(); !errors.As(err, &missing) {
+		t.Fatalf("the other session: %v, want it closed without exit status", err)
+	}
+	done := make(chan struct{})
+	go func() { c.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("connection still open after DropConnection")
+	}
+	if DropConnection(context.Background()) || CloseSession(context.Background()) {
+		t.Fatal("a context that is not a handler's was accepted")
+	}
+}
