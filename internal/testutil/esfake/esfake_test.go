@@ -11,6 +11,7 @@ import (
 	"flag"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,8 +19,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/elastic/go-elasticsearch/v8"
-	"github.com/elastic/go-elasticsearch/v8/esutil"
+	"github.com/elastic/elastic-transport-go/v8/elastictransport"
+	"github.com/elastic/go-elasticsearch/v8/esapi"
 	"github.com/lagship/lagship/mappings"
 )
 
@@ -680,41 +681,125 @@ func TestTLS(t *testing.T) {
 	}
 }
 
-// TestOfficialClient drives the fake with go-elasticsearch as production
-// does: product check, compressed bulk through esutil.BulkIndexer.
+// TestOfficialClient drives the fake with the client production uses:
+// elastic-transport-go with compression, and esapi requests.
 func TestOfficialClient(t *testing.T) {
 	s := NewTB(t, WithBasicAuth("u", "p"))
-	es, err := elasticsearch.NewClient(elasticsearch.Config{Addresses: []string{s.URL()}, Username: "u", Password: "p", CompressRequestBody: true})
+	u, _ := url.Parse(s.URL())
+	tp, err := elastictransport.New(elastictransport.Config{URLs: []*url.URL{u}, Username: "u", Password: "p", CompressRequestBody: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	res, err := es.Info(es.Info.WithContext(ctx))
-	if err != nil || res.IsError() {
+	res, err := esapi.InfoRequest{}.Do(ctx, tp)
+	if err != nil || res.IsError() || res.Header.Get("X-Elastic-Product") != "Elasticsearch" {
 		t.Fatalf("Info: %v %v", err, res)
 	}
 	res.Body.Close()
-	bi, err := esutil.NewBulkIndexer(esutil.BulkIndexerConfig{Client: es, Index: "consumer_lag", NumWorkers: 1, FlushInterval: time.Hour})
-	if err != nil {
+	body := `{"create":{"_id":"a"}}
+{"topic":"t","p0":1}
+{"create":{"_id":"b"}}
+{"topic":"t","p0":2}
+{"create":{"_id":"c"}}
+{"topic":"t","p0":3}
+`
+	res, err = esapi.BulkRequest{Index: "consumer_lag", Body: strings.NewReader(body)}.Do(ctx, tp)
+	if err != nil || res.IsError() {
+		t.Fatalf("Bulk: %v %v", err, res)
+	}
+	var out struct {
+		Errors bool `json:"errors"`
+		Items  []map[string]struct {
+			Status int `json:"status"`
+		} `json:"items"`
+	}
+	if err := json.NewDecoder(res.Body).Decode(&out); err != nil {
 		t.Fatal(err)
 	}
-	for _, id := range []string{"a", "b", "c"} {
-		if err := bi.Add(ctx, esutil.BulkIndexerItem{Action: "create", DocumentID: id, Body: strings.NewReader(`{"topic":"t","p0":1}`)}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := bi.Close(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if st := bi.Stats(); st.NumCreated != 3 || st.NumFailed != 0 || st.NumRequests != 1 {
-		t.Fatalf("stats %+v", st)
+	res.Body.Close()
+	if out.Errors || len(out.Items) != 3 || out.Items[2]["create"].Status != 201 {
+		t.Fatalf("bulk answer %+v", out)
 	}
 	if h := s.LastHeader(EndpointBulk); h.Get("Content-Encoding") != "gzip" {
 		t.Errorf("bulk not compressed: %v", h)
 	}
 	if len(s.Docs("consumer_lag")) != 3 {
 		t.Errorf("docs = %v", s.Docs("consumer_lag"))
+	}
+}
+
+// TestIndexTemplates: a template gives its mapping to an index that bulk
+// auto-creates, the highest priority wins, same-priority overlaps and bad
+// bodies are refused.
+func TestIndexTemplates(t *testing.T) {
+	s := NewTB(t)
+	put := func(name, body string) (int, string) {
+		res := do(t, s, "PUT", "/_index_template/"+name, body)
+		return res.status, string(res.raw)
+	}
+	if st, b := put("lag", `{"index_patterns":["lag"],"priority":200,"template":{"mappings":{"properties":{"topic":{"type":"keyword"}}}}}`); st != 200 {
+		t.Fatalf("put: %d %s", st, b)
+	}
+	if st, b := put("lag", `{"index_patterns":["lag"],"priority":200,"template":{"mappings":{"properties":{"topic":{"type":"keyword"}}}}}`); st != 200 {
+		t.Fatalf("put again (idempotent): %d %s", st, b)
+	}
+	if st, b := put("low", `{"index_patterns":["l*"],"priority":10,"template":{"mappings":{"properties":{"topic":{"type":"text"}}}}}`); st != 200 {
+		t.Fatalf("put low: %d %s", st, b)
+	}
+	for name, body := range map[string]string{
+		"same-priority":   `{"index_patterns":["lag"],"priority":200}`,
+		"no-patterns":     `{"priority":1}`,
+		"negative":        `{"index_patterns":["x"],"priority":-1}`,
+		"unknown-key":     `{"index_patterns":["x"],"mapping":{}}`,
+		"bad-mapping":     `{"index_patterns":["x"],"template":{"mappings":{"properties":{"a":{"type":"nope"}}}}}`,
+		"data-stream":     `{"index_patterns":["x"],"data_stream":{}}`,
+		"Upper":           `{"index_patterns":["x"]}`,
+		"pattern-w-space": `{"index_patterns":["a b"]}`,
+	} {
+		if st, b := put(name, body); st != 400 {
+			t.Errorf("%s: %d %s, want 400", name, st, b)
+		}
+	}
+	res := do(t, s, "POST", "/lag/_bulk", "{\"create\":{\"_id\":\"1\"}}\n{\"topic\":\"orders\",\"p0\":1}\n")
+	if res.status != 200 {
+		t.Fatalf("bulk: %d %s", res.status, string(res.raw))
+	}
+	if got := s.FieldType("lag", "topic"); got != "keyword" {
+		t.Errorf("auto-created index maps topic as %q, want keyword from the template", got)
+	}
+	if got := s.AutoCreated(); len(got) != 1 || got[0] != "lag" {
+		t.Errorf("auto-created %v", got)
+	}
+	if got := do(t, s, "GET", "/_index_template/lag", ""); got.status != 200 || !strings.Contains(string(got.raw), `"priority":200`) {
+		t.Errorf("get: %d %s", got.status, string(got.raw))
+	}
+	if got := do(t, s, "DELETE", "/_index_template/lag", ""); got.status != 200 {
+		t.Errorf("delete: %d %s", got.status, string(got.raw))
+	}
+	if got := do(t, s, "GET", "/_index_template/lag", ""); got.status != 404 {
+		t.Errorf("get after delete: %d %s", got.status, string(got.raw))
+	}
+}
+
+// TestHang: a hung endpoint never answers until Answer; others still do.
+func TestHang(t *testing.T) {
+	s := NewTB(t)
+	s.Hang(EndpointBulk)
+	client := &http.Client{Timeout: 300 * time.Millisecond}
+	req, _ := http.NewRequest("POST", s.URL()+"/x/_bulk", strings.NewReader("{\"create\":{}}\n{}\n"))
+	req.Header.Set("Content-Type", "application/x-ndjson")
+	if res, err := client.Do(req); err == nil {
+		res.Body.Close()
+		t.Fatalf("hung bulk answered %d", res.StatusCode)
+	}
+	if res := do(t, s, "GET", "/", ""); res.status != 200 {
+		t.Fatalf("GET / while bulk hangs: %d", res.status)
+	}
+	s.Answer()
+	res := do(t, s, "POST", "/x/_bulk", "{\"create\":{\"_id\":\"1\"}}\n{\"a\":1}\n")
+	if res.status != 200 || s.Held() != 0 {
+		t.Fatalf("after Answer: %d %s, held %d", res.status, string(res.raw), s.Held())
 	}
 }
 

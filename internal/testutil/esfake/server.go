@@ -4,15 +4,16 @@
 // unknown parameters) with the same statuses and error types, so a test
 // that passes against it says something about production.
 //
-// What it models: GET /, index exists/create/get/delete, get and put
+// What it models: GET /, index exists/create/get/delete, composable index
+// templates (applied at explicit and automatic index creation), get and put
 // mapping (with merge rules), _bulk (index, create, delete), _count,
 // _refresh and a simple _update_by_query; dynamic mapping with dynamic
 // templates and date detection; gzip request bodies; basic and API key
 // authentication; TLS. What it does not model is refused with an error whose
 // reason starts with "esfake:" rather than silently accepted.
 //
-// Tests steer it with fault injection (FailNext, RejectNextItems, Outage and
-// Restore) and observe it through Requests, Docs, DocIDs, Mapping and the
+// Tests steer it with fault injection (FailNext, RejectNextItems, Hang and
+// Answer, Outage and Restore) and observe it through Requests, Docs, DocIDs, Mapping and the
 // other accessors.
 package esfake
 
@@ -119,6 +120,9 @@ type Server struct {
 	lastPutMapping []byte
 	bulkItems      int
 	hook           func(endpoint string, r *http.Request)
+	templates      map[string]*indexTemplate
+	hang           map[string]chan struct{} // endpoint ("" any) -> closed by Answer
+	held           int
 }
 
 type fault struct {
@@ -149,6 +153,8 @@ func New(opts ...Option) *Server {
 	s := &Server{
 		version:    DefaultVersion,
 		autoCreate: true,
+		templates:  map[string]*indexTemplate{},
+		hang:       map[string]chan struct{}{},
 		indices:    map[string]*index{},
 		requests:   map[string]int{},
 		headers:    map[string]http.Header{},
@@ -442,6 +448,14 @@ func (s *Server) createIndexLocked(name string, body []byte, auto bool) *esError
 			with("index_uuid", ix.uuid).with("index", name)
 	}
 	ix := &index{name: name, uuid: newUUID(name, s.creations), m: newMapping(), settings: map[string]any{}, limit: defaultFieldLimit, docs: map[string]*storedDoc{}}
+	orig := body
+	if t := s.templateForLocked(name); t != nil {
+		merged, e := applyTemplate(t, body)
+		if e != nil {
+			return e
+		}
+		body = merged
+	}
 	if len(bytes.TrimSpace(body)) > 0 {
 		root, err := parseJSON(body)
 		if err != nil {
@@ -489,7 +503,7 @@ func (s *Server) createIndexLocked(name string, body []byte, auto bool) *esError
 	if auto {
 		s.autoCreated = append(s.autoCreated, name)
 	} else {
-		s.lastCreateBody = slices.Clone(body)
+		s.lastCreateBody = slices.Clone(orig)
 	}
 	return nil
 }
@@ -516,6 +530,12 @@ func route(path string) (endpoint, idx string, methods []string) {
 		return EndpointInfo, "", []string{"GET", "HEAD"}
 	case len(parts) == 1 && parts[0] == "_bulk":
 		return EndpointBulk, "", []string{"POST", "PUT"}
+	case len(parts) <= 2 && parts[0] == "_index_template":
+		name := ""
+		if len(parts) == 2 {
+			name = parts[1]
+		}
+		return "template", name, []string{"GET", "PUT", "POST", "DELETE", "HEAD"}
 	case len(parts) == 1:
 		return "index", parts[0], []string{"HEAD", "GET", "PUT", "DELETE"}
 	case len(parts) == 2 && !strings.HasPrefix(parts[0], "_"):
@@ -552,6 +572,14 @@ func endpointFor(kind, method string) string {
 			return EndpointGetMapping
 		}
 		return EndpointPutMapping
+	case "template":
+		switch method {
+		case "PUT", "POST":
+			return EndpointPutTemplate
+		case "DELETE":
+			return EndpointDeleteTemplate
+		}
+		return EndpointGetTemplate
 	}
 	return kind
 }
@@ -587,6 +615,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if hook != nil {
 		hook(ep, r)
 	}
+	s.holdIfHung(ep, r)
 	w.Header().Set("X-Elastic-Product", "Elasticsearch")
 	if status := s.takeFault(ep); status != 0 {
 		writeFault(w, status, r)
@@ -668,7 +697,73 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.countLike(w, r, ep, idx, body)
 	case EndpointBulk:
 		s.bulk(w, r, idx, body)
+	case EndpointPutTemplate:
+		if idx == "" {
+			writeError(w, illegalArgument("no handler found for uri ["+r.URL.RequestURI()+"] and method ["+r.Method+"]"))
+			return
+		}
+		s.putTemplate(w, r, idx, body)
+	case EndpointGetTemplate:
+		s.getTemplate(w, idx)
+	case EndpointDeleteTemplate:
+		s.deleteTemplate(w, idx)
 	}
+}
+
+// Hang makes requests to endpoint ("" for every endpoint) hang, as behind a
+// proxy that holds the connection or in front of a node in a long GC pause:
+// they are read and counted, and never answered. Answer ends it: the held
+// requests then have their connection closed without an answer (their
+// client has usually given up long before), and later requests are
+// answered again.
+func (s *Server) Hang(endpoint string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.hang[endpoint]; !ok {
+		s.hang[endpoint] = make(chan struct{})
+	}
+}
+
+// Answer ends every Hang.
+func (s *Server) Answer() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for ep, ch := range s.hang {
+		close(ch)
+		delete(s.hang, ep)
+	}
+}
+
+// Held is the number of requests being held by Hang now.
+func (s *Server) Held() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.held
+}
+
+func (s *Server) holdIfHung(ep string, r *http.Request) {
+	s.mu.Lock()
+	ch, ok := s.hang[ep]
+	if !ok {
+		ch, ok = s.hang[""]
+	}
+	if ok {
+		s.held++
+	}
+	s.mu.Unlock()
+	if !ok {
+		return
+	}
+	// Read the body as a server does before it stalls.
+	_, _ = io.Copy(io.Discard, r.Body)
+	select {
+	case <-ch:
+	case <-r.Context().Done():
+	}
+	s.mu.Lock()
+	s.held--
+	s.mu.Unlock()
+	panic(http.ErrAbortHandler) // close the connection, answer nothing
 }
 
 func (ix *index) renderSettings() map[string]any {
