@@ -131,6 +131,9 @@ type Stats struct {
 	Dropped   int64 // unacknowledged records deleted to respect MaxBytes
 	TornTails int64 // corrupt segment tails detected and skipped
 	TornBytes int64 // bytes skipped in those tails
+	// MissingSegments counts segment files that were gone at Open (deleted
+	// by hand) although records in them were not acknowledged.
+	MissingSegments int64
 }
 
 // position addresses a frame boundary: offset off in segment seq, with idx
@@ -283,6 +286,7 @@ func (s *Spool) load() error {
 		s.segs = append(s.segs, seg)
 		s.bytes += seg.size
 	}
+	s.logGaps(cur, haveCursor)
 	s.nextSeq = 1
 	if n := len(seqs); n > 0 {
 		s.nextSeq = seqs[n-1] + 1
@@ -300,6 +304,41 @@ func (s *Spool) load() error {
 			Int64("pending", s.pendingLocked()).Msg("spool holds records from a previous run; they will be replayed first")
 	}
 	return nil
+}
+
+// logGaps says once, at Open, which segments are missing between the
+// cursor and the newest segment: their records are lost, and without this
+// line nobody would know. The count of lost records is estimated from the
+// segments that remain.
+func (s *Spool) logGaps(cur position, haveCursor bool) {
+	if len(s.segs) == 0 {
+		return
+	}
+	var perSeg int64
+	for _, g := range s.segs {
+		perSeg += g.records
+	}
+	perSeg /= int64(len(s.segs))
+	prev := uint64(0)
+	if haveCursor && cur.seq > 0 {
+		prev = cur.seq - 1 // the cursor's segment itself is expected
+	}
+	for i, g := range s.segs {
+		if i > 0 {
+			prev = s.segs[i-1].seq
+		} else if !haveCursor {
+			continue // without a cursor, the oldest segment is where replay starts
+		}
+		if g.seq <= prev+1 {
+			continue
+		}
+		first, last := prev+1, g.seq-1
+		n := int64(last - first + 1)
+		s.st.MissingSegments += n
+		s.log.Error().Uint64("first_missing", first).Uint64("last_missing", last).Int64("segments", n).
+			Int64("records_lost_about", n*perSeg).Str("spool_dir", s.dir).
+			Msg("spool segments are missing (deleted by hand?); their unacknowledged records are lost")
+	}
 }
 
 // scan reads one segment left by a previous run. When withCursor is set, the
