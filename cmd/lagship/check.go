@@ -53,7 +53,7 @@ func cmdCheck(ctx context.Context, args []string, out, stderr io.Writer) error {
 			checks = append(checks, check{scope: "elasticsearch", name: pc.Name, ok: pc.OK, detail: pc.Detail})
 		}
 		cancel()
-		_ = es.Close(ctx)
+		es.Close()
 	}
 
 	// Mirrors: each method probes its own dependencies.

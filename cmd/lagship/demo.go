@@ -16,6 +16,7 @@ import (
 
 	"github.com/lagship/lagship/internal/config"
 	"github.com/lagship/lagship/pipeline"
+	"github.com/lagship/lagship/sinks/delivery"
 	"github.com/lagship/lagship/sinks/stdout"
 )
 
@@ -92,32 +93,9 @@ func cmdDemo(ctx context.Context, args []string, out, stderr io.Writer) error {
 			if err != nil {
 				return nil, err
 			}
-			return teeSink{printer, es}, nil
+			return delivery.Fanout{printer, es}, nil
 		},
 	})
-}
-
-// teeSink writes to several sinks.
-type teeSink []pipeline.Sink
-
-func (t teeSink) Write(ctx context.Context, docs []pipeline.Doc) error {
-	var first error
-	for _, s := range t {
-		if err := s.Write(ctx, docs); err != nil && first == nil {
-			first = err
-		}
-	}
-	return first
-}
-
-func (t teeSink) Close(ctx context.Context) error {
-	var first error
-	for _, s := range t {
-		if err := s.Close(ctx); err != nil && first == nil {
-			first = err
-		}
-	}
-	return first
 }
 
 // mirrorSim produces records into the demo topics and commits offsets for a

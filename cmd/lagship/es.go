@@ -2,13 +2,16 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
 
 	"github.com/lagship/lagship/internal/config"
 	"github.com/lagship/lagship/pipeline"
+	"github.com/lagship/lagship/sinks/delivery"
 	"github.com/lagship/lagship/sinks/elasticsearch"
 )
 
@@ -27,9 +30,8 @@ func esConfig(cfg *config.Config, mapping []byte) elasticsearch.Config {
 	if mapping != nil {
 		c.Mapping = mapping
 	}
-	c.FlushInterval = time.Duration(es.FlushInterval)
-	if es.FlushBytes > 0 {
-		c.FlushBytes = int(es.FlushBytes)
+	if es.Timeout > 0 {
+		c.Timeout = time.Duration(es.Timeout)
 	}
 	if es.Compress != nil {
 		c.Compress = *es.Compress
@@ -37,9 +39,24 @@ func esConfig(cfg *config.Config, mapping []byte) elasticsearch.Config {
 	return c
 }
 
-// newESSink builds the Elasticsearch sink of cfg: the bulk sink with its
-// in-memory queue and disk spool. It does not wait for Elasticsearch: when
-// it cannot be reached, documents wait in the spool until the index exists.
+// deliveryOptions maps the elasticsearch section onto the delivery layer's
+// options.
+func deliveryOptions(cfg *config.Config) delivery.Options {
+	es := cfg.Elasticsearch
+	return delivery.Options{
+		Name:          "elasticsearch",
+		SpoolDir:      es.SpoolDir,
+		SpoolMaxBytes: int64(es.SpoolMaxBytes),
+		FlushInterval: time.Duration(es.FlushInterval),
+		FlushBytes:    int(es.FlushBytes),
+		Timeout:       time.Duration(es.Timeout),
+	}
+}
+
+// newESSink builds the Elasticsearch output of cfg: the bulk writer behind
+// the delivery layer (memory batch, disk spool, replay). It does not wait
+// for Elasticsearch: when it cannot be reached, documents wait in the spool
+// until the index is ready.
 func newESSink(ctx context.Context, cfg *config.Config, log zerolog.Logger) (pipeline.Sink, error) {
 	mapping, err := readMapping(cfg)
 	if err != nil {
@@ -47,26 +64,32 @@ func newESSink(ctx context.Context, cfg *config.Config, log zerolog.Logger) (pip
 	}
 	log = log.With().Str("component", "elasticsearch").Logger()
 	warnInsecure(cfg, log)
-	d, err := elasticsearch.NewDurable(esConfig(cfg, mapping), elasticsearch.DurableOptions{
-		SpoolDir:      cfg.Elasticsearch.SpoolDir,
-		SpoolMaxBytes: int64(cfg.Elasticsearch.SpoolMaxBytes),
-	}, log)
+	w, err := elasticsearch.New(esConfig(cfg, mapping), log)
 	if err != nil {
 		return nil, err
 	}
-	return &esSink{Durable: d, started: cfg.Elasticsearch, log: log}, nil
+	out, err := delivery.New(w, deliveryOptions(cfg), log)
+	if err != nil {
+		w.Close()
+		return nil, err
+	}
+	return &esSink{Output: out, w: w, started: cfg.Elasticsearch, log: log}, nil
 }
 
-// esSink is the agent's sink: the durable Elasticsearch delivery, able to
-// take new settings on reload.
+// esSink is the agent's Elasticsearch output, able to take new settings on
+// reload.
 type esSink struct {
-	*elasticsearch.Durable
+	*delivery.Output
+	mu      sync.Mutex
+	w       *elasticsearch.Sink
 	started config.Elasticsearch
 	log     zerolog.Logger
 }
 
-// Reconfigure applies a reloaded elasticsearch section. The spool stays
-// where it is: spool_dir and spool_max_bytes apply at the next start.
+// Reconfigure applies a reloaded elasticsearch section: the new writer must
+// reach its cluster and have its index ready before it replaces the running
+// one. The spool stays where it is: spool_dir and spool_max_bytes apply at
+// the next start.
 func (s *esSink) Reconfigure(ctx context.Context, cfg *config.Config) error {
 	if cfg.Elasticsearch.SpoolDir != s.started.SpoolDir || cfg.Elasticsearch.SpoolMaxBytes != s.started.SpoolMaxBytes {
 		s.log.Warn().Str("spool_dir", s.started.SpoolDir).Msg("spool_dir and spool_max_bytes apply at the next start; documents already spooled stay in the current spool_dir and are replayed from there")
@@ -76,7 +99,35 @@ func (s *esSink) Reconfigure(ctx context.Context, cfg *config.Config) error {
 		return err
 	}
 	warnInsecure(cfg, s.log)
-	return s.Durable.Reconfigure(ctx, esConfig(cfg, mapping))
+	w, err := elasticsearch.New(esConfig(cfg, mapping), s.log)
+	if err != nil {
+		return err
+	}
+	if err := w.Prepare(ctx); err != nil {
+		w.Close()
+		return fmt.Errorf("new elasticsearch settings not applied: %w", err)
+	}
+	s.Output.Swap(w)
+	s.mu.Lock()
+	old := s.w
+	s.w = w
+	s.mu.Unlock()
+	old.Close()
+	return nil
+}
+
+// Writer is the Elasticsearch writer in use.
+func (s *esSink) Writer() *elasticsearch.Sink {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w
+}
+
+// Close flushes the output, then releases the client.
+func (s *esSink) Close(ctx context.Context) error {
+	err := s.Output.Close(ctx)
+	s.Writer().Close()
+	return err
 }
 
 // warnInsecure says loudly when TLS verification is off or credentials go

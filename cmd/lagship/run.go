@@ -92,6 +92,10 @@ func runAgent(ctx context.Context, cfg *config.Config, log zerolog.Logger, opt a
 	bg, stopBg := context.WithCancel(context.WithoutCancel(ctx))
 	g, _ := errgroup.WithContext(bg)
 	g.Go(func() error { return srcs.Run(bg) })
+	// The sink's delivery loop runs until sink.Close has flushed it.
+	if r, ok := sink.(interface{ Run(context.Context) error }); ok {
+		g.Go(func() error { return r.Run(bg) })
+	}
 	g.Go(func() error { return summaryLoop(bg, opt.summary, stats, sink, log) })
 	stopAll := func() { stopBg(); _ = g.Wait() }
 	group := pipeline.NewGroup(work, sink, log, stats)

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/lagship/lagship/mappings"
-	"github.com/lagship/lagship/pipeline"
 )
 
 // Config configures the sink. Start from DefaultConfig: Compress defaults to
@@ -34,13 +33,6 @@ type Config struct {
 	// (default: mappings.JSON).
 	Mapping []byte
 
-	// FlushInterval is the longest a document waits in a buffer (default 1s).
-	FlushInterval time.Duration
-	// FlushBytes flushes a buffer when it reaches this size (default 1 MiB).
-	FlushBytes int
-	// Workers is the number of concurrent bulk requests (default 1: a tick
-	// is a few hundred documents at most).
-	Workers int
 	// Compress gzips request bodies.
 	Compress bool
 	// CompressLevel is the gzip level when Compress is on, from 1
@@ -49,33 +41,27 @@ type Config struct {
 	// already shrinks it about twelvefold, for a fifth of the CPU of gzip's
 	// default level.
 	CompressLevel int
+	// Timeout bounds Probe's requests (default 30s); the delivery layer
+	// bounds the requests it makes with its own Timeout.
+	Timeout time.Duration
 
-	// MaxRetries bounds both the client's retries of a whole request
-	// (transport errors, 429, 502, 503, 504) and the re-sends of an item
-	// rejected with 429 or 5xx (default 5).
+	// MaxRetries bounds the client's retries of a whole request on another
+	// node or after a pause (transport errors, 429, 502, 503, 504; default
+	// 3). Items answered 429 or 5xx are not retried here: the delivery layer
+	// spools and replays them.
 	MaxRetries int
 	// RetryBackoff is the first retry delay, doubled each attempt up to
 	// MaxBackoff (defaults 200ms and 10s).
 	RetryBackoff time.Duration
 	MaxBackoff   time.Duration
-
-	// OnUndelivered receives documents that could not be delivered: the
-	// cluster was unreachable or kept refusing after all retries, or the
-	// sink was closed before they could be sent. It is the seam for a disk
-	// spool; replaying means calling Write with them again. It is called
-	// from the sink's goroutines, one call at a time, and must not block
-	// for long. When nil, such documents are counted and logged only.
-	OnUndelivered func([]pipeline.Doc)
 }
 
 // Defaults.
 const (
 	DefaultIndex         = "consumer_lag"
-	DefaultFlushInterval = time.Second
-	DefaultFlushBytes    = 1 << 20
-	DefaultWorkers       = 1
 	DefaultCompressLevel = gzip.BestSpeed
-	DefaultMaxRetries    = 5
+	DefaultMaxRetries    = 3
+	DefaultTimeout       = 30 * time.Second
 	DefaultRetryBackoff  = 200 * time.Millisecond
 	DefaultMaxBackoff    = 10 * time.Second
 )
@@ -87,9 +73,7 @@ func DefaultConfig() Config {
 		Addresses:     []string{"http://localhost:9200"},
 		Index:         DefaultIndex,
 		Mapping:       mappings.JSON,
-		FlushInterval: DefaultFlushInterval,
-		FlushBytes:    DefaultFlushBytes,
-		Workers:       DefaultWorkers,
+		Timeout:       DefaultTimeout,
 		Compress:      true,
 		CompressLevel: DefaultCompressLevel,
 		MaxRetries:    DefaultMaxRetries,
@@ -108,14 +92,8 @@ func (c Config) withDefaults() Config {
 	if c.Mapping == nil {
 		c.Mapping = d.Mapping
 	}
-	if c.FlushInterval == 0 {
-		c.FlushInterval = d.FlushInterval
-	}
-	if c.FlushBytes == 0 {
-		c.FlushBytes = d.FlushBytes
-	}
-	if c.Workers == 0 {
-		c.Workers = d.Workers
+	if c.Timeout == 0 {
+		c.Timeout = d.Timeout
 	}
 	if c.CompressLevel == 0 {
 		c.CompressLevel = d.CompressLevel
@@ -164,12 +142,8 @@ func (c Config) Validate() error {
 		}
 	}
 	switch {
-	case c.FlushInterval < 0:
-		return errors.New("elasticsearch: flush_interval must not be negative")
-	case c.FlushBytes < 0:
-		return errors.New("elasticsearch: flush_bytes must not be negative")
-	case c.Workers < 0:
-		return errors.New("elasticsearch: workers must not be negative")
+	case c.Timeout < 0:
+		return errors.New("elasticsearch: timeout must not be negative")
 	case c.CompressLevel < 0 || c.CompressLevel > gzip.BestCompression:
 		return fmt.Errorf("elasticsearch: compress level %d: want 1 (fastest) to 9 (smallest)", c.CompressLevel)
 	case c.MaxRetries < 0:

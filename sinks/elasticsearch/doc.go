@@ -1,11 +1,27 @@
-// Package elasticsearch is lagship's sink: it ships pipeline.Docs to one
-// Elasticsearch index with the bulk API (esutil.BulkIndexer of
-// go-elasticsearch v8).
+// Package elasticsearch is the Elasticsearch destination: it writes batches
+// of documents to one index with the bulk API and says, per document, what
+// became of it; sinks/delivery wraps it with the queue, the spool, replay
+// and backoff that every destination shares.
 //
-// # Index bootstrap
+// # Client
 //
-// EnsureIndex runs once at start: HEAD /<index>, and when the index does not
-// exist, PUT /<index> with the lagship mapping (mappings/mapping.json). A
+// Requests go through github.com/elastic/elastic-transport-go (node
+// rotation, retries of transport errors, 429, 502, 503 and 504 with a capped
+// backoff, gzip) and the request types of go-elasticsearch's esapi package.
+// The root go-elasticsearch package and its esutil bulk indexer are not
+// used: esutil imports the root package, which links the typed API (over 850
+// generated packages); BENCHMARKS.md gives the build time and binary size
+// this saves. Writing one batch is one _bulk request built here, so live
+// documents and replayed ones take the same path.
+//
+// # Index bootstrap (Prepare)
+//
+// Prepare checks that the server is Elasticsearch 8 or later (GET /: a
+// server that answers something else is named in the error), installs a
+// composable index template for the index name with the lagship mapping
+// (mappings/mapping.json), so that an index deleted while lagship runs is
+// re-created with the right mapping by Elasticsearch's auto-create rather
+// than with a dynamic one, and creates the index when it does not exist. A
 // resource_already_exists_exception from another instance racing it is
 // fine. An existing index is never changed. When it still has the old
 // script's mapping (topic: text, pN: integer) the sink logs a warning: a
@@ -18,32 +34,19 @@
 //
 // # Writing
 //
-// Write queues each document as a "create" item whose _id is Doc.ID(), so a
-// document sent twice is stored once. The body comes from Doc.AppendJSON
-// into a pooled buffer: no reflection, no request per document. Buffers are
-// flushed every FlushInterval, at FlushBytes, and by Close.
+// Write sends each record as a "create" item whose _id is the document's
+// deterministic ID, so a document sent twice is stored once. Outcomes:
+//   - 201: delivered.
+//   - 409 on create: already there (a re-send); a duplicate, a success.
+//   - 429 or 5xx for one item: retry (the delivery layer spools it).
+//   - 404 index_not_found: the index vanished and auto-create is off: the
+//     delivery layer prepares again and resends.
+//   - any other 4xx (a value that does not fit the mapping): refused for
+//     good, with Elasticsearch's reason.
 //
-// Each item's outcome is counted (Stats):
-//   - 201: indexed.
-//   - 409 on create: already there (a re-send); counted as a duplicate, a
-//     success.
-//   - 429 or 5xx for one item: re-sent after a capped exponential backoff,
-//     up to MaxRetries times (the bulk indexer does not retry items).
-//   - any other 4xx (a value that does not fit the mapping, for instance):
-//     rejected for good, logged with Elasticsearch's reason at most once a
-//     minute per kind of error and field.
-//
-// A whole bulk request is retried by the client on transport errors, 429,
-// 502, 503 and 504, with the same backoff, up to MaxRetries times.
-//
-// # Undelivered documents and the spool seam
-//
-// A document is undelivered when its request still failed after the
-// client's retries (cluster down, 5xx), when its item kept getting 429 past
-// MaxRetries, or when Close's context ended before it had an outcome. Such
-// documents are never dropped silently: they are counted and handed in
-// batches to Config.OnUndelivered, one call at a time. A disk spool plugs in
-// there (UndeliveredTo adapts any Spool); replaying it is calling Write with
-// the stored documents again, and their deterministic IDs make a replay of
-// documents that did arrive harmless (409, counted as duplicates).
+// A whole request answered 400, 413 or another 4xx except 401, 403, 408 and
+// 429 is refused for its content (delivery.RefusedError): the delivery layer
+// splits it to find the document at fault. Everything else that fails a
+// whole request (no answer, timeout, 5xx, an answer that is not a bulk
+// response) is transient.
 package elasticsearch

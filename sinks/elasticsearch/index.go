@@ -81,7 +81,7 @@ type mappingField struct {
 // anything.
 func (s *Sink) InspectIndex(ctx context.Context) (IndexState, error) {
 	st := IndexState{Index: s.cfg.Index}
-	res, err := s.es.Indices.Exists([]string{s.cfg.Index}, s.es.Indices.Exists.WithContext(ctx))
+	res, err := esapi.IndicesExistsRequest{Index: []string{s.cfg.Index}}.Do(ctx, s.tp)
 	if err != nil {
 		return st, fmt.Errorf("checking index %q: %w", s.cfg.Index, err)
 	}
@@ -94,7 +94,7 @@ func (s *Sink) InspectIndex(ctx context.Context) (IndexState, error) {
 		return st, fmt.Errorf("checking index %q: HEAD answered %s", s.cfg.Index, res.Status())
 	}
 	st.Exists = true
-	res, err = s.es.Indices.GetMapping(s.es.Indices.GetMapping.WithIndex(s.cfg.Index), s.es.Indices.GetMapping.WithContext(ctx))
+	res, err = esapi.IndicesGetMappingRequest{Index: []string{s.cfg.Index}}.Do(ctx, s.tp)
 	if err != nil {
 		return st, fmt.Errorf("reading mapping of index %q: %w", s.cfg.Index, err)
 	}
@@ -140,6 +140,50 @@ func (s *Sink) InspectIndex(ctx context.Context) (IndexState, error) {
 	return st, nil
 }
 
+// TemplateName is the name of the index template lagship installs for its
+// index: the index name itself.
+func (s *Sink) TemplateName() string { return s.cfg.Index }
+
+// templatePriority puts lagship's template above Elastic's built-in ones
+// (priority 100 for metrics-*-* and logs-*-*); its pattern is the exact
+// index name, so it only ever matches lagship's index.
+const templatePriority = 200
+
+// TemplateBody is the composable index template for the index: its
+// pattern is the exact index name and it carries the configured mapping,
+// so any auto-creation of the index (after it was deleted while lagship
+// runs) gets lagship's mapping, not a dynamic one.
+func (s *Sink) TemplateBody() ([]byte, error) {
+	var tmpl map[string]json.RawMessage
+	if err := json.Unmarshal(s.cfg.Mapping, &tmpl); err != nil {
+		return nil, fmt.Errorf("index template for %q: the mapping is not a JSON object: %w", s.cfg.Index, err)
+	}
+	return json.Marshal(map[string]any{
+		"index_patterns": []string{s.cfg.Index},
+		"priority":       templatePriority,
+		"template":       tmpl,
+		"_meta":          map[string]any{"managed_by": "lagship", "description": "mapping of lagship's consumer lag documents"},
+	})
+}
+
+// EnsureTemplate installs (or updates) the index template; it is
+// idempotent.
+func (s *Sink) EnsureTemplate(ctx context.Context) error {
+	body, err := s.TemplateBody()
+	if err != nil {
+		return err
+	}
+	res, err := esapi.IndicesPutIndexTemplateRequest{Name: s.TemplateName(), Body: bytes.NewReader(body)}.Do(ctx, s.tp)
+	if err != nil {
+		return fmt.Errorf("installing index template %q: %w", s.TemplateName(), err)
+	}
+	defer closeBody(res)
+	if res.IsError() {
+		return fmt.Errorf("installing index template %q: %w", s.TemplateName(), responseError(res))
+	}
+	return nil
+}
+
 // EnsureIndex creates the index with the configured mapping when it does
 // not exist. An existing index is left alone; when it carries the old
 // script's mapping, a warning explains the consequence and the fix.
@@ -152,9 +196,7 @@ func (s *Sink) EnsureIndex(ctx context.Context) error {
 		s.warnOldMapping(st)
 		return nil
 	}
-	res, err := s.es.Indices.Create(s.cfg.Index,
-		s.es.Indices.Create.WithBody(bytes.NewReader(s.cfg.Mapping)),
-		s.es.Indices.Create.WithContext(ctx))
+	res, err := esapi.IndicesCreateRequest{Index: s.cfg.Index, Body: bytes.NewReader(s.cfg.Mapping)}.Do(ctx, s.tp)
 	if err != nil {
 		return fmt.Errorf("creating index %q: %w", s.cfg.Index, err)
 	}
@@ -173,6 +215,13 @@ func (s *Sink) EnsureIndex(ctx context.Context) error {
 }
 
 func (s *Sink) warnOldMapping(st IndexState) {
+	s.mu.Lock()
+	warned := s.warnedOld
+	s.warnedOld = true
+	s.mu.Unlock()
+	if warned {
+		return
+	}
 	if st.NeedsTopicFix() {
 		s.log.Warn().Str("topic_type", st.TopicType).
 			Msg("index maps topic as text (created by the old script): Kibana cannot use a text field in terms aggregations, so charts cannot be split by topic; documents are still indexed. Run `lagship check` for the two requests that fix it in place")

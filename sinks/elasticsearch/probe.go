@@ -2,8 +2,7 @@ package elasticsearch
 
 import (
 	"context"
-	"encoding/json"
-	"strconv"
+	"errors"
 	"strings"
 )
 
@@ -23,38 +22,27 @@ func (s *Sink) Probe(ctx context.Context) []Check {
 	auth := Check{Name: "elasticsearch authentication"}
 	idx := Check{Name: "elasticsearch index " + s.cfg.Index}
 
-	res, err := s.es.Info(s.es.Info.WithContext(ctx))
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
+	defer cancel()
+	info, err := s.info(ctx)
 	if err != nil {
-		reach.Detail = "no answer from " + where + ": " + err.Error()
+		var ee *esError
+		if errors.As(err, &ee) {
+			reach.OK = true
+			reach.Detail = "answered at " + where
+			auth.Detail = ee.Error()
+			if ee.Status != 401 && ee.Status != 403 {
+				auth.Detail = "GET / failed: " + ee.Error()
+			}
+			idx.Detail = "skipped: not authenticated"
+			return []Check{reach, auth, idx}
+		}
+		reach.Detail = err.Error()
 		auth.Detail, idx.Detail = "skipped: cluster not reachable", "skipped: cluster not reachable"
 		return []Check{reach, auth, idx}
 	}
-	defer closeBody(res)
 	reach.OK = true
-	if res.IsError() {
-		reach.Detail = "answered at " + where
-		e := responseError(res)
-		auth.Detail = e.Error()
-		if res.StatusCode != 401 && res.StatusCode != 403 {
-			auth.Detail = "GET / failed: " + e.Error()
-		}
-		idx.Detail = "skipped: not authenticated"
-		return []Check{reach, auth, idx}
-	}
-	var info struct {
-		ClusterName string `json:"cluster_name"`
-		Version     struct {
-			Number string `json:"number"`
-		} `json:"version"`
-	}
-	_ = json.NewDecoder(res.Body).Decode(&info)
 	reach.Detail = "Elasticsearch " + info.Version.Number + ", cluster " + info.ClusterName + " at " + where
-	if major, _, _ := strings.Cut(info.Version.Number, "."); major != "" {
-		if n, err := strconv.Atoi(major); err == nil && n < 8 {
-			reach.OK = false
-			reach.Detail += ": lagship needs Elasticsearch 8"
-		}
-	}
 	auth.OK = true
 	switch {
 	case s.cfg.APIKey != "":

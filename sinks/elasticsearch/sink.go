@@ -3,125 +3,52 @@ package elasticsearch
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/lagship/lagship/internal/tlsconfig"
+	"io"
 	"math/rand/v2"
 	"net/http"
-	"regexp"
+	"net/url"
+	"strconv"
+	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
-	"github.com/elastic/go-elasticsearch/v8"
-	"github.com/elastic/go-elasticsearch/v8/esutil"
+	"github.com/elastic/elastic-transport-go/v8/elastictransport"
+	"github.com/elastic/go-elasticsearch/v8/esapi"
 	"github.com/rs/zerolog"
 
-	"github.com/lagship/lagship/pipeline"
+	"github.com/lagship/lagship/internal/tlsconfig"
+	"github.com/lagship/lagship/sinks/delivery"
 )
 
-// ErrClosed is returned by Write after Close.
-var ErrClosed = errors.New("elasticsearch sink is closed")
-
-// Spool stores documents the sink could not deliver, for a later Write.
-// Connect one with UndeliveredTo.
-type Spool interface {
-	Put(docs []pipeline.Doc) error
-}
-
-// UndeliveredTo returns an OnUndelivered hook that hands documents to sp and
-// logs when the spool refuses them.
-func UndeliveredTo(sp Spool, log zerolog.Logger) func([]pipeline.Doc) {
-	return func(docs []pipeline.Doc) {
-		if err := sp.Put(docs); err != nil {
-			log.Error().Err(err).Int("docs", len(docs)).Msg("spool refused undelivered documents; they are lost")
-		}
-	}
-}
-
-// Stats are the sink's counters since New.
-type Stats struct {
-	Indexed       uint64 // created (201)
-	Duplicates    uint64 // already there (409 on create): counted as delivered
-	Rejected      uint64 // refused for good (mapping errors and other 4xx)
-	Retried       uint64 // item re-sends after a per-item 429 or 5xx
-	Undelivered   uint64 // handed to OnUndelivered (or dropped when it is nil)
-	BulkRequests  uint64 // _bulk requests sent (client retries not counted)
-	FailedFlushes uint64 // _bulk requests that failed as a whole after the client's retries
-	Pending       int    // accepted by Write, outcome not known yet
-}
-
-// Sink ships documents to one index with the bulk API. Create it with New,
-// call EnsureIndex once, then Write; Close flushes.
+// Sink writes batches to one index. Create it with New; hand it to a
+// delivery.Output, which calls Prepare and Write.
 type Sink struct {
-	cfg Config
-	log zerolog.Logger
-	es  *elasticsearch.Client
-	bi  esutil.BulkIndexer
+	cfg  Config
+	log  zerolog.Logger
+	tp   *elastictransport.Client
+	bufs sync.Pool
 
-	onSuccess func(context.Context, esutil.BulkIndexerItem, esutil.BulkIndexerResponseItem)
-	onFailure func(context.Context, esutil.BulkIndexerItem, esutil.BulkIndexerResponseItem, error)
-
-	indexed, duplicates, rejected, retried, undelivered, failedFlushes atomic.Uint64
-
-	mu           sync.Mutex
-	closed       bool
-	aborted      bool
-	writers      sync.WaitGroup
-	pending      int
-	retryQ       []*itemBody
-	retryStopped bool
-	undeliv      []pipeline.Doc
-	flushes      map[*flushState]struct{}
-	logged       map[string]*logState
-
-	hookMu    sync.Mutex
-	changed   chan struct{} // poked when pending drops or a retry is re-added
-	wake      chan struct{} // poked when the retry queue grows
-	stopRetry context.CancelFunc
-	retryDone chan struct{}
-	bufs      sync.Pool
+	mu        sync.Mutex
+	warnedOld bool
 }
 
-// itemBody is the body of one bulk item and everything needed to retry or
-// spool it. The bulk indexer hands it back in its callbacks.
-type itemBody struct {
-	bytes.Reader
-	doc     pipeline.Doc
-	id      string
-	buf     *[]byte
-	attempt int // sends so far
-	readyAt time.Time
-}
+var _ delivery.Writer = (*Sink)(nil)
 
-type flushState struct{ cancel context.CancelFunc }
-
-type flushKey struct{}
-
-type logState struct {
-	last       time.Time
-	suppressed int
-}
-
-// New builds the client and the bulk indexer. It does not contact the
-// cluster: EnsureIndex and Probe do.
+// New builds the client. It does not contact the cluster: Prepare and Probe
+// do.
 func New(cfg Config, log zerolog.Logger) (*Sink, error) {
 	cfg = cfg.withDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	s := &Sink{
-		cfg:       cfg,
-		log:       log.With().Str("sink", "elasticsearch").Str("index", cfg.Index).Logger(),
-		flushes:   map[*flushState]struct{}{},
-		logged:    map[string]*logState{},
-		changed:   make(chan struct{}, 1),
-		wake:      make(chan struct{}, 1),
-		retryDone: make(chan struct{}),
+		cfg: cfg,
+		log: log.With().Str("sink", "elasticsearch").Str("index", cfg.Index).Logger(),
 	}
-	s.bufs.New = func() any { b := make([]byte, 0, 512); return &b }
-	s.onSuccess = s.itemSucceeded
-	s.onFailure = s.itemFailed
+	s.bufs.New = func() any { b := make([]byte, 0, 64<<10); return &b }
 
 	// The CA file is trusted in addition to the system roots, as for Kafka
 	// and Kibana.
@@ -131,41 +58,38 @@ func New(cfg Config, log zerolog.Logger) (*Sink, error) {
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.TLSClientConfig = tlsCfg
-	es, err := elasticsearch.NewClient(elasticsearch.Config{
-		Addresses:           cfg.Addresses,
-		Username:            cfg.Username,
-		Password:            cfg.Password,
-		APIKey:              cfg.APIKey,
-		Transport:           tr,
-		RetryOnStatus:       []int{http.StatusTooManyRequests, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout},
-		MaxRetries:          cfg.MaxRetries,
-		RetryBackoff:        s.backoff,
-		CompressRequestBody: cfg.Compress,
-		// Level 1 by default: see Config.CompressLevel.
+	urls := make([]*url.URL, len(cfg.Addresses))
+	for i, a := range cfg.Addresses {
+		if urls[i], err = url.Parse(strings.TrimRight(a, "/")); err != nil {
+			return nil, fmt.Errorf("elasticsearch: addresses[%d]: %w", i, err)
+		}
+	}
+	tp, err := elastictransport.New(elastictransport.Config{
+		UserAgent:     "lagship",
+		URLs:          urls,
+		Username:      cfg.Username,
+		Password:      cfg.Password,
+		APIKey:        cfg.APIKey,
+		Transport:     tr,
+		RetryOnStatus: []int{http.StatusTooManyRequests, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout},
+		MaxRetries:    cfg.MaxRetries,
+		RetryBackoff:  s.backoff,
+		// A request cut by the delivery layer's timeout is not retried by
+		// the client: the delivery layer decides what comes next.
+		RetryOnError:             func(_ *http.Request, err error) bool { return !errors.Is(err, context.DeadlineExceeded) },
+		CompressRequestBody:      cfg.Compress,
 		CompressRequestBodyLevel: cfg.CompressLevel,
+		PoolCompressor:           cfg.Compress,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("elasticsearch: creating client: %w", err)
 	}
-	s.es = es
-	s.bi, err = esutil.NewBulkIndexer(esutil.BulkIndexerConfig{
-		Client:        es,
-		Index:         cfg.Index,
-		NumWorkers:    cfg.Workers,
-		FlushBytes:    cfg.FlushBytes,
-		FlushInterval: cfg.FlushInterval,
-		OnError:       s.indexerError,
-		OnFlushStart:  s.flushStart,
-		OnFlushEnd:    s.flushEnd,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("elasticsearch: creating bulk indexer: %w", err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	s.stopRetry = cancel
-	go s.retryLoop(ctx)
+	s.tp = tp
 	return s, nil
 }
+
+// Index is the index the sink writes to.
+func (s *Sink) Index() string { return s.cfg.Index }
 
 // backoff is the delay before retry n (1-based): RetryBackoff doubled each
 // time up to MaxBackoff, with jitter in its upper half.
@@ -181,384 +105,180 @@ func (s *Sink) backoff(n int) time.Duration {
 	return d/2 + rand.N(d/2)
 }
 
-// Write queues documents for the bulk indexer, one "create" item each with
-// the document's deterministic ID. It returns once they are queued; their
-// outcome shows in Stats and, for undeliverable ones, in OnUndelivered.
-// Write keeps the documents (and their Lags) until then: do not modify them
-// afterwards. It blocks while the indexer's queues are full, until ctx ends;
-// documents not queued by then go to OnUndelivered and Write returns an
-// error.
-func (s *Sink) Write(ctx context.Context, docs []pipeline.Doc) error {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		return ErrClosed
+// Prepare checks that the server is Elasticsearch, installs the index
+// template and creates the index when it does not exist.
+func (s *Sink) Prepare(ctx context.Context) error {
+	if _, err := s.info(ctx); err != nil {
+		return err
 	}
-	s.writers.Add(1)
-	s.pending += len(docs)
-	s.mu.Unlock()
-	defer s.writers.Done()
-
-	for i := range docs {
-		ib := s.encode(&docs[i])
-		if err := s.add(ctx, ib); err != nil {
-			s.release(ib)
-			s.mu.Lock()
-			s.undeliv = append(s.undeliv, docs[i:]...)
-			s.pending -= len(docs) - i
-			s.mu.Unlock()
-			s.undelivered.Add(uint64(len(docs) - i))
-			s.deliverUndelivered()
-			return fmt.Errorf("writing to index %q: %d of %d documents not queued: %w", s.cfg.Index, len(docs)-i, len(docs), err)
-		}
+	if err := s.EnsureTemplate(ctx); err != nil {
+		return err
 	}
-	return nil
+	return s.EnsureIndex(ctx)
 }
 
-// encode renders a document into a pooled buffer.
-func (s *Sink) encode(d *pipeline.Doc) *itemBody {
+// Close releases idle connections.
+func (s *Sink) Close() {
+	if err := s.tp.Close(context.Background()); err != nil {
+		s.log.Debug().Err(err).Msg("closing the elasticsearch client")
+	}
+}
+
+// serverInfo is what GET / says.
+type serverInfo struct {
+	ClusterName string `json:"cluster_name"`
+	Tagline     string `json:"tagline"`
+	Version     struct {
+		Number string `json:"number"`
+	} `json:"version"`
+}
+
+// info reads GET / and makes sure an Elasticsearch 8 or later answered.
+func (s *Sink) info(ctx context.Context) (serverInfo, error) {
+	var info serverInfo
+	where := strings.Join(s.cfg.Addresses, ", ")
+	res, err := esapi.InfoRequest{}.Do(ctx, s.tp)
+	if err != nil {
+		return info, fmt.Errorf("no answer from %s: %w", where, err)
+	}
+	defer closeBody(res)
+	if res.IsError() {
+		return info, fmt.Errorf("GET / at %s: %w", where, responseError(res))
+	}
+	body, _ := io.ReadAll(io.LimitReader(res.Body, 64<<10))
+	jerr := json.Unmarshal(body, &info)
+	if res.Header.Get("X-Elastic-Product") != "Elasticsearch" || jerr != nil || info.Version.Number == "" {
+		return info, fmt.Errorf("the server at %s is not Elasticsearch: GET / answered %s, %s", where, res.Status(), describeBody(res.Header.Get("Content-Type"), body))
+	}
+	if major, _, _ := strings.Cut(info.Version.Number, "."); major != "" {
+		if n, err := strconv.Atoi(major); err == nil && n < 8 {
+			return info, fmt.Errorf("%s runs Elasticsearch %s: lagship needs Elasticsearch 8 or later", where, info.Version.Number)
+		}
+	}
+	return info, nil
+}
+
+// describeBody says in a few words what a server that is not Elasticsearch
+// answered.
+func describeBody(contentType string, body []byte) string {
+	text := strings.Join(strings.Fields(string(body)), " ")
+	if len(text) > 120 {
+		text = text[:120] + "..."
+	}
+	if contentType == "" {
+		contentType = "no content type"
+	}
+	if text == "" {
+		return contentType + ", empty body"
+	}
+	return contentType + ": " + strconv.Quote(text)
+}
+
+// Write sends recs as one _bulk request of "create" items.
+func (s *Sink) Write(ctx context.Context, recs []delivery.Record, res []delivery.Result) error {
 	bp := s.bufs.Get().(*[]byte)
-	*bp = d.AppendJSON((*bp)[:0])
-	ib := &itemBody{doc: *d, id: d.ID(), buf: bp}
-	ib.Reset(*bp)
-	return ib
-}
-
-func (s *Sink) add(ctx context.Context, ib *itemBody) error {
-	ib.attempt++
-	return s.bi.Add(ctx, esutil.BulkIndexerItem{
-		Action:     "create",
-		DocumentID: ib.id,
-		Body:       ib,
-		OnSuccess:  s.onSuccess,
-		OnFailure:  s.onFailure,
-	})
-}
-
-// release returns the body buffer; the bulk indexer copied it long before
-// an item's outcome is known.
-func (s *Sink) release(ib *itemBody) {
-	if ib.buf != nil && cap(*ib.buf) <= 64<<10 {
-		s.bufs.Put(ib.buf)
-	}
-	ib.buf = nil
-	ib.Reset(nil)
-}
-
-// finish records that an item has its final outcome.
-func (s *Sink) finish(ib *itemBody) {
-	s.release(ib)
-	s.mu.Lock()
-	s.pending--
-	s.mu.Unlock()
-	poke(s.changed)
-}
-
-func poke(c chan struct{}) {
-	select {
-	case c <- struct{}{}:
-	default:
-	}
-}
-
-func (s *Sink) itemSucceeded(_ context.Context, it esutil.BulkIndexerItem, _ esutil.BulkIndexerResponseItem) {
-	s.indexed.Add(1)
-	s.finish(it.Body.(*itemBody))
-}
-
-func (s *Sink) itemFailed(_ context.Context, it esutil.BulkIndexerItem, res esutil.BulkIndexerResponseItem, err error) {
-	ib := it.Body.(*itemBody)
-	switch {
-	case err != nil:
-		// The whole request failed after the client's retries (or the item
-		// could not be buffered): nothing reached the index.
-		s.giveUp(ib)
-	case res.Status == http.StatusConflict:
-		s.duplicates.Add(1)
-		s.finish(ib)
-	case res.Status == http.StatusTooManyRequests || res.Status >= 500:
-		s.retry(ib, res)
-	default:
-		s.rejected.Add(1)
-		s.logRejected(ib, res)
-		s.finish(ib)
-	}
-}
-
-func (s *Sink) giveUp(ib *itemBody) {
-	s.undelivered.Add(1)
-	s.mu.Lock()
-	s.undeliv = append(s.undeliv, ib.doc)
-	s.mu.Unlock()
-	s.finish(ib)
-}
-
-// retry schedules a re-send after a backoff: the bulk indexer does not retry
-// items itself.
-func (s *Sink) retry(ib *itemBody, res esutil.BulkIndexerResponseItem) {
-	if ib.attempt > s.cfg.MaxRetries {
-		if s.allowLog("item-gave-up") {
-			s.log.Error().Str("doc_id", ib.id).Int("status", res.Status).Str("error_type", res.Error.Type).
-				Int("attempts", ib.attempt).Msg("elasticsearch kept refusing a document; handing it to the spool")
+	defer func() {
+		if cap(*bp) <= 8<<20 {
+			s.bufs.Put(bp)
 		}
-		s.giveUp(ib)
-		return
+	}()
+	b := (*bp)[:0]
+	for _, r := range recs {
+		b = append(b, `{"create":{"_id":`...)
+		b = strconv.AppendQuote(b, r.ID)
+		b = append(b, "}}\n"...)
+		b = append(b, r.Body...)
+		b = append(b, '\n')
 	}
-	ib.readyAt = time.Now().Add(s.backoff(ib.attempt))
-	s.mu.Lock()
-	if s.retryStopped {
-		// Close has stopped re-sending: the last flushes' refusals are spooled.
-		s.mu.Unlock()
-		s.giveUp(ib)
-		return
-	}
-	s.retried.Add(1)
-	s.retryQ = append(s.retryQ, ib)
-	s.mu.Unlock()
-	poke(s.wake)
-}
-
-// retryLoop re-adds items whose backoff has elapsed. It runs outside the
-// bulk indexer's workers: adding from a worker callback could deadlock on a
-// full queue.
-func (s *Sink) retryLoop(ctx context.Context) {
-	defer close(s.retryDone)
-	timer := time.NewTimer(time.Hour)
-	defer timer.Stop()
-	for {
-		now := time.Now()
-		var due []*itemBody
-		next := time.Time{}
-		s.mu.Lock()
-		keep := s.retryQ[:0]
-		for _, ib := range s.retryQ {
-			if !ib.readyAt.After(now) {
-				due = append(due, ib)
-				continue
-			}
-			keep = append(keep, ib)
-			if next.IsZero() || ib.readyAt.Before(next) {
-				next = ib.readyAt
-			}
-		}
-		clear(s.retryQ[len(keep):])
-		s.retryQ = keep
-		s.mu.Unlock()
-		for i, ib := range due {
-			if err := s.add(ctx, ib); err != nil {
-				for _, rest := range due[i:] {
-					s.giveUp(rest)
-				}
-				return
-			}
-			poke(s.changed)
-		}
-		wait := time.Hour
-		if !next.IsZero() {
-			wait = time.Until(next)
-		}
-		timer.Reset(wait)
-		select {
-		case <-ctx.Done():
-			return
-		case <-s.wake:
-		case <-timer.C:
-		}
-	}
-}
-
-func (s *Sink) flushStart(ctx context.Context) context.Context {
-	ctx, cancel := context.WithCancel(ctx)
-	st := &flushState{cancel: cancel}
-	s.mu.Lock()
-	if s.aborted {
-		cancel()
-	}
-	s.flushes[st] = struct{}{}
-	s.mu.Unlock()
-	return context.WithValue(ctx, flushKey{}, st)
-}
-
-func (s *Sink) flushEnd(ctx context.Context) {
-	if st, ok := ctx.Value(flushKey{}).(*flushState); ok {
-		st.cancel()
-		s.mu.Lock()
-		delete(s.flushes, st)
-		s.mu.Unlock()
-	}
-	s.deliverUndelivered()
-}
-
-// indexerError receives whole-request failures ("flush: ...") and context
-// errors of Add, Flush and Close.
-func (s *Sink) indexerError(_ context.Context, err error) {
-	if len(err.Error()) < 6 || err.Error()[:6] != "flush:" {
-		return
-	}
-	s.failedFlushes.Add(1)
-	if s.allowLog("flush") {
-		s.log.Error().Err(err).Msg("bulk request failed after retries; its documents go to the spool")
-	}
-}
-
-// deliverUndelivered hands collected undeliverable documents to the hook,
-// one call at a time.
-func (s *Sink) deliverUndelivered() {
-	s.hookMu.Lock()
-	defer s.hookMu.Unlock()
-	s.mu.Lock()
-	docs := s.undeliv
-	s.undeliv = nil
-	s.mu.Unlock()
-	if len(docs) == 0 {
-		return
-	}
-	if s.cfg.OnUndelivered != nil {
-		s.cfg.OnUndelivered(docs)
-		return
-	}
-	s.log.Error().Int("docs", len(docs)).Msg("documents could not be delivered and no spool is configured; they are lost")
-}
-
-var fieldInReason = regexp.MustCompile(`field \[([^\]]+)\]`)
-
-func (s *Sink) logRejected(ib *itemBody, res esutil.BulkIndexerResponseItem) {
-	field := ""
-	if m := fieldInReason.FindStringSubmatch(res.Error.Reason); m != nil {
-		field = m[1]
-	}
-	key := "rejected|" + res.Error.Type + "|" + res.Error.Cause.Type + "|" + field
-	s.mu.Lock()
-	st := s.logged[key]
-	if st == nil {
-		st = &logState{}
-		s.logged[key] = st
-	}
-	now := time.Now()
-	if !st.last.IsZero() && now.Sub(st.last) < time.Minute {
-		st.suppressed++
-		s.mu.Unlock()
-		return
-	}
-	suppressed := st.suppressed
-	st.last, st.suppressed = now, 0
-	s.mu.Unlock()
-	s.log.Error().Str("doc_id", ib.id).Str("topic", ib.doc.Topic).Int("status", res.Status).
-		Str("error_type", res.Error.Type).Str("reason", res.Error.Reason).
-		Str("caused_by", res.Error.Cause.Reason).Int("suppressed_since_last", suppressed).
-		Msg("elasticsearch rejected a document; it is not retried (check the index mapping)")
-}
-
-// allowLog rate-limits a log line to one a minute per key.
-func (s *Sink) allowLog(key string) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	st := s.logged[key]
-	if st == nil {
-		st = &logState{}
-		s.logged[key] = st
-	}
-	now := time.Now()
-	if !st.last.IsZero() && now.Sub(st.last) < time.Minute {
-		st.suppressed++
-		return false
-	}
-	st.last = now
-	return true
-}
-
-// Stats returns the counters.
-func (s *Sink) Stats() Stats {
-	s.mu.Lock()
-	pending := s.pending
-	s.mu.Unlock()
-	return Stats{
-		Indexed:       s.indexed.Load(),
-		Duplicates:    s.duplicates.Load(),
-		Rejected:      s.rejected.Load(),
-		Retried:       s.retried.Load(),
-		Undelivered:   s.undelivered.Load(),
-		BulkRequests:  s.bi.Stats().NumRequests,
-		FailedFlushes: s.failedFlushes.Load(),
-		Pending:       pending,
-	}
-}
-
-// Close stops accepting documents, flushes everything buffered, waits for
-// retries to settle and releases the client. If ctx ends first, in-flight
-// requests are cancelled and every document without an outcome goes to
-// OnUndelivered before Close returns ctx's error.
-func (s *Sink) Close(ctx context.Context) error {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		return ErrClosed
-	}
-	s.closed = true
-	s.mu.Unlock()
-
-	err := s.drain(ctx)
+	*bp = b
+	resp, err := esapi.BulkRequest{Index: s.cfg.Index, Body: bytes.NewReader(b)}.Do(ctx, s.tp)
 	if err != nil {
-		s.abort()
+		return fmt.Errorf("bulk request of %d documents: %w", len(recs), err)
 	}
-	s.writers.Wait() // quick once aborted: workers fail fast
-	s.stopRetry()
-	<-s.retryDone
-	s.mu.Lock()
-	rest := s.retryQ
-	s.retryQ, s.retryStopped = nil, true
-	s.mu.Unlock()
-	for _, ib := range rest {
-		s.giveUp(ib)
+	defer closeBody(resp)
+	if resp.IsError() {
+		rerr := responseError(resp)
+		var ee *esError
+		errors.As(rerr, &ee)
+		switch st := resp.StatusCode; {
+		case st == http.StatusNotFound && ee != nil && ee.Type == "index_not_found_exception":
+			return fmt.Errorf("bulk request: %w: %w", delivery.ErrNotPrepared, rerr)
+		case st >= 400 && st < 500 && st != http.StatusUnauthorized && st != http.StatusForbidden &&
+			st != http.StatusRequestTimeout && st != http.StatusTooManyRequests:
+			return &delivery.RefusedError{Status: st, Reason: rerr.Error()}
+		}
+		return fmt.Errorf("bulk request of %d documents: %w", len(recs), rerr)
 	}
-	_ = s.bi.Close(context.Background())
-	s.deliverUndelivered()
-	_ = s.es.Close(context.Background())
-	st := s.Stats()
-	s.log.Info().Uint64("indexed", st.Indexed).Uint64("duplicates", st.Duplicates).Uint64("rejected", st.Rejected).
-		Uint64("undelivered", st.Undelivered).Msg("elasticsearch sink closed")
-	if err != nil {
-		return fmt.Errorf("closing elasticsearch sink for index %q: %w", s.cfg.Index, err)
+	var out bulkResponse
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		return fmt.Errorf("bulk request of %d documents: the answer is not a bulk response: %w", len(recs), err)
+	}
+	if len(out.Items) != len(recs) {
+		return fmt.Errorf("bulk request of %d documents: the answer has %d items", len(recs), len(out.Items))
+	}
+	missing := false
+	for i, it := range out.Items {
+		r := it.result()
+		switch {
+		case r.Status == http.StatusCreated || r.Status == http.StatusOK:
+			res[i] = delivery.Result{Outcome: delivery.Delivered}
+		case r.Status == http.StatusConflict:
+			res[i] = delivery.Result{Outcome: delivery.Duplicate}
+		case r.Status == http.StatusTooManyRequests || r.Status >= 500:
+			res[i] = delivery.Result{Outcome: delivery.Retry, Reason: r.Error.describe(r.Status)}
+		case r.Status == http.StatusNotFound && r.Error.Type == "index_not_found_exception":
+			missing = true
+		default:
+			res[i] = delivery.Result{Outcome: delivery.Refused, Reason: r.Error.describe(r.Status)}
+			s.logRejected(recs[i].ID, r)
+		}
+	}
+	if missing {
+		return fmt.Errorf("bulk request: index %s: %w", s.cfg.Index, delivery.ErrNotPrepared)
 	}
 	return nil
 }
 
-// drain flushes until no document is pending or ctx ends.
-func (s *Sink) drain(ctx context.Context) error {
-	done := make(chan struct{})
-	go func() {
-		s.writers.Wait()
-		close(done)
-	}()
-	select {
-	case <-done:
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	for {
-		if s.Stats().Pending == 0 {
-			return nil
-		}
-		if err := s.bi.Flush(ctx); err != nil {
-			return err
-		}
-		if s.Stats().Pending == 0 {
-			return nil
-		}
-		select {
-		case <-s.changed:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
+type bulkResponse struct {
+	Items []bulkEntry `json:"items"`
 }
 
-// abort cancels in-flight and future bulk requests.
-func (s *Sink) abort() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.aborted = true
-	for st := range s.flushes {
-		st.cancel()
+type bulkItem struct {
+	Status int       `json:"status"`
+	Error  itemError `json:"error"`
+}
+
+type itemError struct {
+	Type   string `json:"type"`
+	Reason string `json:"reason"`
+	Cause  struct {
+		Type   string `json:"type"`
+		Reason string `json:"reason"`
+	} `json:"caused_by"`
+}
+
+func (e itemError) describe(status int) string {
+	s := fmt.Sprintf("%d %s: %s", status, e.Type, e.Reason)
+	if e.Cause.Type != "" {
+		s += " (caused by " + e.Cause.Type + ": " + e.Cause.Reason + ")"
 	}
+	return s
+}
+
+// bulkEntry is one item of a bulk answer, keyed by its action.
+type bulkEntry map[string]bulkItem
+
+func (m bulkEntry) result() bulkItem {
+	for _, it := range m {
+		return it
+	}
+	return bulkItem{}
+}
+
+// logRejected explains a mapping refusal once per kind of error and field a
+// minute; the delivery layer logs each refused document too.
+func (s *Sink) logRejected(id string, it bulkItem) {
+	s.log.Debug().Str("doc_id", id).Int("status", it.Status).Str("error_type", it.Error.Type).
+		Str("reason", it.Error.Reason).Str("caused_by", it.Error.Cause.Reason).
+		Msg("elasticsearch refused a document (check the index mapping)")
 }

@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -17,9 +19,12 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/lagship/lagship/internal/spool"
+	"github.com/lagship/lagship/internal/testutil/await"
 	"github.com/lagship/lagship/internal/testutil/esfake"
 	"github.com/lagship/lagship/mappings"
 	"github.com/lagship/lagship/pipeline"
+	"github.com/lagship/lagship/sinks/delivery"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -53,30 +58,13 @@ func (s *syncBuf) String() string {
 	return s.b.String()
 }
 
-// spool collects undelivered documents.
-type spool struct {
-	mu   sync.Mutex
-	docs []pipeline.Doc
-}
-
-func (s *spool) Put(docs []pipeline.Doc) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.docs = append(s.docs, docs...)
-	return nil
-}
-
-func (s *spool) all() []pipeline.Doc {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]pipeline.Doc(nil), s.docs...)
-}
-
 type harness struct {
-	srv   *esfake.Server
-	sink  *Sink
-	logs  *syncBuf
-	spool *spool
+	srv  *esfake.Server
+	sink *Sink
+	out  *delivery.Output
+	dir  string
+	logs *syncBuf
+	done chan struct{}
 }
 
 func ctxT(t *testing.T) context.Context {
@@ -85,20 +73,68 @@ func ctxT(t *testing.T) context.Context {
 	return ctx
 }
 
-// newHarness starts a fake and a sink on it. Flushing happens only at
-// FlushBytes or Close unless mut changes it.
-func newHarness(t *testing.T, srv *esfake.Server, mut func(*Config)) *harness {
+// newHarness starts a fake and the sink behind a delivery layer on a
+// temporary spool. Batches leave at 1000 documents, 1 MiB or Close unless
+// opt changes it.
+func newHarness(t *testing.T, srv *esfake.Server, mut func(*Config), opt ...func(*delivery.Options)) *harness {
 	t.Helper()
 	if srv == nil {
 		srv = esfake.NewTB(t)
 	}
-	h := &harness{srv: srv, logs: &syncBuf{}, spool: &spool{}}
+	h := &harness{srv: srv, logs: &syncBuf{}, dir: t.TempDir(), done: make(chan struct{})}
 	cfg := DefaultConfig()
 	cfg.Addresses = []string{srv.URL()}
-	cfg.FlushInterval = time.Hour
 	cfg.RetryBackoff = time.Millisecond
 	cfg.MaxBackoff = 4 * time.Millisecond
-	cfg.OnUndelivered = UndeliveredTo(h.spool, zerolog.Nop())
+	if mut != nil {
+		mut(&cfg)
+	}
+	log := zerolog.New(h.logs)
+	s, err := New(cfg, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.sink = s
+	o := delivery.Options{
+		Name: "elasticsearch", SpoolDir: h.dir,
+		FlushInterval: time.Hour, Linger: time.Hour, SpillAfter: time.Hour,
+		MinBackoff: 5 * time.Millisecond, MaxBackoff: 20 * time.Millisecond, ReplayEvery: time.Millisecond,
+		Timeout: 5 * time.Second,
+	}
+	for _, f := range opt {
+		f(&o)
+	}
+	h.out, err = delivery.New(s, o, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { defer close(h.done); _ = h.out.Run(ctx) }()
+	t.Cleanup(func() {
+		cctx, ccancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer ccancel()
+		if err := h.out.Close(cctx); err != nil && !errors.Is(err, delivery.ErrClosed) {
+			t.Errorf("cleanup close: %v", err)
+		}
+		cancel()
+		<-h.done
+		s.Close()
+	})
+	return h
+}
+
+// newBare starts a fake and a sink without a delivery layer, for tests of
+// the index bootstrap and probes.
+func newBare(t *testing.T, srv *esfake.Server, mut func(*Config)) *harness {
+	t.Helper()
+	if srv == nil {
+		srv = esfake.NewTB(t)
+	}
+	h := &harness{srv: srv, logs: &syncBuf{}}
+	cfg := DefaultConfig()
+	cfg.Addresses = []string{srv.URL()}
+	cfg.RetryBackoff = time.Millisecond
+	cfg.MaxBackoff = 4 * time.Millisecond
 	if mut != nil {
 		mut(&cfg)
 	}
@@ -107,21 +143,28 @@ func newHarness(t *testing.T, srv *esfake.Server, mut func(*Config)) *harness {
 		t.Fatal(err)
 	}
 	h.sink = s
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if err := s.Close(ctx); err != nil && !errors.Is(err, ErrClosed) {
-			t.Errorf("cleanup close: %v", err)
-		}
-	})
+	t.Cleanup(s.Close)
 	return h
 }
 
 func (h *harness) close(t *testing.T) {
 	t.Helper()
-	if err := h.sink.Close(ctxT(t)); err != nil {
+	if err := h.out.Close(ctxT(t)); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
+}
+
+func (h *harness) write(t *testing.T, docs []pipeline.Doc) {
+	t.Helper()
+	if err := h.out.Write(ctxT(t), docs); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// waitFor polls cond until it holds (bounded).
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	await.True(t, 10*time.Second, what, cond)
 }
 
 var t0 = time.Date(2024, 5, 1, 10, 0, 0, 0, time.UTC)
@@ -143,14 +186,14 @@ func makeDocs(topics, ticks int) []pipeline.Doc {
 
 func TestEnsureIndexCreatesOnce(t *testing.T) {
 	srv := esfake.NewTB(t)
-	a := newHarness(t, srv, nil)
+	a := newBare(t, srv, nil)
 	if err := a.sink.EnsureIndex(ctxT(t)); err != nil {
 		t.Fatal(err)
 	}
 	if srv.IndexCreations() != 1 || !bytes.Equal(srv.LastCreateBody(), mappings.JSON) {
 		t.Fatalf("creations %d, body %s", srv.IndexCreations(), srv.LastCreateBody())
 	}
-	b := newHarness(t, srv, nil) // a second start
+	b := newBare(t, srv, nil) // a second start
 	if err := b.sink.EnsureIndex(ctxT(t)); err != nil {
 		t.Fatal(err)
 	}
@@ -170,7 +213,7 @@ func TestEnsureIndexRace(t *testing.T) {
 			_ = srv.CreateIndex(DefaultIndex, mappings.JSON)
 		}
 	})
-	h := newHarness(t, srv, nil)
+	h := newBare(t, srv, nil)
 	if err := h.sink.EnsureIndex(ctxT(t)); err != nil {
 		t.Fatalf("EnsureIndex with a racing creator: %v", err)
 	}
@@ -180,7 +223,7 @@ func TestEnsureIndexRace(t *testing.T) {
 }
 
 func TestEnsureIndexBadMapping(t *testing.T) {
-	h := newHarness(t, nil, func(c *Config) {
+	h := newBare(t, nil, func(c *Config) {
 		c.Mapping = []byte(`{"mappings":{"properties":{"topic":{"type":"keyword","fielddata":true}}}}`)
 	})
 	err := h.sink.EnsureIndex(ctxT(t))
@@ -190,15 +233,10 @@ func TestEnsureIndexBadMapping(t *testing.T) {
 }
 
 func TestWriteUsesBulkOnly(t *testing.T) {
-	h := newHarness(t, nil, func(c *Config) { c.FlushBytes = 32 << 10 })
-	if err := h.sink.EnsureIndex(ctxT(t)); err != nil {
-		t.Fatal(err)
-	}
+	h := newHarness(t, nil, nil, func(o *delivery.Options) { o.FlushBytes = 32 << 10 })
 	docs := makeDocs(20, 25) // 500 documents
 	for i := 0; i < len(docs); i += 20 {
-		if err := h.sink.Write(ctxT(t), docs[i:i+20]); err != nil {
-			t.Fatal(err)
-		}
+		h.write(t, docs[i:i+20])
 	}
 	h.close(t)
 	stored := h.srv.Docs(DefaultIndex)
@@ -218,24 +256,22 @@ func TestWriteUsesBulkOnly(t *testing.T) {
 	if got := stored[docs[123].ID()]; !bytes.Equal(got, want) {
 		t.Errorf("stored %s\nwant   %s", got, want)
 	}
-	st := h.sink.Stats()
-	if st.Indexed != uint64(len(docs)) || st.BulkRequests != uint64(bulks) || st.Rejected+st.Undelivered+st.Duplicates != 0 || st.Pending != 0 {
+	st := h.out.Stats()
+	if st.Delivered != uint64(len(docs)) || st.Requests != uint64(bulks) || st.Refused+st.Spooled+st.Duplicates != 0 || st.InMemory != 0 {
 		t.Errorf("stats %+v", st)
 	}
 	if h.srv.LastHeader(esfake.EndpointBulk).Get("Content-Encoding") != "gzip" {
 		t.Error("bulk bodies are not compressed")
 	}
-	if err := h.sink.Write(ctxT(t), docs[:1]); !errors.Is(err, ErrClosed) {
+	if err := h.out.Write(ctxT(t), docs[:1]); !errors.Is(err, delivery.ErrClosed) {
 		t.Errorf("Write after Close = %v", err)
 	}
 }
 
 func TestCloseFlushesPartialBuffer(t *testing.T) {
 	h := newHarness(t, nil, nil)
-	docs := makeDocs(3, 1)
-	if err := h.sink.Write(ctxT(t), docs); err != nil {
-		t.Fatal(err)
-	}
+	h.write(t, makeDocs(3, 1))
+	waitFor(t, "the index", func() bool { return len(h.srv.Indices()) == 1 })
 	if n := h.srv.Requests(esfake.EndpointBulk); n != 0 {
 		t.Fatalf("%d bulk requests before Close with a 1h interval and a 1MiB buffer", n)
 	}
@@ -245,41 +281,17 @@ func TestCloseFlushesPartialBuffer(t *testing.T) {
 	}
 }
 
-func TestItem429Retried(t *testing.T) {
-	h := newHarness(t, nil, nil)
+// TestItem429Spooled: items the cluster is too busy for go to the spool and
+// come back with the replay.
+func TestItem429Spooled(t *testing.T) {
+	h := newHarness(t, nil, nil, func(o *delivery.Options) { o.Linger = time.Millisecond })
 	h.srv.RejectNextItems(3)
-	docs := makeDocs(5, 1)
-	if err := h.sink.Write(ctxT(t), docs); err != nil {
-		t.Fatal(err)
-	}
+	h.write(t, makeDocs(5, 1))
+	waitFor(t, "5 documents", func() bool { return len(h.srv.Docs(DefaultIndex)) == 5 })
 	h.close(t)
-	if n := len(h.srv.Docs(DefaultIndex)); n != 5 {
-		t.Fatalf("stored %d of 5", n)
-	}
-	st := h.sink.Stats()
-	if st.Retried != 3 || st.Indexed != 5 || st.Undelivered != 0 {
+	st := h.out.Stats()
+	if st.Retried != 3 || st.Delivered != 5 || st.Spooled != 3 || st.Replayed != 3 || st.Spool.Pending != 0 {
 		t.Errorf("stats %+v", st)
-	}
-}
-
-func TestItem429GivesUpToSpool(t *testing.T) {
-	h := newHarness(t, nil, func(c *Config) { c.MaxRetries = 2 })
-	h.srv.RejectNextItems(1000)
-	docs := makeDocs(2, 1)
-	if err := h.sink.Write(ctxT(t), docs); err != nil {
-		t.Fatal(err)
-	}
-	h.close(t)
-	st := h.sink.Stats()
-	if st.Retried != 4 || st.Undelivered != 2 || st.Indexed != 0 {
-		t.Errorf("stats %+v", st)
-	}
-	got := h.spool.all()
-	if len(got) != 2 || got[0].ID() == got[1].ID() {
-		t.Fatalf("spooled %v", got)
-	}
-	if h.srv.BulkItems() != 6 {
-		t.Errorf("items sent %d, want 2 documents × 3 attempts", h.srv.BulkItems())
 	}
 }
 
@@ -288,52 +300,41 @@ func TestWholeRequestRetriedByClient(t *testing.T) {
 		t.Run(http.StatusText(status), func(t *testing.T) {
 			h := newHarness(t, nil, nil)
 			h.srv.FailNext(esfake.EndpointBulk, 2, status)
-			if err := h.sink.Write(ctxT(t), makeDocs(3, 1)); err != nil {
-				t.Fatal(err)
-			}
+			h.write(t, makeDocs(3, 1))
 			h.close(t)
 			if n := len(h.srv.Docs(DefaultIndex)); n != 3 {
 				t.Fatalf("stored %d of 3", n)
 			}
-			st := h.sink.Stats()
-			if h.srv.Requests(esfake.EndpointBulk) != 3 || st.BulkRequests != 1 || st.FailedFlushes != 0 {
+			st := h.out.Stats()
+			if h.srv.Requests(esfake.EndpointBulk) != 3 || st.Requests != 1 || st.FailedRequests != 0 {
 				t.Errorf("requests %d, stats %+v", h.srv.Requests(esfake.EndpointBulk), st)
 			}
 		})
 	}
 }
 
-func TestOutageSpoolsThenReplay(t *testing.T) {
+func TestOutageSpoolsThenReplays(t *testing.T) {
 	srv := esfake.NewTB(t)
-	h := newHarness(t, srv, func(c *Config) { c.MaxRetries = 2 })
+	h := newHarness(t, srv, func(c *Config) { c.MaxRetries = 1 }, func(o *delivery.Options) { o.Linger = time.Millisecond })
+	h.write(t, makeDocs(4, 1))
+	waitFor(t, "4 documents", func() bool { return len(srv.Docs(DefaultIndex)) == 4 })
 	srv.Outage()
-	docs := makeDocs(4, 2)
-	if err := h.sink.Write(ctxT(t), docs); err != nil {
-		t.Fatal(err)
-	}
-	h.close(t)
-	st := h.sink.Stats()
-	if st.Undelivered != uint64(len(docs)) || st.FailedFlushes == 0 || st.Indexed != 0 {
-		t.Fatalf("stats %+v", st)
-	}
-	spooled := h.spool.all()
-	if len(spooled) != len(docs) {
-		t.Fatalf("spooled %d of %d", len(spooled), len(docs))
-	}
-	if !strings.Contains(h.logs.String(), "bulk request failed after retries") {
+	h.write(t, makeDocs(4, 3)[4:])
+	waitFor(t, "8 spooled documents", func() bool { return h.out.Stats().Spool.Pending == 8 })
+	if !strings.Contains(h.logs.String(), "destination failing; documents go to the spool") {
 		t.Errorf("no failure log: %s", h.logs)
 	}
-	// Replay: the cluster is back, the spool's documents are written again.
 	if err := srv.Restore(); err != nil {
 		t.Fatal(err)
 	}
-	r := newHarness(t, srv, nil)
-	if err := r.sink.Write(ctxT(t), spooled); err != nil {
-		t.Fatal(err)
+	waitFor(t, "12 documents", func() bool { return len(srv.Docs(DefaultIndex)) == 12 })
+	h.close(t)
+	st := h.out.Stats()
+	if st.Spool.Pending != 0 || st.Delivered != 12 || st.Refused != 0 {
+		t.Errorf("stats %+v", st)
 	}
-	r.close(t)
-	if n := len(srv.Docs(DefaultIndex)); n != len(docs) {
-		t.Fatalf("after replay: %d docs", n)
+	if n := strings.Count(h.logs.String(), "destination answers again"); n != 1 {
+		t.Errorf("%d recovery lines, want 1:\n%s", n, h.logs)
 	}
 }
 
@@ -343,24 +344,23 @@ func TestCloseDeadlineSpoolsPending(t *testing.T) {
 		c.RetryBackoff, c.MaxBackoff = 20*time.Millisecond, 20*time.Millisecond
 	})
 	h.srv.FailNext(esfake.EndpointBulk, 1_000_000, 503)
-	docs := makeDocs(3, 1)
-	if err := h.sink.Write(ctxT(t), docs); err != nil {
-		t.Fatal(err)
-	}
+	h.write(t, makeDocs(3, 1))
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
-	if err := h.sink.Close(ctx); !errors.Is(err, context.DeadlineExceeded) {
+	if err := h.out.Close(ctx); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Close = %v, want deadline exceeded", err)
 	}
-	if got := len(h.spool.all()); got != 3 {
-		t.Fatalf("spooled %d of 3 before Close returned", got)
+	sp, err := spool.Open(h.dir, spool.Options{}, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
 	}
-	if st := h.sink.Stats(); st.Pending != 0 || st.Undelivered != 3 {
-		t.Errorf("stats %+v", st)
+	defer sp.Close()
+	if n := sp.Len(); n != 3 {
+		t.Fatalf("spooled %d of 3 before Close returned", n)
 	}
 }
 
-func TestMappingErrorRejected(t *testing.T) {
+func TestMappingErrorRefused(t *testing.T) {
 	srv := esfake.NewTB(t)
 	if err := srv.CreateIndex(DefaultIndex, oldMapping); err != nil {
 		t.Fatal(err)
@@ -369,40 +369,59 @@ func TestMappingErrorRejected(t *testing.T) {
 	docs := makeDocs(3, 1)
 	docs[0].Lags[0] = 3_000_000_000 // p0 is integer in the old mapping
 	docs[1].Lags[0] = 4_000_000_000
-	if err := h.sink.Write(ctxT(t), docs); err != nil {
-		t.Fatal(err)
-	}
+	h.write(t, docs)
 	h.close(t)
-	st := h.sink.Stats()
-	if st.Rejected != 2 || st.Indexed != 1 || st.Retried != 0 || st.Undelivered != 0 {
+	st := h.out.Stats()
+	if st.Refused != 2 || st.Delivered != 1 || st.Retried != 0 || st.Spooled != 0 {
 		t.Errorf("stats %+v", st)
 	}
 	if h.srv.BulkItems() != 3 {
 		t.Errorf("items sent %d: a mapping error must not be retried", h.srv.BulkItems())
 	}
 	logs := h.logs.String()
-	if n := strings.Count(logs, "elasticsearch rejected a document"); n != 1 {
-		t.Errorf("%d rejection log lines, want 1 (rate-limited):\n%s", n, logs)
+	if n := strings.Count(logs, "document refused for good"); n != 2 {
+		t.Errorf("%d refusal log lines, want 2:\n%s", n, logs)
 	}
 	if !strings.Contains(logs, "out of range for an integer") || !strings.Contains(logs, "document_parsing_exception") {
 		t.Errorf("log lacks the reason:\n%s", logs)
 	}
+	kept := rejectedLines(t, h.dir)
+	if len(kept) != 2 || kept[0]["id"] != docs[0].ID() || !strings.Contains(kept[0]["reason"], "integer") {
+		t.Errorf("rejected/ holds %v", kept)
+	}
+}
+
+// rejectedLines reads the records set aside under dir/rejected.
+func rejectedLines(t *testing.T, dir string) []map[string]string {
+	t.Helper()
+	files, _ := filepath.Glob(filepath.Join(dir, delivery.RejectedDir, "*.ndjson"))
+	var out []map[string]string
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+			m := map[string]string{}
+			if err := json.Unmarshal([]byte(line), &m); err != nil {
+				t.Fatalf("rejected line %q: %v", line, err)
+			}
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 func TestDuplicates(t *testing.T) {
 	srv := esfake.NewTB(t)
 	docs := makeDocs(4, 1)
 	first := newHarness(t, srv, nil)
-	if err := first.sink.Write(ctxT(t), docs); err != nil {
-		t.Fatal(err)
-	}
+	first.write(t, docs)
 	first.close(t)
 	again := newHarness(t, srv, nil) // a re-send after a restart
-	if err := again.sink.Write(ctxT(t), append(docs, docs[0])); err != nil {
-		t.Fatal(err)
-	}
+	again.write(t, append(docs, docs[0]))
 	again.close(t)
-	if st := again.sink.Stats(); st.Duplicates != 5 || st.Indexed != 0 || st.Rejected != 0 {
+	if st := again.out.Stats(); st.Duplicates != 5 || st.Delivered != 0 || st.Refused != 0 {
 		t.Errorf("stats %+v", st)
 	}
 	if n := len(srv.Docs(DefaultIndex)); n != 4 {
@@ -415,7 +434,7 @@ func TestOldIndex(t *testing.T) {
 	if err := srv.CreateIndex(DefaultIndex, oldMapping); err != nil {
 		t.Fatal(err)
 	}
-	h := newHarness(t, srv, nil)
+	h := newBare(t, srv, nil)
 	ctx := ctxT(t)
 	if err := h.sink.EnsureIndex(ctx); err != nil {
 		t.Fatal(err)
@@ -523,7 +542,7 @@ func TestAuth(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			srv := esfake.NewTB(t, tt.srvOpt)
-			h := newHarness(t, srv, tt.mut)
+			h := newBare(t, srv, tt.mut)
 			err := h.sink.EnsureIndex(ctxT(t))
 			checks := h.sink.Probe(ctxT(t))
 			if tt.ok {
@@ -558,7 +577,7 @@ func TestAuth(t *testing.T) {
 
 func TestProbe(t *testing.T) {
 	t.Run("fresh cluster", func(t *testing.T) {
-		h := newHarness(t, nil, nil)
+		h := newBare(t, nil, nil)
 		checks := h.sink.Probe(ctxT(t))
 		for _, c := range checks {
 			if !c.OK {
@@ -575,7 +594,7 @@ func TestProbe(t *testing.T) {
 	t.Run("old index", func(t *testing.T) {
 		srv := esfake.NewTB(t)
 		_ = srv.CreateIndex(DefaultIndex, oldMapping)
-		h := newHarness(t, srv, nil)
+		h := newBare(t, srv, nil)
 		c := h.sink.Probe(ctxT(t))[2]
 		if c.OK || !strings.Contains(c.Detail, "_update_by_query?conflicts=proceed") || !strings.Contains(c.Detail, "2147483647") {
 			t.Errorf("%+v", c)
@@ -584,14 +603,14 @@ func TestProbe(t *testing.T) {
 	t.Run("down", func(t *testing.T) {
 		srv := esfake.NewTB(t)
 		srv.Outage()
-		h := newHarness(t, srv, func(c *Config) { c.MaxRetries = 1 })
+		h := newBare(t, srv, func(c *Config) { c.MaxRetries = 1 })
 		c := h.sink.Probe(ctxT(t))
 		if c[0].OK || c[1].OK || c[2].OK || !strings.Contains(c[0].Detail, "refused") {
 			t.Errorf("%+v", c)
 		}
 	})
 	t.Run("old version", func(t *testing.T) {
-		h := newHarness(t, esfake.NewTB(t, esfake.WithVersion("6.8.0")), nil)
+		h := newBare(t, esfake.NewTB(t, esfake.WithVersion("6.8.0")), nil)
 		if c := h.sink.Probe(ctxT(t))[0]; c.OK {
 			t.Errorf("%+v", c)
 		}
@@ -615,7 +634,7 @@ func TestTLS(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			h := newHarness(t, srv, func(c *Config) {
+			h := newBare(t, srv, func(c *Config) {
 				c.MaxRetries = 1
 				if tt.mut != nil {
 					tt.mut(c)
@@ -652,7 +671,7 @@ func TestConfigValidate(t *testing.T) {
 		{"index with space", func(c *Config) { c.Index = "consumer lag" }, "index"},
 		{"underscore index", func(c *Config) { c.Index = "_lag" }, "start"},
 		{"bad mapping", func(c *Config) { c.Mapping = []byte(`{}`) }, "mapping"},
-		{"negative workers", func(c *Config) { c.Workers = -1 }, "workers"},
+		{"negative timeout", func(c *Config) { c.Timeout = -1 }, "timeout"},
 		{"negative retries", func(c *Config) { c.MaxRetries = -1 }, "max_retries"},
 	}
 	for _, tt := range tests {
@@ -670,20 +689,38 @@ func TestConfigValidate(t *testing.T) {
 	}
 }
 
-func BenchmarkEncode(b *testing.B) {
-	s, err := New(Config{Addresses: []string{"http://127.0.0.1:9"}}, zerolog.Nop())
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer func() { _ = s.Close(context.Background()) }()
-	doc := makeDocs(1, 1)[0]
-	doc.Lags = make([]int64, 18)
-	for i := range doc.Lags {
-		doc.Lags[i] = int64(i) * 1000
-	}
-	b.ReportAllocs()
-	for b.Loop() {
-		ib := s.encode(&doc)
-		s.release(ib)
+// TestNotElasticsearch: a server that is not Elasticsearch is named at
+// start, with what it answered, rather than reported as no answer.
+func TestNotElasticsearch(t *testing.T) {
+	for _, tt := range []struct {
+		name, ctype, body, want string
+	}{
+		{"web server", "text/html", "<html><body>Welcome to nginx!</body></html>", `text/html: "<html><body>Welcome to nginx!</body></html>"`},
+		{"other JSON", "application/json", `{"status":"ok"}`, `application/json: "{\"status\":\"ok\"}"`},
+		{"empty", "", "", "empty body"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if tt.ctype != "" {
+					w.Header().Set("Content-Type", tt.ctype)
+				}
+				_, _ = io.WriteString(w, tt.body)
+			}))
+			defer srv.Close()
+			cfg := DefaultConfig()
+			cfg.Addresses = []string{srv.URL}
+			s, err := New(cfg, zerolog.Nop())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			err = s.Prepare(ctxT(t))
+			if err == nil || !strings.Contains(err.Error(), "is not Elasticsearch") || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("Prepare = %v, want it to say the server is not Elasticsearch and show %s", err, tt.want)
+			}
+			if c := s.Probe(ctxT(t))[0]; c.OK || !strings.Contains(c.Detail, "is not Elasticsearch") {
+				t.Errorf("probe %+v", c)
+			}
+		})
 	}
 }

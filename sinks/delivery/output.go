@@ -1,0 +1,794 @@
+package delivery
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/lagship/lagship/internal/health"
+	"github.com/lagship/lagship/internal/spool"
+	"github.com/lagship/lagship/pipeline"
+)
+
+// Options configure an Output. Zero values take the defaults below.
+type Options struct {
+	// Name names the destination in logs and health ("elasticsearch").
+	Name string
+	// SpoolDir holds documents the destination could not take yet, and
+	// rejected/ the records it refused for good.
+	SpoolDir string
+	// SpoolMaxBytes bounds the spool; when full, the oldest documents are
+	// dropped, logged and counted (default 1 GiB).
+	SpoolMaxBytes int64
+	// FlushInterval is the longest a document waits in memory before it is
+	// sent (default 1s); a batch also leaves once no document arrived for
+	// Linger (default 100ms: a tick's documents arrive together), or once it
+	// holds BatchDocs documents (default 1000) or FlushBytes bytes (default
+	// 1 MiB).
+	FlushInterval time.Duration
+	Linger        time.Duration
+	BatchDocs     int
+	FlushBytes    int
+	// SpillAfter: a request still unanswered after this long (default
+	// FlushInterval) has its documents copied to the spool, and new
+	// documents go to the spool until the destination answers again, so a
+	// crash loses at most what arrived within Linger + SpillAfter.
+	SpillAfter time.Duration
+	// QueueDocs bounds the documents held in memory (default 10,000); the
+	// rest go to the spool.
+	QueueDocs int
+	// Timeout bounds every request to the destination (default 30s).
+	Timeout time.Duration
+	// ReplayBatch is how many spooled documents one replay request carries
+	// (default 500); ReplayEvery is the least time between two replay
+	// requests while the destination is healthy (default 250ms).
+	ReplayBatch int
+	ReplayEvery time.Duration
+	// MinBackoff is the first wait after a failure (default 1s), doubled up
+	// to MaxBackoff (default 30s).
+	MinBackoff time.Duration
+	MaxBackoff time.Duration
+}
+
+// Defaults.
+const (
+	DefaultFlushInterval = time.Second
+	DefaultLinger        = 100 * time.Millisecond
+	DefaultBatchDocs     = 1000
+	DefaultFlushBytes    = 1 << 20
+	DefaultQueueDocs     = 10000
+	DefaultTimeout       = 30 * time.Second
+	DefaultReplayBatch   = 500
+	DefaultReplayEvery   = 250 * time.Millisecond
+	DefaultMinBackoff    = time.Second
+	DefaultMaxBackoff    = 30 * time.Second
+)
+
+func (o Options) withDefaults() Options {
+	if o.Name == "" {
+		o.Name = "output"
+	}
+	if o.SpoolMaxBytes <= 0 {
+		o.SpoolMaxBytes = spool.DefaultMaxBytes
+	}
+	if o.FlushInterval <= 0 {
+		o.FlushInterval = DefaultFlushInterval
+	}
+	if o.Linger <= 0 {
+		o.Linger = min(DefaultLinger, o.FlushInterval)
+	}
+	if o.BatchDocs <= 0 {
+		o.BatchDocs = DefaultBatchDocs
+	}
+	if o.FlushBytes <= 0 {
+		o.FlushBytes = DefaultFlushBytes
+	}
+	if o.SpillAfter <= 0 {
+		o.SpillAfter = o.FlushInterval
+	}
+	if o.QueueDocs <= 0 {
+		o.QueueDocs = DefaultQueueDocs
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = DefaultTimeout
+	}
+	if o.ReplayBatch <= 0 {
+		o.ReplayBatch = DefaultReplayBatch
+	}
+	if o.ReplayEvery <= 0 {
+		o.ReplayEvery = DefaultReplayEvery
+	}
+	if o.MaxBackoff <= 0 {
+		o.MaxBackoff = DefaultMaxBackoff
+	}
+	if o.MinBackoff <= 0 {
+		o.MinBackoff = min(DefaultMinBackoff, o.MaxBackoff)
+	}
+	return o
+}
+
+// Stats count what an Output did since New.
+type Stats struct {
+	Accepted       uint64 // documents taken by Write
+	Delivered      uint64 // stored by the destination (live and replayed)
+	Duplicates     uint64 // already there: delivered earlier
+	Refused        uint64 // refused for good, set aside in rejected/
+	Retried        uint64 // records the destination asked to send again later
+	Requests       uint64 // Write calls to the destination
+	FailedRequests uint64 // requests that failed as a whole
+	Timeouts       uint64 // requests cut by Options.Timeout
+	Spilled        uint64 // documents copied to the spool while a request hung
+	Spooled        uint64 // documents written to the spool (all causes)
+	SpoolErrors    uint64 // documents the spool could not store (lost, logged)
+	Replayed       uint64 // spooled documents the destination answered for
+	InMemory       int    // documents held only in memory now
+	Spool          spool.Stats
+}
+
+// Output delivers documents to one Writer. Build it with New, run Run under
+// the agent's errgroup and hand documents to Write; Close flushes and stops
+// Run.
+type Output struct {
+	opt  Options
+	log  zerolog.Logger
+	sp   *spool.Spool
+	rej  *rejected
+	wake chan struct{}
+
+	closing   chan struct{} // closed by Close
+	done      chan struct{} // closed when Run returns
+	closeOnce sync.Once
+
+	mu       sync.Mutex
+	w        Writer
+	buf      []Record
+	bufBytes int
+	bufFirst time.Time
+	bufLast  time.Time
+	direct   bool // failing or hung: new documents go to the spool
+	closed   bool
+	started  bool
+	state    health.State
+	lastErr  string
+	abort    context.CancelFunc // cancels Run's requests (Close past its deadline)
+
+	spoolMu sync.Mutex
+
+	accepted, delivered, duplicates, refusedN, retried, requests, failed, timeouts,
+	spilled, spooled, spoolErrors, replayed atomic.Uint64
+}
+
+// New opens the spool in opt.SpoolDir (what a previous run left there is
+// replayed first) and returns an Output for w. It does not contact the
+// destination: Run does.
+func New(w Writer, opt Options, log zerolog.Logger) (*Output, error) {
+	opt = opt.withDefaults()
+	if opt.SpoolDir == "" {
+		return nil, fmt.Errorf("%s: spool_dir is empty", opt.Name)
+	}
+	log = log.With().Str("output", opt.Name).Logger()
+	sp, err := spool.Open(opt.SpoolDir, spool.Options{MaxBytes: opt.SpoolMaxBytes}, log)
+	if err != nil {
+		return nil, fmt.Errorf("%s: opening spool_dir %s: %w", opt.Name, opt.SpoolDir, err)
+	}
+	o := &Output{
+		opt:     opt,
+		log:     log,
+		sp:      sp,
+		rej:     &rejected{dir: opt.SpoolDir},
+		wake:    make(chan struct{}, 1),
+		closing: make(chan struct{}),
+		done:    make(chan struct{}),
+		w:       w,
+		state:   health.Starting,
+	}
+	if n := sp.Len(); n > 0 {
+		log.Info().Int64("documents", n).Str("spool_dir", opt.SpoolDir).Msg("spool holds documents from an earlier run; replaying them")
+	}
+	return o, nil
+}
+
+// Swap makes w the destination of every later request (new settings on
+// reload). The caller prepares w first.
+func (o *Output) Swap(w Writer) {
+	o.mu.Lock()
+	o.w = w
+	o.mu.Unlock()
+}
+
+func (o *Output) writer() Writer {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.w
+}
+
+// Write encodes the documents and takes them without waiting for the
+// destination: into the in-memory batch while the destination answers, into
+// the spool while it fails or hangs, or when the batch is full. It fails only
+// after Close.
+func (o *Output) Write(_ context.Context, docs []pipeline.Doc) error {
+	if len(docs) == 0 {
+		return nil
+	}
+	recs := encode(docs)
+	o.accepted.Add(uint64(len(recs)))
+	o.mu.Lock()
+	if o.closed {
+		o.mu.Unlock()
+		return fmt.Errorf("%s: %w", o.opt.Name, ErrClosed)
+	}
+	if o.direct || len(o.buf)+len(recs) > o.opt.QueueDocs {
+		o.mu.Unlock()
+		o.toSpool(recs)
+		return nil
+	}
+	now := time.Now()
+	if len(o.buf) == 0 {
+		o.bufFirst = now
+	}
+	o.bufLast = now
+	o.buf = append(o.buf, recs...)
+	for _, r := range recs {
+		o.bufBytes += len(r.ID) + len(r.Body)
+	}
+	o.mu.Unlock()
+	poke(o.wake)
+	return nil
+}
+
+// ErrClosed is returned by Write after Close.
+var ErrClosed = errors.New("output is closed")
+
+// encode renders documents into records whose bodies share one buffer.
+func encode(docs []pipeline.Doc) []Record {
+	recs := make([]Record, len(docs))
+	var b []byte
+	for i := range docs {
+		start := len(b)
+		b = docs[i].AppendJSON(b)
+		recs[i] = Record{ID: docs[i].ID(), Body: b[start:len(b):len(b)]}
+	}
+	// b may have moved while growing: cut the bodies again from the final
+	// buffer.
+	off := 0
+	for i := range recs {
+		n := len(recs[i].Body)
+		recs[i].Body = b[off : off+n : off+n]
+		off += n
+	}
+	return recs
+}
+
+func poke(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
+	}
+}
+
+// toSpool appends records to the spool; a refusal loses them, loudly.
+func (o *Output) toSpool(recs []Record) {
+	if len(recs) == 0 {
+		return
+	}
+	o.spoolMu.Lock()
+	err := o.sp.Append(recs...)
+	o.spoolMu.Unlock()
+	if err != nil {
+		o.spoolErrors.Add(uint64(len(recs)))
+		o.log.Error().Err(err).Int("documents", len(recs)).Msg("the spool refused documents; they are lost")
+		return
+	}
+	o.spooled.Add(uint64(len(recs)))
+}
+
+// take removes the in-memory batch when it is due (or at once when all is
+// set).
+func (o *Output) take(now time.Time, all bool) []Record {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if len(o.buf) == 0 {
+		return nil
+	}
+	due := all || len(o.buf) >= o.opt.BatchDocs || o.bufBytes >= o.opt.FlushBytes ||
+		now.Sub(o.bufFirst) >= o.opt.FlushInterval || now.Sub(o.bufLast) >= o.opt.Linger
+	if !due {
+		return nil
+	}
+	n := min(len(o.buf), o.opt.BatchDocs)
+	batch := o.buf[:n:n]
+	o.buf = append([]Record(nil), o.buf[n:]...)
+	o.bufBytes = 0
+	for _, r := range o.buf {
+		o.bufBytes += len(r.ID) + len(r.Body)
+	}
+	if len(o.buf) > 0 {
+		o.bufFirst, o.bufLast = now, now
+	}
+	return batch
+}
+
+// nextDue is when the in-memory batch falls due (zero when empty).
+func (o *Output) nextDue() time.Time {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if len(o.buf) == 0 {
+		return time.Time{}
+	}
+	return earliest(o.bufFirst.Add(o.opt.FlushInterval), o.bufLast.Add(o.opt.Linger))
+}
+
+func earliest(a, b time.Time) time.Time {
+	switch {
+	case a.IsZero():
+		return b
+	case b.IsZero() || a.Before(b):
+		return a
+	}
+	return b
+}
+
+// setFailing switches new documents to the spool (or back) and moves what
+// is in memory there too.
+func (o *Output) setFailing(on bool, err error) {
+	o.mu.Lock()
+	was := o.direct
+	o.direct = on
+	var moved []Record
+	if on {
+		moved, o.buf, o.bufBytes = o.buf, nil, 0
+		o.state = health.Degraded
+		if err != nil {
+			o.lastErr = err.Error()
+		}
+	} else {
+		o.state = health.Up
+	}
+	o.mu.Unlock()
+	o.toSpool(moved)
+	switch {
+	case on && !was:
+		o.log.Error().Err(err).Int64("spooled", o.sp.Len()).
+			Msg("destination failing; documents go to the spool until it answers again")
+	case !on && was:
+		o.log.Info().Int64("spooled", o.sp.Len()).Msg("destination answers again; live delivery and spool replay resumed")
+	}
+}
+
+func (o *Output) failing() bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.direct
+}
+
+// Run delivers until Close (after a final flush) or until ctx ends (what
+// is in memory then goes to the spool). It returns nil in both cases.
+func (o *Output) Run(ctx context.Context) error {
+	if !o.claim() {
+		<-o.done // Close ran the final flush already
+		return nil
+	}
+	return o.run(ctx)
+}
+
+// claim reports whether the caller is the one to run the loop.
+func (o *Output) claim() bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.started {
+		return false
+	}
+	o.started = true
+	return true
+}
+
+func (o *Output) run(ctx context.Context) error {
+	defer close(o.done)
+	reqCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	o.mu.Lock()
+	o.abort = cancel
+	o.mu.Unlock()
+
+	var (
+		prepared  bool
+		backoff   = o.opt.MinBackoff
+		retryAt   time.Time // while failing: the next attempt
+		replayAt  time.Time // while healthy: the next replay request
+		attempted bool      // Prepare was tried at least once
+	)
+	fail := func(err error) {
+		o.setFailing(true, err)
+		retryAt = time.Now().Add(jitter(backoff))
+		backoff = min(2*backoff, o.opt.MaxBackoff)
+	}
+	ok := func() {
+		if o.failing() || !prepared {
+			o.setFailing(false, nil)
+		}
+		backoff = o.opt.MinBackoff
+		retryAt = time.Time{}
+	}
+	for {
+		closing := isClosed(o.closing)
+		now := time.Now()
+		if ctx.Err() != nil {
+			o.toSpool(o.take(now, true))
+			for rest := o.take(now, true); rest != nil; rest = o.take(now, true) {
+				o.toSpool(rest)
+			}
+			break
+		}
+		// Closing before the first attempt still tries once, so that a short
+		// run delivers rather than spools.
+		if !prepared && (!closing || !attempted) && !now.Before(retryAt) {
+			attempted = true
+			stop := o.watch(nil)
+			err := o.prepare(reqCtx)
+			stop()
+			if err != nil {
+				fail(err)
+			} else {
+				prepared = true
+				ok()
+			}
+		}
+		// Live documents.
+		if batch := o.take(now, closing); batch != nil {
+			switch {
+			case !prepared || (o.failing() && (o.sp.Len() > 0 || now.Before(retryAt))):
+				o.toSpool(batch)
+			default:
+				if err := o.sendLive(reqCtx, batch); err != nil {
+					fail(err)
+				} else {
+					ok()
+				}
+			}
+			continue
+		}
+		if closing {
+			break
+		}
+		// The spool, oldest first: while failing, one attempt per backoff
+		// step is the probe that finds the destination back.
+		if prepared && o.sp.Len() > 0 {
+			due := replayAt
+			if o.failing() {
+				due = retryAt
+			}
+			if !now.Before(due) {
+				err := o.replay(reqCtx)
+				switch {
+				case err == nil:
+					ok()
+					replayAt = time.Now().Add(o.opt.ReplayEvery)
+				case ctx.Err() == nil:
+					fail(err)
+				}
+				continue
+			}
+		}
+		// Wait for the next thing to do.
+		next := o.nextDue()
+		switch {
+		case !prepared || (o.failing() && o.sp.Len() > 0):
+			next = earliest(next, retryAt)
+		case o.sp.Len() > 0:
+			next = earliest(next, replayAt)
+		}
+		var timer <-chan time.Time
+		var t *time.Timer
+		if !next.IsZero() {
+			t = time.NewTimer(max(time.Until(next), time.Millisecond))
+			timer = t.C
+		}
+		var appended <-chan struct{}
+		if prepared && !o.failing() && o.sp.Len() == 0 {
+			appended = o.sp.Notify()
+		}
+		select {
+		case <-ctx.Done():
+		case <-o.closing:
+		case <-o.wake:
+		case <-appended:
+		case <-timer:
+		}
+		if t != nil {
+			t.Stop()
+		}
+	}
+	o.spoolMu.Lock()
+	err := o.sp.Sync()
+	o.spoolMu.Unlock()
+	if err != nil {
+		o.log.Error().Err(err).Msg("syncing the spool")
+	}
+	return nil
+}
+
+func isClosed(c chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
+	}
+}
+
+// jitter spreads retries of several agents: d in [d/2, d).
+func jitter(d time.Duration) time.Duration {
+	if d < 2 {
+		return d
+	}
+	return d/2 + time.Duration(time.Now().UnixNano()%int64(d/2))
+}
+
+// prepare runs the Writer's Prepare under the request timeout.
+func (o *Output) prepare(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, o.opt.Timeout)
+	defer cancel()
+	err := o.writer().Prepare(ctx)
+	if err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		o.timeouts.Add(1)
+		return fmt.Errorf("no answer within %s (timeout): %w", o.opt.Timeout, err)
+	}
+	return err
+}
+
+// watch copies batch to the spool and switches new documents to it when a
+// request runs past SpillAfter, so that documents never wait in memory for
+// an answer that may not come. stop reports whether that happened.
+func (o *Output) watch(batch []Record) (stop func() bool) {
+	fired := make(chan struct{})
+	t := time.AfterFunc(o.opt.SpillAfter, func() {
+		defer close(fired)
+		if len(batch) > 0 {
+			o.spilled.Add(uint64(len(batch)))
+			o.toSpool(batch)
+		}
+		o.setFailing(true, fmt.Errorf("no answer after %s", o.opt.SpillAfter))
+	})
+	return func() bool {
+		if t.Stop() {
+			return false
+		}
+		<-fired
+		return true
+	}
+}
+
+// sendLive sends a batch from memory; a transient failure spools it.
+func (o *Output) sendLive(ctx context.Context, batch []Record) error {
+	stop := o.watch(batch)
+	retry, err := o.deliver(ctx, batch)
+	if stop() {
+		// The batch is in the spool already: a delivered copy comes back
+		// from the replay as a duplicate.
+		o.toSpool(retry)
+		return err
+	}
+	if err != nil {
+		o.toSpool(batch)
+		return err
+	}
+	o.toSpool(retry)
+	return nil
+}
+
+// replay sends one batch from the spool and acknowledges it once every
+// record has its answer; records the destination asks to send again go
+// back to the spool's tail.
+func (o *Output) replay(ctx context.Context) error {
+	b, err := o.sp.Next(ctx, o.opt.ReplayBatch)
+	if err != nil {
+		return fmt.Errorf("reading the spool: %w", err)
+	}
+	if len(b.Records) == 0 {
+		return nil
+	}
+	stop := o.watch(nil)
+	retry, err := o.deliver(ctx, b.Records)
+	stop()
+	if err != nil {
+		o.sp.Rewind()
+		return err
+	}
+	o.replayed.Add(uint64(len(b.Records) - len(retry)))
+	// Copy what goes back: the batch's bodies share the spool's buffer.
+	again := make([]Record, len(retry))
+	for i, r := range retry {
+		again[i] = Record{ID: r.ID, Body: append([]byte(nil), r.Body...)}
+	}
+	o.toSpool(again)
+	if err := o.sp.Ack(b); err != nil {
+		o.log.Error().Err(err).Msg("acknowledging replayed documents")
+	}
+	return nil
+}
+
+// deliver sends recs and settles every record: counted as delivered,
+// returned for a later retry, or set aside as refused. A request refused
+// as a whole for its content is split in halves until the records at fault
+// are found. err is a transient whole-request failure.
+func (o *Output) deliver(ctx context.Context, recs []Record) (retry []Record, err error) {
+	res := make([]Result, len(recs))
+	err = o.write(ctx, recs, res)
+	if errors.Is(err, ErrNotPrepared) {
+		o.log.Warn().Err(err).Msg("the destination lost its set-up (index deleted?); preparing it again")
+		if perr := o.prepare(ctx); perr != nil {
+			return nil, perr
+		}
+		err = o.write(ctx, recs, res)
+	}
+	if err != nil && refused(err) {
+		if len(recs) == 1 {
+			o.reject(recs[0], err.Error())
+			return nil, nil
+		}
+		half := len(recs) / 2
+		r1, err := o.deliver(ctx, recs[:half])
+		if err != nil {
+			return nil, err
+		}
+		r2, err := o.deliver(ctx, recs[half:])
+		if err != nil {
+			return nil, err
+		}
+		return append(r1, r2...), nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	for i, r := range res {
+		switch r.Outcome {
+		case Delivered:
+			o.delivered.Add(1)
+		case Duplicate:
+			o.duplicates.Add(1)
+		case Retry:
+			o.retried.Add(1)
+			retry = append(retry, recs[i])
+		default:
+			o.reject(recs[i], r.Reason)
+		}
+	}
+	return retry, nil
+}
+
+// write is one request under the timeout.
+func (o *Output) write(ctx context.Context, recs []Record, res []Result) error {
+	o.requests.Add(1)
+	ctx, cancel := context.WithTimeout(ctx, o.opt.Timeout)
+	defer cancel()
+	err := o.writer().Write(ctx, recs, res)
+	if err == nil {
+		return nil
+	}
+	o.failed.Add(1)
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		o.timeouts.Add(1)
+		return fmt.Errorf("no answer within %s (timeout): %w", o.opt.Timeout, err)
+	}
+	return err
+}
+
+// reject sets a record aside for good.
+func (o *Output) reject(r Record, reason string) {
+	o.refusedN.Add(1)
+	path, err := o.rej.add(r, reason)
+	ev := o.log.Error().Str("doc_id", r.ID).Str("reason", reason)
+	if err != nil {
+		ev = ev.AnErr("rejected_file_error", err)
+	} else {
+		ev = ev.Str("kept_in", path)
+	}
+	ev.Msg("document refused for good; it is not sent again")
+}
+
+// Close stops taking documents and waits for Run to send what is in memory
+// (to the destination, or to the spool while it fails). When ctx ends first,
+// the request in flight is cancelled and what is left goes to the spool.
+// It then closes the spool. When Run was never started, Close runs the final
+// flush itself.
+func (o *Output) Close(ctx context.Context) error {
+	o.mu.Lock()
+	if o.closed {
+		o.mu.Unlock()
+		return fmt.Errorf("%s: %w", o.opt.Name, ErrClosed)
+	}
+	o.closed = true
+	o.mu.Unlock()
+	o.closeOnce.Do(func() { close(o.closing) })
+	var err error
+	if o.claim() {
+		// Run never started: run the final flush here.
+		_ = o.run(ctx)
+		err = ctx.Err()
+	} else {
+		select {
+		case <-o.done:
+		case <-ctx.Done():
+			err = ctx.Err()
+			o.mu.Lock()
+			abort := o.abort
+			o.mu.Unlock()
+			if abort != nil {
+				abort()
+			}
+			<-o.done
+		}
+	}
+	for rest := o.take(time.Now(), true); rest != nil; rest = o.take(time.Now(), true) {
+		o.toSpool(rest)
+	}
+	left := o.sp.Len()
+	o.spoolMu.Lock()
+	cerr := o.sp.Close()
+	o.spoolMu.Unlock()
+	st := o.Stats()
+	ev := o.log.Info().Uint64("delivered", st.Delivered).Uint64("duplicates", st.Duplicates).
+		Uint64("refused", st.Refused).Int64("undelivered", left)
+	if left > 0 {
+		ev = ev.Str("spool_dir", o.opt.SpoolDir)
+		ev.Msg("output closed; undelivered documents stay in the spool and the next start replays them")
+	} else {
+		ev.Msg("output closed; everything delivered")
+	}
+	if err != nil {
+		return fmt.Errorf("%s: final flush cut short, %d documents left in the spool: %w", o.opt.Name, left, err)
+	}
+	return cerr
+}
+
+// Stats returns the counters.
+func (o *Output) Stats() Stats {
+	o.mu.Lock()
+	inMem := len(o.buf)
+	o.mu.Unlock()
+	return Stats{
+		Accepted:       o.accepted.Load(),
+		Delivered:      o.delivered.Load(),
+		Duplicates:     o.duplicates.Load(),
+		Refused:        o.refusedN.Load(),
+		Retried:        o.retried.Load(),
+		Requests:       o.requests.Load(),
+		FailedRequests: o.failed.Load(),
+		Timeouts:       o.timeouts.Load(),
+		Spilled:        o.spilled.Load(),
+		Spooled:        o.spooled.Load(),
+		SpoolErrors:    o.spoolErrors.Load(),
+		Replayed:       o.replayed.Load(),
+		InMemory:       inMem,
+		Spool:          o.sp.Stats(),
+	}
+}
+
+// Health reports the output's state and counters.
+func (o *Output) Health() []health.Status {
+	st := o.Stats()
+	o.mu.Lock()
+	state, lastErr := o.state, o.lastErr
+	o.mu.Unlock()
+	if state == health.Up && st.Spool.Pending > 0 {
+		state = health.Degraded // catching up
+	}
+	return []health.Status{{
+		Component: o.opt.Name,
+		State:     state,
+		LastError: lastErr,
+		Counters: map[string]int64{
+			"delivered":       int64(st.Delivered + st.Duplicates),
+			"refused":         int64(st.Refused),
+			"failed_requests": int64(st.FailedRequests),
+			"spooled":         st.Spool.Pending,
+			"spool_dropped":   st.Spool.Dropped,
+			"in_memory":       int64(st.InMemory),
+		},
+	}}
+}
