@@ -468,6 +468,9 @@ func (o *Output) run(ctx context.Context) error {
 				case err == nil:
 					ok()
 					replayAt = time.Now().Add(o.opt.ReplayEvery)
+					if o.sp.Len() == 0 {
+						o.log.Info().Uint64("replayed", o.replayed.Load()).Msg("spool empty: every spooled document has its answer")
+					}
 				case ctx.Err() == nil:
 					fail(err)
 				}

@@ -44,6 +44,39 @@ func (l *logBuf) String() string {
 
 func (l *logBuf) count(s string) int { return strings.Count(l.String(), s) }
 
+// duplicateKeys returns the log lines that carry a key twice (invalid for
+// many JSON log shippers).
+func (l *logBuf) duplicateKeys(t *testing.T) []string {
+	t.Helper()
+	var bad []string
+	for _, line := range strings.Split(strings.TrimSpace(l.String()), "\n") {
+		if line == "" {
+			continue
+		}
+		dec := json.NewDecoder(strings.NewReader(line))
+		if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+			t.Fatalf("log line is not a JSON object: %s", line)
+		}
+		seen := map[string]bool{}
+		for dec.More() {
+			tok, err := dec.Token()
+			if err != nil {
+				t.Fatalf("log line %s: %v", line, err)
+			}
+			key := tok.(string)
+			if seen[key] {
+				bad = append(bad, line)
+			}
+			seen[key] = true
+			var v json.RawMessage
+			if err := dec.Decode(&v); err != nil {
+				t.Fatalf("log line %s: %v", line, err)
+			}
+		}
+	}
+	return bad
+}
+
 var t0 = time.Date(2024, 5, 1, 10, 0, 0, 0, time.UTC)
 
 // tick returns the documents of one tick of n topics.
@@ -173,6 +206,9 @@ func TestHungRequestRecovers(t *testing.T) {
 	}
 	if n := r.logs.count("destination answers again"); n != 1 {
 		t.Errorf("%d recovery lines, want 1:\n%s", n, r.logs)
+	}
+	if bad := r.logs.duplicateKeys(t); len(bad) > 0 {
+		t.Errorf("log lines with a duplicate key:\n%s", strings.Join(bad, "\n"))
 	}
 }
 
