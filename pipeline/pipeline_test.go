@@ -391,3 +391,57 @@ func TestNewDocGroup(t *testing.T) {
 		t.Errorf("sample group not used: %+v", d)
 	}
 }
+
+// recordingProcessor keeps what it saw and marks documents.
+type recordingProcessor struct {
+	mu      sync.Mutex
+	samples []Sample
+	ticks   []time.Time
+}
+
+func (p *recordingProcessor) Process(tick time.Time, target Target, s Sample, doc *Doc) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.samples = append(p.samples, s)
+	p.ticks = append(p.ticks, tick)
+	doc.Target.Cluster = "seen-by-processor"
+}
+
+// TestProcessorSeesSamplesBeforeTheSink: a processor in the worker sees
+// every sample with its offsets, in tick order, before its document
+// reaches the sink, and what it adds to the document is written.
+func TestProcessorSeesSamplesBeforeTheSink(t *testing.T) {
+	n := 0
+	src := funcSource(func(ctx context.Context, tick time.Time, topic string) (Sample, error) {
+		n++
+		return SampleFromOffsets([]int64{int64(n), UnknownOffset}, []int64{10, 5}), nil
+	})
+	sink := newMemSink()
+	rec := &recordingProcessor{}
+	stop, cancel := context.WithCancel(context.Background())
+	w := &Worker{Task: Task{Target: Target{Mirror: "m", Topic: "t"}, Interval: 10 * time.Millisecond, Source: src},
+		Process: Processors{rec}, Sink: sink, Log: zerolog.Nop()}
+	done := make(chan struct{})
+	go func() { w.Run(stop, context.Background()); close(done) }()
+	sink.wait(t, 3)
+	cancel()
+	<-done
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	if len(rec.samples) < 3 {
+		t.Fatalf("processor saw %d samples", len(rec.samples))
+	}
+	for i, s := range rec.samples {
+		if s.CommittedAt(0) != int64(i+1) || s.LogEndAt(0) != 10 || s.CommittedAt(1) != UnknownOffset || s.Lags[0] != int64(9-i) {
+			t.Errorf("sample %d: committed %v log-end %v lags %v", i, s.Committed, s.LogEnd, s.Lags)
+		}
+		if i > 0 && !rec.ticks[i].After(rec.ticks[i-1]) {
+			t.Errorf("ticks out of order: %v", rec.ticks)
+		}
+	}
+	for _, d := range sink.docs {
+		if d.Target.Cluster != "seen-by-processor" {
+			t.Errorf("document written before the processor saw it: %+v", d.Target)
+		}
+	}
+}

@@ -55,12 +55,33 @@ func NextTick(now time.Time, every time.Duration) time.Time {
 	return now.Truncate(every).Add(every)
 }
 
+// Processor is the stage between collecting and writing: it sees every
+// sample of a topic, in tick order, with the document made from it, before
+// the sink does, and may add to the document. The status evaluator sits
+// here. Process is called from the topic's worker goroutine; one Processor
+// serves every topic, so it must be safe for concurrent use across topics.
+type Processor interface {
+	Process(tick time.Time, target Target, s Sample, doc *Doc)
+}
+
+// Processors runs several processors in order.
+type Processors []Processor
+
+// Process implements Processor.
+func (ps Processors) Process(tick time.Time, target Target, s Sample, doc *Doc) {
+	for _, p := range ps {
+		p.Process(tick, target, s, doc)
+	}
+}
+
 // Worker runs one task until its context ends.
 type Worker struct {
-	Task  Task
-	Sink  Sink
-	Log   zerolog.Logger
-	Stats *Stats
+	Task Task
+	// Process, when set, sees each sample before its document is written.
+	Process Processor
+	Sink    Sink
+	Log     zerolog.Logger
+	Stats   *Stats
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -166,6 +187,9 @@ func (w *Worker) collect(ctx context.Context, tick time.Time, log *zerolog.Logge
 		return stateKey(err)
 	}
 	doc := NewDoc(tick, w.Task.Target, s)
+	if w.Process != nil {
+		w.Process.Process(tick, w.Task.Target, s, &doc)
+	}
 	if err := w.Sink.Write(ctx, []Doc{doc}); err != nil {
 		if w.Stats != nil {
 			w.Stats.SinkErrors.Add(1)
@@ -197,6 +221,9 @@ type Group struct {
 	Sink  Sink
 	Log   zerolog.Logger
 	Stats *Stats
+	// Process, when set before the first Apply, is every worker's
+	// processor.
+	Process Processor
 
 	work    context.Context
 	mu      sync.Mutex
@@ -264,10 +291,11 @@ func (g *Group) start(t Task) {
 	r := &running{task: t, stop: cancel, done: make(chan struct{})}
 	g.running[t.Key()] = r
 	w := &Worker{
-		Task:  t,
-		Sink:  g.Sink,
-		Stats: g.Stats,
-		Log:   g.Log.With().Str("mirror", t.Target.Mirror).Str("topic", t.Target.Topic).Logger(),
+		Task:    t,
+		Process: g.Process,
+		Sink:    g.Sink,
+		Stats:   g.Stats,
+		Log:     g.Log.With().Str("mirror", t.Target.Mirror).Str("topic", t.Target.Topic).Logger(),
 	}
 	g.wg.Add(1)
 	go func() {

@@ -1,10 +1,18 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"io"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/lagship/lagship/internal/testutil/sshtest"
 )
 
 // TestOnceExitCodes: once exits 3 when any configured topic could not be
@@ -64,6 +72,79 @@ mirrors:
 				if strings.Contains(out, w) {
 					t.Errorf("stdout has %q:\n%s", w, out)
 				}
+			}
+		})
+	}
+}
+
+// TestOnceExitCodesSSH: the SSH failure kinds (unknown host key, changed
+// host key, wrong key passphrase, unauthorised key) each exit 3 with the
+// topic named on stderr and an ERROR row, while the healthy SSH mirror on
+// the same file still prints its document.
+func TestOnceExitCodesSSH(t *testing.T) {
+	dir := t.TempDir()
+	hostKey := sshtest.Signer(t, sshtest.Ed25519Key(t))
+	otherHostKey := sshtest.Signer(t, sshtest.Ed25519Key(t))
+	clientKey := sshtest.Ed25519Key(t)
+	strangerKey := sshtest.Ed25519Key(t)
+	srv := sshtest.Start(t, sshtest.Options{
+		HostKeys:       []ssh.Signer{hostKey},
+		AuthorizedKeys: []ssh.PublicKey{sshtest.Signer(t, clientKey).PublicKey()},
+		Exec: func(_ context.Context, _ string, stdout, _ io.Writer) int {
+			io.WriteString(stdout, "GROUP TOPIC PARTITION CURRENT-OFFSET LOG-END-OFFSET LAG CONSUMER-ID HOST CLIENT-ID\nmm orders 0 5 7 2 - - -\n")
+			return 0
+		},
+	})
+	known := srv.WriteKnownHosts(dir, hostKey)
+	wrongKnown := filepath.Join(dir, "wrong_known_hosts")
+	if err := os.WriteFile(wrongKnown, []byte(srv.KnownHostsLine(otherHostKey.PublicKey())+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	emptyKnown := filepath.Join(dir, "empty_known_hosts")
+	if err := os.WriteFile(emptyKnown, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	key := sshtest.WriteOpenSSHKey(t, dir, "id_ed25519", clientKey, "")
+	locked := sshtest.WriteOpenSSHKey(t, dir, "id_locked", clientKey, "right-passphrase")
+	stranger := sshtest.WriteOpenSSHKey(t, dir, "id_stranger", strangerKey, "")
+	wrongPass := filepath.Join(dir, "wrong_pass")
+	if err := os.WriteFile(wrongPass, []byte("wrong-passphrase\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	mirror := func(name, keyFile, knownHosts, extra string) string {
+		return fmt.Sprintf(`  - name: %s
+    method: ssh
+    group: mm
+    topics: [orders]
+    ssh: {host: %s, port: %d, user: ec2-user, key_file: %q, known_hosts: %q%s}
+    kafka_home: /opt/kafka
+    bootstrap_server: "source-kafka:9092"
+`, name, srv.Host(), srv.Port(), keyFile, knownHosts, extra)
+	}
+	good := mirror("good", key, known, "")
+	tests := []struct {
+		name   string
+		mirror string
+		reason string
+	}{
+		{"unknown host key", mirror("bad", key, emptyKnown, ""), "known_hosts"},
+		{"changed host key", mirror("bad", key, wrongKnown, ""), "host key"},
+		{"wrong passphrase", mirror("bad", locked, known, fmt.Sprintf(", passphrase_file: %q", wrongPass)), "passphrase"},
+		{"key not authorised", mirror("bad", stranger, known, ""), "unable to authenticate"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := writeFile(t, "lagship.yaml", "mirrors:\n"+good+tt.mirror)
+			code, out, errOut := runCLI(t, "once", "-config", path, "-log-level", "error")
+			if code != exitPartial {
+				t.Fatalf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", code, exitPartial, out, errOut)
+			}
+			if !strings.Contains(errOut, "bad/orders: ") || !strings.Contains(errOut, tt.reason) {
+				t.Errorf("stderr does not name bad/orders with %q:\n%s", tt.reason, errOut)
+			}
+			flat := strings.Join(strings.Fields(out), " ")
+			if !strings.Contains(flat, "ERROR bad orders mm ssh") || !strings.Contains(flat, "good orders mm ssh") {
+				t.Errorf("stdout lacks the ERROR row or the good document:\n%s", out)
 			}
 		})
 	}
