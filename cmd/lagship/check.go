@@ -43,7 +43,7 @@ func cmdCheck(ctx context.Context, args []string, out, stderr io.Writer) error {
 	probeCtx := func() (context.Context, context.CancelFunc) { return context.WithTimeout(ctx, *timeout) }
 
 	// Elasticsearch
-	esc := esConfig(cfg, nil)
+	esc := cfg.Elasticsearch.Config(nil)
 	esc.MaxRetries = 1 // a probe reports, it does not wait out an outage
 	if es, err := elasticsearch.New(esc, log); err != nil {
 		checks = append(checks, check{scope: "elasticsearch", name: "client", detail: err.Error()})

@@ -3,9 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
-	"strings"
 	"sync"
-	"time"
 
 	"github.com/rs/zerolog"
 
@@ -15,60 +13,23 @@ import (
 	"github.com/lagship/lagship/sinks/elasticsearch"
 )
 
-// esConfig maps the elasticsearch section of the file onto the sink's
-// config. mapping nil means the embedded mapping.
-func esConfig(cfg *config.Config, mapping []byte) elasticsearch.Config {
-	es := cfg.Elasticsearch
-	c := elasticsearch.DefaultConfig()
-	c.Addresses = es.Addresses
-	c.Username = es.Username
-	c.Password = es.Password.Reveal()
-	c.APIKey = es.APIKey.Reveal()
-	c.CAFile = es.CAFile
-	c.InsecureSkipVerify = es.InsecureSkipVerify
-	c.Index = es.Index
-	if mapping != nil {
-		c.Mapping = mapping
-	}
-	if es.Timeout > 0 {
-		c.Timeout = time.Duration(es.Timeout)
-	}
-	if es.Compress != nil {
-		c.Compress = *es.Compress
-	}
-	return c
-}
-
-// deliveryOptions maps the elasticsearch section onto the delivery layer's
-// options.
-func deliveryOptions(cfg *config.Config) delivery.Options {
-	es := cfg.Elasticsearch
-	return delivery.Options{
-		Name:          "elasticsearch",
-		SpoolDir:      es.SpoolDir,
-		SpoolMaxBytes: int64(es.SpoolMaxBytes),
-		FlushInterval: time.Duration(es.FlushInterval),
-		FlushBytes:    int(es.FlushBytes),
-		Timeout:       time.Duration(es.Timeout),
-	}
-}
-
 // newESSink builds the Elasticsearch output of cfg: the bulk writer behind
 // the delivery layer (memory batch, disk spool, replay). It does not wait
 // for Elasticsearch: when it cannot be reached, documents wait in the spool
 // until the index is ready.
 func newESSink(ctx context.Context, cfg *config.Config, log zerolog.Logger) (pipeline.Sink, error) {
-	mapping, err := readMapping(cfg)
+	es := &cfg.Elasticsearch
+	mapping, err := es.Mapping()
 	if err != nil {
 		return nil, err
 	}
 	log = log.With().Str("component", "elasticsearch").Logger()
-	warnInsecure(cfg, log)
-	w, err := elasticsearch.New(esConfig(cfg, mapping), log)
+	warnInsecure(es, log)
+	w, err := elasticsearch.New(es.Config(mapping), log)
 	if err != nil {
 		return nil, err
 	}
-	out, err := delivery.New(w, deliveryOptions(cfg), log)
+	out, err := delivery.New(w, es.DeliveryOptions(), log)
 	if err != nil {
 		w.Close()
 		return nil, err
@@ -94,12 +55,13 @@ func (s *esSink) Reconfigure(ctx context.Context, cfg *config.Config) error {
 	if cfg.Elasticsearch.SpoolDir != s.started.SpoolDir || cfg.Elasticsearch.SpoolMaxBytes != s.started.SpoolMaxBytes {
 		s.log.Warn().Str("spool_dir", s.started.SpoolDir).Msg("spool_dir and spool_max_bytes apply at the next start; documents already spooled stay in the current spool_dir and are replayed from there")
 	}
-	mapping, err := readMapping(cfg)
+	es := &cfg.Elasticsearch
+	mapping, err := es.Mapping()
 	if err != nil {
 		return err
 	}
-	warnInsecure(cfg, s.log)
-	w, err := elasticsearch.New(esConfig(cfg, mapping), s.log)
+	warnInsecure(es, s.log)
+	w, err := elasticsearch.New(es.Config(mapping), s.log)
 	if err != nil {
 		return err
 	}
@@ -132,16 +94,8 @@ func (s *esSink) Close(ctx context.Context) error {
 
 // warnInsecure says loudly when TLS verification is off or credentials go
 // in clear text.
-func warnInsecure(cfg *config.Config, log zerolog.Logger) {
-	es := cfg.Elasticsearch
-	if es.InsecureSkipVerify {
-		log.Warn().Msg("elasticsearch.insecure_skip_verify is set: the server's TLS certificate is not verified")
-	}
-	if es.Username != "" || es.APIKey != "" {
-		for _, a := range es.Addresses {
-			if strings.HasPrefix(a, "http://") {
-				log.Warn().Str("address", a).Msg("credentials are sent to Elasticsearch over plain http")
-			}
-		}
+func warnInsecure(es *elasticsearch.Settings, log zerolog.Logger) {
+	for _, w := range es.Insecure() {
+		log.Warn().Msg(w)
 	}
 }

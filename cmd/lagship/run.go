@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"crypto/sha256"
-	"fmt"
 	"io"
 	"os"
 	"os/signal"
@@ -297,19 +296,4 @@ func cmdMapping(args []string, stdout, stderr io.Writer) error {
 	}
 	_, err := stdout.Write(mappings.JSON)
 	return err
-}
-
-// readMapping returns the mapping the index is created with.
-func readMapping(cfg *config.Config) ([]byte, error) {
-	if cfg.Elasticsearch.MappingFile == "" {
-		return mappings.JSON, nil
-	}
-	b, err := os.ReadFile(cfg.Elasticsearch.MappingFile)
-	if err != nil {
-		return nil, fmt.Errorf("elasticsearch.mapping_file: %w", err)
-	}
-	if _, err := mappings.Parse(b); err != nil {
-		return nil, fmt.Errorf("elasticsearch.mapping_file %s: %w", cfg.Elasticsearch.MappingFile, err)
-	}
-	return b, nil
 }

@@ -10,6 +10,8 @@ package config
 import (
 	"time"
 
+	"github.com/lagship/lagship/sinks/delivery"
+	"github.com/lagship/lagship/sinks/elasticsearch"
 	"github.com/lagship/lagship/sources"
 	"github.com/lagship/lagship/sources/kafka"
 	"github.com/lagship/lagship/sources/mm2"
@@ -20,15 +22,15 @@ import (
 const (
 	DefaultInterval      = 10 * time.Second
 	MinInterval          = time.Second
-	DefaultIndex         = "consumer_lag"
-	DefaultFlushInterval = time.Second
+	DefaultIndex         = elasticsearch.DefaultIndex
+	DefaultFlushInterval = delivery.DefaultFlushInterval
 	DefaultSSHPort       = ssh.DefaultPort
 	DefaultSSHTimeout    = ssh.DefaultTimeout
 	DefaultSSHInterval   = ssh.DefaultInterval
 	DefaultKafkaTimeout  = kafka.DefaultTimeout
-	DefaultSpoolDir      = "/var/lib/lagship/spool"
-	DefaultSpoolMaxBytes = 1 << 30
-	DefaultESTimeout     = 30 * time.Second
+	DefaultSpoolDir      = elasticsearch.DefaultSpoolDir
+	DefaultSpoolMaxBytes = elasticsearch.DefaultSpoolMaxBytes
+	DefaultESTimeout     = elasticsearch.DefaultTimeout
 )
 
 // Methods a mirror can use.
@@ -54,24 +56,8 @@ type Config struct {
 	File string `yaml:"-"`
 }
 
-// Elasticsearch is where documents go.
-type Elasticsearch struct {
-	Addresses          []string `yaml:"addresses"`
-	Username           string   `yaml:"username"`
-	Password           Secret   `yaml:"password"`
-	APIKey             Secret   `yaml:"api_key"`
-	CAFile             string   `yaml:"ca_file"`
-	InsecureSkipVerify bool     `yaml:"insecure_skip_verify"`
-	Index              string   `yaml:"index"`
-	MappingFile        string   `yaml:"mapping_file"`
-	FlushInterval      Duration `yaml:"flush_interval"`
-	FlushBytes         ByteSize `yaml:"flush_bytes"`
-	Compress           *bool    `yaml:"compress"`
-	SpoolDir           string   `yaml:"spool_dir"`
-	SpoolMaxBytes      ByteSize `yaml:"spool_max_bytes"`
-	// Timeout bounds every request to Elasticsearch (default 30s).
-	Timeout Duration `yaml:"timeout"`
-}
+// Elasticsearch is where documents go; the sink owns its settings.
+type Elasticsearch = elasticsearch.Settings
 
 // Kibana is where the saved objects go (lagship kibana import).
 type Kibana struct {

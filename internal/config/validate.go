@@ -16,29 +16,7 @@ func (c *Config) setDefaults() {
 	if c.Interval == 0 {
 		c.Interval = Duration(DefaultInterval)
 	}
-	es := &c.Elasticsearch
-	if len(es.Addresses) == 0 {
-		es.Addresses = []string{"http://localhost:9200"}
-	}
-	if es.Index == "" {
-		es.Index = DefaultIndex
-	}
-	if es.FlushInterval == 0 {
-		es.FlushInterval = Duration(DefaultFlushInterval)
-	}
-	if es.Compress == nil {
-		t := true
-		es.Compress = &t
-	}
-	if es.SpoolDir == "" {
-		es.SpoolDir = DefaultSpoolDir
-	}
-	if es.SpoolMaxBytes == 0 {
-		es.SpoolMaxBytes = DefaultSpoolMaxBytes
-	}
-	if es.Timeout == 0 {
-		es.Timeout = Duration(DefaultESTimeout)
-	}
+	c.Elasticsearch.SetDefaults()
 	for i := range c.Clusters {
 		c.Clusters[i].SetDefaults()
 	}
@@ -213,40 +191,7 @@ func (p *parser) validateTopics(m *Mirror, at func(...any) []any) {
 }
 
 func (p *parser) validateES(c *Config) {
-	es := &c.Elasticsearch
-	at := func(k ...any) []any { return append([]any{"elasticsearch"}, k...) }
-	for i, a := range es.Addresses {
-		u, err := url.Parse(a)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			p.errAt(at("addresses", i), "%q is not an http(s) URL such as https://es-node1:9200", redactURL(a))
-			continue
-		}
-		if u.User != nil {
-			p.errAt(at("addresses", i), "put credentials in username/password or api_key, not in the URL")
-		}
-	}
-	if es.APIKey != "" && (es.Username != "" || es.Password != "") {
-		p.errAt(at("api_key"), "use api_key or username/password, not both")
-	}
-	if (es.Username == "") != (es.Password == "") {
-		p.errAt(at(), "username and password go together")
-	}
-	if es.Index != strings.ToLower(es.Index) || strings.ContainsAny(es.Index, ` "*\<|,>/?#:`) || strings.HasPrefix(es.Index, "_") ||
-		strings.HasPrefix(es.Index, "-") || strings.HasPrefix(es.Index, "+") || es.Index == "." || es.Index == ".." || len(es.Index) > 255 {
-		p.errAt(at("index"), "%q is not a valid index name (lowercase, at most 255 bytes, not starting with _ - +, no spaces or \\/*?\"<>|,#:)", es.Index)
-	}
-	if time.Duration(es.FlushInterval) < 0 {
-		p.errAt(at("flush_interval"), "must be positive")
-	}
-	if es.FlushBytes != 0 && es.FlushBytes < 4<<10 {
-		p.errAt(at("flush_bytes"), "%d bytes is below the minimum of 4KiB", es.FlushBytes)
-	}
-	if d := time.Duration(es.Timeout); d < time.Second || d > 10*time.Minute {
-		p.errAt(at("timeout"), "%s is outside 1s to 10m", d)
-	}
-	if es.SpoolMaxBytes < 1<<20 {
-		p.errAt(at("spool_max_bytes"), "%d bytes is below the minimum of 1MiB", es.SpoolMaxBytes)
-	}
+	c.Elasticsearch.Validate(reporter{p: p, c: c, base: []any{"elasticsearch"}})
 }
 
 func (p *parser) validateKibana(k *Kibana) {
