@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/lagship/lagship/internal/testutil/await"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -119,9 +121,7 @@ func TestPerTickShares(t *testing.T) {
 		}()
 	}
 	// Wait until the fetch started, then let it finish.
-	for calls.Load() == 0 {
-		time.Sleep(time.Millisecond)
-	}
+	await.True(t, 10*time.Second, "the fetch to start", func() bool { return calls.Load() > 0 })
 	close(release)
 	wg.Wait()
 	if calls.Load() != 1 {
@@ -170,9 +170,7 @@ func TestPerTickCancel(t *testing.T) {
 	defer close(block)
 	p := &PerTick[int]{Fetch: func(ctx context.Context, tick time.Time) (int, error) { <-block; return 0, nil }}
 	go func() { _, _ = p.Get(context.Background(), time.Unix(1, 0)) }()
-	for p.Runs() == 0 {
-		time.Sleep(time.Millisecond)
-	}
+	await.True(t, 10*time.Second, "the fetch to start", func() bool { return p.Runs() > 0 })
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	if _, err := p.Get(ctx, time.Unix(1, 0)); !errors.Is(err, context.Canceled) {

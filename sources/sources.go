@@ -333,3 +333,22 @@ func closeValue(v any) {
 func Errorf(spec Spec, format string, args ...any) error {
 	return fmt.Errorf("mirror %q: %s", spec.Name, fmt.Sprintf(format, args...))
 }
+
+// Health reports every shared resource that reports its own status; a
+// status without a component name is named after the resource's key.
+func (e *Env) Health() []health.Status {
+	var out []health.Status
+	e.Each(func(key string, v any) {
+		r, ok := v.(health.Reporter)
+		if !ok {
+			return
+		}
+		for _, st := range r.Health() {
+			if st.Component == "" {
+				st.Component = key
+			}
+			out = append(out, st)
+		}
+	})
+	return out
+}

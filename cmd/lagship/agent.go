@@ -8,6 +8,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/lagship/lagship/internal/config"
+	"github.com/lagship/lagship/internal/health"
 	"github.com/lagship/lagship/pipeline"
 	"github.com/lagship/lagship/sources"
 	kafkasrc "github.com/lagship/lagship/sources/kafka"
@@ -58,6 +59,10 @@ func newSources(ctx context.Context, log zerolog.Logger) *planner {
 // Run runs the background parts of the shared resources (offsets readers)
 // until ctx ends, then closes every resource.
 func (p *planner) Run(ctx context.Context) error { return p.env.Run(ctx) }
+
+// Health reports the shared resources of the running mirrors (cluster
+// connections, SSH hosts, offsets readers).
+func (p *planner) Health() []health.Status { return p.env.Health() }
 
 // plan builds the tasks of cfg, reusing every resource whose configuration
 // did not change.

@@ -17,6 +17,7 @@ import (
 	kafkago "github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kfake"
 
+	"github.com/lagship/lagship/internal/testutil/await"
 	"github.com/lagship/lagship/internal/testutil/esfake"
 )
 
@@ -80,12 +81,8 @@ func startLagship(t *testing.T, args ...string) *agentProc {
 // waitFor polls cond for at most 30 s.
 func (p *agentProc) waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s; agent log:\n%s", what, p.stderr.String())
-		}
-		time.Sleep(50 * time.Millisecond)
+	if !await.Within(30*time.Second, cond) {
+		t.Fatalf("timed out waiting for %s; agent log:\n%s", what, p.stderr.String())
 	}
 }
 

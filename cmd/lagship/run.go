@@ -95,7 +95,7 @@ func runAgent(ctx context.Context, cfg *config.Config, log zerolog.Logger, opt a
 	if r, ok := sink.(interface{ Run(context.Context) error }); ok {
 		g.Go(func() error { return r.Run(bg) })
 	}
-	g.Go(func() error { return summaryLoop(bg, opt.summary, stats, sink, log) })
+	g.Go(func() error { return summaryLoop(bg, opt.summary, stats, []any{sink, srcs}, log) })
 	stopAll := func() { stopBg(); _ = g.Wait() }
 	group := pipeline.NewGroup(work, sink, log, stats)
 

@@ -222,6 +222,7 @@ func TestFailureModesRecover(t *testing.T) {
 	}{
 		{"503 for four answers", func(s *esfake.Server) { s.FailNext(esfake.EndpointBulk, 4, 503) }, func(*esfake.Server) {}},
 		{"500 for four answers", func(s *esfake.Server) { s.FailNext(esfake.EndpointBulk, 4, 500) }, func(*esfake.Server) {}},
+		{"garbage bodies", func(s *esfake.Server) { s.FailNext(esfake.EndpointBulk, 4, 200) }, func(*esfake.Server) {}},
 		{"connection refused", func(s *esfake.Server) { s.Outage() }, func(s *esfake.Server) { _ = s.Restore() }},
 		{"hang", func(s *esfake.Server) { s.Hang(esfake.EndpointBulk) }, func(s *esfake.Server) { s.Answer() }},
 	} {

@@ -336,6 +336,11 @@ func TestOutageSpoolsThenReplays(t *testing.T) {
 	if n := strings.Count(h.logs.String(), "destination answers again"); n != 1 {
 		t.Errorf("%d recovery lines, want 1:\n%s", n, h.logs)
 	}
+	// The closing line counts what is still undelivered, not what once
+	// passed through the spool.
+	if !strings.Contains(h.logs.String(), `"undelivered":0,"message":"output closed; everything delivered"`) {
+		t.Errorf("closing line:\n%s", h.logs)
+	}
 }
 
 func TestCloseDeadlineSpoolsPending(t *testing.T) {

@@ -13,6 +13,7 @@ import (
 	"github.com/rs/zerolog"
 	"golang.org/x/crypto/ssh"
 
+	"github.com/lagship/lagship/internal/testutil/await"
 	"github.com/lagship/lagship/internal/testutil/sshtest"
 )
 
@@ -123,13 +124,7 @@ func describeExec(cmd *string, stdout, stderr string) sshtest.ExecFunc {
 // waitFor polls cond until it holds or the test's deadline nears.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	await.True(t, 20*time.Second, what, cond)
 }
 
 func writeFile(t *testing.T, dir, name, content string, mode os.FileMode) string {

@@ -262,8 +262,9 @@ func (s *Server) Restore() error {
 // FailNext answers the next n requests to endpoint ("" for any endpoint)
 // with status and no other effect: 429 es_rejected_execution_exception, 503
 // cluster_block_exception, 502 and 504 as a proxy in front of the cluster
-// answers them (HTML, no X-Elastic-Product), anything else as an
-// Elasticsearch exception.
+// answers them (HTML, no X-Elastic-Product), 200 with a JSON body cut short
+// (garbage from a broken middlebox), anything else as an Elasticsearch
+// exception.
 func (s *Server) FailNext(endpoint string, n, status int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -827,6 +828,11 @@ func (s *Server) takeFault(ep string) int {
 
 func writeFault(w http.ResponseWriter, status int, r *http.Request) {
 	switch status {
+	case http.StatusOK:
+		// A broken middlebox: 200 with a body cut short.
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		_, _ = io.WriteString(w, `{"took":3,"errors":false,"items":[{"create":{"_index":`)
 	case http.StatusBadGateway, http.StatusGatewayTimeout:
 		w.Header().Del("X-Elastic-Product")
 		w.Header().Set("Content-Type", "text/html")
