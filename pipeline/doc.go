@@ -104,6 +104,13 @@ type Doc struct {
 	Timestamp time.Time // tick time, UTC
 	Target
 	Lags []int64 // index = partition; UnknownLag entries are omitted
+	// Status is the topic's judgement (OK, WARN, ...; "" when unknown),
+	// set by the status evaluator.
+	Status string
+	// MaxTimeLag is the largest partition time lag in seconds (to the
+	// millisecond), present when HasTimeLag.
+	MaxTimeLag float64
+	HasTimeLag bool
 }
 
 // NewDoc is the document of target's sample at tick: the sample's group,
@@ -160,7 +167,8 @@ func (d Doc) MarshalJSON() ([]byte, error) {
 // every sink, so it writes bytes directly instead of going through reflection.
 //
 // Field order: @timestamp, topic, p0..pN, mirror, group, cluster, method,
-// total_lag, max_lag, partition_count.
+// total_lag, max_lag, partition_count, then status and max_time_lag when
+// known.
 func (d *Doc) AppendJSON(b []byte) []byte {
 	b = append(b, `{"@timestamp":"`...)
 	b = d.Timestamp.UTC().AppendFormat(b, TimestampLayout)
@@ -190,6 +198,14 @@ func (d *Doc) AppendJSON(b []byte) []byte {
 	b = strconv.AppendInt(b, max, 10)
 	b = append(b, `,"partition_count":`...)
 	b = strconv.AppendInt(b, int64(len(d.Lags)), 10)
+	if d.Status != "" {
+		b = append(b, `,"status":`...)
+		b = appendString(b, d.Status)
+	}
+	if d.HasTimeLag {
+		b = append(b, `,"max_time_lag":`...)
+		b = strconv.AppendFloat(b, d.MaxTimeLag, 'f', -1, 64)
+	}
 	return append(b, '}')
 }
 

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"bytes"
 	"encoding/json"
+	"math"
 	"testing"
 	"time"
 )
@@ -10,13 +11,18 @@ import (
 // FuzzAppendJSON: the hand-written encoder produces what encoding/json
 // reads back as the same document, whatever the names and lags.
 func FuzzAppendJSON(f *testing.F) {
-	f.Add("orders", "mm", "mirrormaker", "dc1", "native", int64(1700000000123), int64(5), int64(-1), int64(0))
-	f.Add("a\"b\\c\n\t\x01é", "m\u2028", "g\x7f", "", "ssh", int64(0), int64(1<<62), int64(3), int64(-1))
-	f.Fuzz(func(t *testing.T, topic, mirror, group, cluster, method string, ms, l0, l1, l2 int64) {
+	f.Add("orders", "mm", "mirrormaker", "dc1", "native", int64(1700000000123), int64(5), int64(-1), int64(0), "", -1.0)
+	f.Add("a\"b\\c\n\t\x01é", "m\u2028", "g\x7f", "", "ssh", int64(0), int64(1<<62), int64(3), int64(-1), "STALL", 12.345)
+	f.Fuzz(func(t *testing.T, topic, mirror, group, cluster, method string, ms, l0, l1, l2 int64, status string, timeLag float64) {
 		d := Doc{
 			Timestamp: time.UnixMilli(ms % (1 << 44)).UTC(),
 			Target:    Target{Mirror: mirror, Topic: topic, Group: group, Cluster: cluster, Method: method},
 			Lags:      []int64{l0, l1, l2},
+			Status:    status,
+		}
+		// Time lags are seconds to the millisecond, from 0 to a year.
+		if timeLag >= 0 && timeLag < 365*24*3600 {
+			d.MaxTimeLag, d.HasTimeLag = math.Round(timeLag*1000)/1000, true
 		}
 		b := d.AppendJSON(nil)
 		var got map[string]any
@@ -60,6 +66,21 @@ func FuzzAppendJSON(f *testing.F) {
 		}
 		if n, _ := got["max_lag"].(json.Number).Int64(); n != max {
 			t.Errorf("max_lag %v, want %d", got["max_lag"], max)
+		}
+		if status != "" {
+			want("status", status)
+		} else if _, ok := got["status"]; ok {
+			t.Errorf("status present while unknown: %s", b)
+		}
+		tl, ok := got["max_time_lag"]
+		switch {
+		case d.HasTimeLag:
+			wantJSON, _ := json.Marshal(d.MaxTimeLag)
+			if !ok || string(tl.(json.Number)) != string(wantJSON) {
+				t.Errorf("max_time_lag %v, want %s (as encoding/json writes it)", tl, wantJSON)
+			}
+		case ok:
+			t.Errorf("max_time_lag present while unknown: %s", b)
 		}
 	})
 }

@@ -131,7 +131,7 @@ func TestCheckOldIndexMigration(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	docs := collectOnce(context.Background(), tasks, time.Now().UTC().Truncate(time.Second), func(_ pipeline.Task, err error) { t.Error(err) })
+	docs := collectOnce(context.Background(), tasks, time.Now().UTC().Truncate(time.Second), nil, func(_ pipeline.Task, err error) { t.Error(err) })
 	sink, err := newESSink(context.Background(), cfg, zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)

@@ -56,7 +56,9 @@ func cmdOnce(ctx context.Context, args []string, out, stderr io.Writer) error {
 	sink := stdout.New(out, format)
 	tick := time.Now().UTC().Truncate(time.Millisecond)
 	var failed []string
-	docs := collectOnce(ctx, tasks, tick, func(t pipeline.Task, err error) {
+	// One observation: the status is known only where the lag is at or
+	// below allowed_lag (OK); the time lag only where it is 0.
+	docs := collectOnce(ctx, tasks, tick, newEvaluator(cfg), func(t pipeline.Task, err error) {
 		log.Warn().Str("mirror", t.Target.Mirror).Str("topic", t.Target.Topic).Err(err).Msg("no document")
 		label := "NO DATA"
 		// No committed offset yet, or a reader still catching up, is
@@ -89,7 +91,7 @@ const exitPartial = 3
 // collectOnce runs every task's collection for one tick, concurrently as the
 // workers would (so shared fetches are shared), and returns the documents in
 // mirror/topic order.
-func collectOnce(ctx context.Context, tasks []pipeline.Task, tick time.Time, onErr func(pipeline.Task, error)) []pipeline.Doc {
+func collectOnce(ctx context.Context, tasks []pipeline.Task, tick time.Time, proc pipeline.Processor, onErr func(pipeline.Task, error)) []pipeline.Doc {
 	var mu sync.Mutex
 	var docs []pipeline.Doc
 	var wg sync.WaitGroup
@@ -104,7 +106,11 @@ func collectOnce(ctx context.Context, tasks []pipeline.Task, tick time.Time, onE
 				onErr(t, err)
 				return
 			}
-			docs = append(docs, pipeline.NewDoc(tick, t.Target, s))
+			doc := pipeline.NewDoc(tick, t.Target, s)
+			if proc != nil {
+				proc.Process(tick, t.Target, s, &doc)
+			}
+			docs = append(docs, doc)
 		}()
 	}
 	wg.Wait()

@@ -45,7 +45,7 @@ mirrors:
 	}{
 		{"all collected", ok, 0, nil, []string{"good", "orders"}, []string{"ERROR"}},
 		{"missing topic", ok + "  - {name: typo, cluster: live, group: mirrormaker, topics: [ordres]}\n", exitPartial,
-			[]string{"1 of 2 topics could not be collected", "typo/ordres: ", "topic not found"}, []string{"good", "ERROR typo ordres mirrormaker native - - - topic \"ordres\" on cluster \"live\": topic not found"}, nil},
+			[]string{"1 of 2 topics could not be collected", "typo/ordres: ", "topic not found"}, []string{"good", "ERROR typo ordres mirrormaker native - - - - - topic \"ordres\" on cluster \"live\": topic not found"}, nil},
 		{"unreachable brokers", ok + "  - {name: far, cluster: dead, group: mirrormaker, topics: [orders]}\n", exitPartial,
 			[]string{"far/orders: "}, []string{"good", "ERROR far orders mirrormaker native"}, nil},
 		{"unknown group is a state, not a failure", ok + "  - {name: nogroup, cluster: live, group: nobody, topics: [orders]}\n", 0,

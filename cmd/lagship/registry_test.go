@@ -79,7 +79,7 @@ mirrors:
 	if err != nil {
 		t.Fatal(err)
 	}
-	docs := collectOnce(context.Background(), tasks, time.Unix(1700000000, 0).UTC(), func(_ pipeline.Task, err error) { t.Error(err) })
+	docs := collectOnce(context.Background(), tasks, time.Unix(1700000000, 0).UTC(), nil, func(_ pipeline.Task, err error) { t.Error(err) })
 	if len(docs) != 1 {
 		t.Fatalf("docs %v", docs)
 	}

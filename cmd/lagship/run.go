@@ -17,6 +17,7 @@ import (
 	"github.com/lagship/lagship/internal/configkit"
 	"github.com/lagship/lagship/mappings"
 	"github.com/lagship/lagship/pipeline"
+	"github.com/lagship/lagship/pipeline/status"
 )
 
 const defaultConfig = "/etc/lagship/lagship.yaml"
@@ -98,6 +99,9 @@ func runAgent(ctx context.Context, cfg *config.Config, log zerolog.Logger, opt a
 	g.Go(func() error { return summaryLoop(bg, opt.summary, stats, []any{sink, srcs}, log) })
 	stopAll := func() { stopBg(); _ = g.Wait() }
 	group := pipeline.NewGroup(work, sink, log, stats)
+	ev := status.New(status.DefaultRules())
+	configureEvaluator(ev, cfg, log)
+	group.Process = ev
 
 	apply := func(tasks []pipeline.Task) {
 		started, stopped := group.Apply(tasks, sameTask)
@@ -149,6 +153,7 @@ func runAgent(ctx context.Context, cfg *config.Config, log zerolog.Logger, opt a
 				log.Warn().Msg("elasticsearch settings changed; they apply at the next start")
 			}
 		}
+		configureEvaluator(ev, next, log)
 		apply(tasks)
 		cfg = next
 		log.Info().Str("file", opt.path).Str("reason", why).Msg("config reloaded")

@@ -10,6 +10,7 @@ package config
 import (
 	"time"
 
+	"github.com/lagship/lagship/pipeline/status"
 	"github.com/lagship/lagship/sinks/delivery"
 	"github.com/lagship/lagship/sinks/elasticsearch"
 	"github.com/lagship/lagship/sources"
@@ -48,6 +49,8 @@ type Config struct {
 	Kibana        Kibana        `yaml:"kibana"`
 	Clusters      []Cluster     `yaml:"clusters"`
 	Mirrors       []Mirror      `yaml:"mirrors"`
+	// Status holds the defaults of every mirror's judgement.
+	Status status.Settings `yaml:"status"`
 
 	// Methods is the registry the mirrors were decoded with.
 	Methods sources.Registry `yaml:"-"`
@@ -83,6 +86,8 @@ type Mirror struct {
 	Method   string   `yaml:"method"`
 	Interval Duration `yaml:"interval"`
 	Topics   []string `yaml:"topics"`
+	// Status overrides the file's status keys for this mirror.
+	Status status.Settings `yaml:"status"`
 
 	// Settings is the method's part of the mirror (kafka.Settings,
 	// ssh.Settings, mm2.Settings, ...).
@@ -105,6 +110,16 @@ func (c *Config) EffectiveInterval(m *Mirror) time.Duration {
 		return d.DefaultInterval(time.Duration(c.Interval))
 	}
 	return time.Duration(c.Interval)
+}
+
+// StatusRules are the rules the mirror is judged by: the defaults, the
+// file's status section, then the mirror's own. A window set nowhere is
+// status.DefaultWindow, or 3 intervals for a mirror that ticks slower than
+// every 200 s.
+func (c *Config) StatusRules(m *Mirror) status.Rules {
+	def := status.DefaultRules()
+	def.Window = max(def.Window, status.MinTicksPerWindow*c.EffectiveInterval(m))
+	return m.Status.Over(c.Status.Over(def))
 }
 
 // ClusterByName returns the named cluster or nil.

@@ -333,3 +333,50 @@ func TestSSHHostOneRule(t *testing.T) {
 		t.Fatalf("error %v", err)
 	}
 }
+
+// TestStatusSection: the status keys, their overrides per mirror, and
+// their errors at file:line on the key that decides.
+func TestStatusSection(t *testing.T) {
+	base := `status:
+  window: 2m
+  allowed_lag: 10
+clusters:
+  - {name: dc1, brokers: ["k:9092"]}
+mirrors:
+  - name: a
+    cluster: dc1
+    group: g
+    topics: [t]
+  - name: b
+    cluster: dc1
+    group: g
+    topics: [t]
+    interval: 30s
+    status: {window: 5m, err_time_lag: 10m}
+`
+	c, err := Parse("f.yaml", []byte(base), func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := c.StatusRules(&c.Mirrors[0]), c.StatusRules(&c.Mirrors[1])
+	if a.Window != 2*time.Minute || a.AllowedLag != 10 || a.ErrTimeLag != 0 {
+		t.Errorf("mirror a rules %+v", a)
+	}
+	if b.Window != 5*time.Minute || b.AllowedLag != 10 || b.ErrTimeLag != 10*time.Minute {
+		t.Errorf("mirror b rules %+v", b)
+	}
+	for _, tt := range []struct{ name, from, to, want string }{
+		{"window below 3 intervals", "window: 5m, err", "window: 1m, err", "f.yaml:16: mirrors[1].status.window: 1m0s is shorter than 3 × the mirror's interval (30s)"},
+		{"file window below 3 intervals", "  window: 2m\n", "  window: 20s\n", "f.yaml:2: status.window: 20s is shorter than 3 × the mirror's interval (10s)"},
+		{"negative allowed lag", "allowed_lag: 10", "allowed_lag: -1", "f.yaml:3: status.allowed_lag: must be 0 or more messages"},
+		{"err below warn", "err_time_lag: 10m", "err_time_lag: 1m, warn_time_lag: 2m", "mirrors[1].status.err_time_lag: 1m0s is below warn_time_lag (2m0s)"},
+		{"unknown key", "allowed_lag: 10", "allowed_lag: 10\n  window_size: 1m", "status.window_size: unknown key"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse("f.yaml", []byte(strings.Replace(base, tt.from, tt.to, 1)), func(string) (string, bool) { return "", false })
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("err = %v, want %q", err, tt.want)
+			}
+		})
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/lagship/lagship/internal/configkit"
+	"github.com/lagship/lagship/pipeline/status"
 	"github.com/lagship/lagship/sources"
 )
 
@@ -119,7 +120,21 @@ func (p *parser) validate(c *Config) {
 		}
 		p.validateTopics(m, at)
 		m.Settings.Validate(reporter{p: p, c: c, base: at()}, c.Spec(m))
+		m.Status.Validate(reporter{p: p, c: c, base: at("status")})
+		if key, why := status.Check(c.StatusRules(m), c.EffectiveInterval(m)); key != "" {
+			// Point at the key that decides: the mirror's own, the file's
+			// status section, or else the mirror's interval.
+			switch {
+			case p.has(at("status", key)...):
+				p.errAt(at("status", key), "%s", why)
+			case p.has("status", key):
+				p.errAt([]any{"status", key}, "%s (for mirror %q)", why, m.Name)
+			default:
+				p.errAt(at("interval"), "%s (status.%s is the default)", why, key)
+			}
+		}
 	}
+	c.Status.Validate(reporter{p: p, c: c, base: []any{"status"}})
 }
 
 // checkInterval: an interval given in the file is at least MinInterval and

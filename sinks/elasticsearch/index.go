@@ -27,6 +27,19 @@ type IndexState struct {
 	// IntegerLagFields lists pN fields mapped as integer (the old script's
 	// mapping): lags above 2147483647 are rejected for them.
 	IntegerLagFields []string
+	// MissingFields lists the fields lagship added since the index was
+	// created (AddedFields) that it does not map yet; EnsureIndex adds
+	// them. WrongFields lists those mapped with another type.
+	MissingFields []string
+	WrongFields   []string
+}
+
+// AddedFields are the fields documents gained after the first mapping, with
+// their types: an index created before them gets them with PUT _mapping
+// (additive only), so they are not mapped dynamically (status as text).
+var AddedFields = []struct{ Name, Type string }{
+	{"status", "keyword"},
+	{"max_time_lag", "double"},
 }
 
 // NeedsTopicFix reports an index whose topic is text without a keyword
@@ -132,6 +145,14 @@ func (s *Sink) InspectIndex(ctx context.Context) (IndexState, error) {
 			st.IntegerLagFields = append(st.IntegerLagFields, name)
 		}
 	}
+	for _, f := range AddedFields {
+		switch got, ok := props[f.Name]; {
+		case !ok:
+			st.MissingFields = append(st.MissingFields, f.Name)
+		case got.Type != f.Type:
+			st.WrongFields = append(st.WrongFields, f.Name+" is "+got.Type+", want "+f.Type)
+		}
+	}
 	sort.Slice(st.IntegerLagFields, func(i, j int) bool {
 		a, _ := strconv.Atoi(st.IntegerLagFields[i][1:])
 		b, _ := strconv.Atoi(st.IntegerLagFields[j][1:])
@@ -194,7 +215,7 @@ func (s *Sink) EnsureIndex(ctx context.Context) error {
 	}
 	if st.Exists {
 		s.warnOldMapping(st)
-		return nil
+		return s.addFields(ctx, st)
 	}
 	res, err := esapi.IndicesCreateRequest{Index: s.cfg.Index, Body: bytes.NewReader(s.cfg.Mapping)}.Do(ctx, s.tp)
 	if err != nil {
@@ -211,6 +232,36 @@ func (s *Sink) EnsureIndex(ctx context.Context) error {
 		return fmt.Errorf("creating index %q: %w", s.cfg.Index, rerr)
 	}
 	s.log.Info().Msg("created index with the lagship mapping")
+	return nil
+}
+
+// addFields maps the AddedFields an existing index lacks, and only those:
+// an existing field is never changed.
+func (s *Sink) addFields(ctx context.Context, st IndexState) error {
+	if len(st.WrongFields) > 0 {
+		s.log.Warn().Strs("fields", st.WrongFields).Msg("index maps fields lagship writes with another type; documents still go in, but Kibana's status panels may not work; use a new index")
+	}
+	if len(st.MissingFields) == 0 {
+		return nil
+	}
+	props := map[string]any{}
+	for _, f := range AddedFields {
+		for _, m := range st.MissingFields {
+			if m == f.Name {
+				props[f.Name] = map[string]string{"type": f.Type}
+			}
+		}
+	}
+	body, _ := json.Marshal(map[string]any{"properties": props})
+	res, err := esapi.IndicesPutMappingRequest{Index: []string{s.cfg.Index}, Body: bytes.NewReader(body)}.Do(ctx, s.tp)
+	if err != nil {
+		return fmt.Errorf("adding fields %v to index %q: %w", st.MissingFields, s.cfg.Index, err)
+	}
+	defer closeBody(res)
+	if res.IsError() {
+		return fmt.Errorf("adding fields %v to index %q: %w", st.MissingFields, s.cfg.Index, responseError(res))
+	}
+	s.log.Info().Strs("fields", st.MissingFields).Msg("added the new fields to the existing index mapping")
 	return nil
 }
 

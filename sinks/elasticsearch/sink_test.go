@@ -444,8 +444,19 @@ func TestOldIndex(t *testing.T) {
 	if err := h.sink.EnsureIndex(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if srv.Requests(esfake.EndpointIndexCreate) != 0 || srv.Requests(esfake.EndpointPutMapping) != 0 {
-		t.Error("EnsureIndex touched an existing index")
+	// The existing index is not re-created and its fields are not
+	// changed: only the fields documents gained since are added.
+	if srv.Requests(esfake.EndpointIndexCreate) != 0 || srv.Requests(esfake.EndpointPutMapping) != 1 {
+		t.Errorf("EnsureIndex: %d creations, %d mapping updates, want 0 and 1", srv.Requests(esfake.EndpointIndexCreate), srv.Requests(esfake.EndpointPutMapping))
+	}
+	if got := string(srv.LastPutMapping()); got != `{"properties":{"max_time_lag":{"type":"double"},"status":{"type":"keyword"}}}` {
+		t.Errorf("mapping update %s", got)
+	}
+	if srv.FieldType(DefaultIndex, "status") != "keyword" || srv.FieldType(DefaultIndex, "max_time_lag") != "double" || srv.FieldType(DefaultIndex, "topic") != "text" {
+		t.Errorf("after EnsureIndex: status %s, max_time_lag %s, topic %s", srv.FieldType(DefaultIndex, "status"), srv.FieldType(DefaultIndex, "max_time_lag"), srv.FieldType(DefaultIndex, "topic"))
+	}
+	if err := h.sink.EnsureIndex(ctx); err != nil || srv.Requests(esfake.EndpointPutMapping) != 1 {
+		t.Errorf("a second EnsureIndex: %v, %d mapping updates", err, srv.Requests(esfake.EndpointPutMapping))
 	}
 	logs := h.logs.String()
 	for _, want := range []string{`"level":"warn"`, "terms aggregations", "split by topic", "lagship check", "p17"} {

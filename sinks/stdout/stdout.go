@@ -87,15 +87,22 @@ func (s *Sink) Close(context.Context) error {
 	defer s.mu.Unlock()
 	if s.format == Table {
 		tw := tabwriter.NewWriter(s.w, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "TIMESTAMP\tMIRROR\tTOPIC\tGROUP\tMETHOD\tPARTITIONS\tTOTAL_LAG\tMAX_LAG\tLAG (p0 p1 ...)")
+		fmt.Fprintln(tw, "TIMESTAMP\tMIRROR\tTOPIC\tGROUP\tMETHOD\tSTATUS\tPARTITIONS\tTOTAL_LAG\tMAX_LAG\tTIME_LAG\tLAG (p0 p1 ...)")
 		for i := range s.rows {
 			d := &s.rows[i]
 			total, max, _ := d.Summary()
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%s\n", d.Timestamp.UTC().Format(pipeline.TimestampLayout),
-				d.Mirror, d.Topic, d.Group, d.Method, len(d.Lags), total, max, lagList(d.Lags))
+			st, tl := d.Status, "-"
+			if st == "" {
+				st = "-" // unknown: one observation over the allowed lag says nothing of a trend
+			}
+			if d.HasTimeLag {
+				tl = strconv.FormatFloat(d.MaxTimeLag, 'f', -1, 64) + "s"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%s\t%s\n", d.Timestamp.UTC().Format(pipeline.TimestampLayout),
+				d.Mirror, d.Topic, d.Group, d.Method, st, len(d.Lags), total, max, tl, lagList(d.Lags))
 		}
 		for _, f := range s.failed {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t-\t-\t-\t%s\n", f.label, f.mirror, f.topic, f.group, f.method, f.reason)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t-\t-\t-\t-\t-\t%s\n", f.label, f.mirror, f.topic, f.group, f.method, f.reason)
 		}
 		s.failed = nil
 		if err := tw.Flush(); err != nil {

@@ -48,8 +48,17 @@ func TestTable(t *testing.T) {
 	if err := s.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	want := "2026-11-22T01:02:10.000Z  m       orders    g      native  3           8          5        3 - 5"
+	want := "2026-11-22T01:02:10.000Z  m       orders    g      native  -       3           8          5        -         3 - 5"
 	if !strings.Contains(out.String(), want) || !strings.HasPrefix(out.String(), "TIMESTAMP") {
 		t.Errorf("table:\n%s", out.String())
+	}
+	// A judged document shows its status and time lag.
+	out.Reset()
+	d := docs()[:1]
+	d[0].Status, d[0].MaxTimeLag, d[0].HasTimeLag = "STALL", 12.5, true
+	_ = s.Write(context.Background(), d)
+	_ = s.Close(context.Background())
+	if !strings.Contains(strings.Join(strings.Fields(out.String()), " "), "native STALL 3 8 5 12.5s 3 - 5") {
+		t.Errorf("judged row:\n%s", out.String())
 	}
 }

@@ -1,0 +1,193 @@
+package status
+
+import (
+	"math"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/lagship/lagship/pipeline"
+)
+
+// Evaluator judges every topic it is shown, keeping each partition's state
+// between ticks. It is a pipeline.Processor: Process sets the document's
+// status and max time lag. Safe for concurrent use by every topic's worker.
+type Evaluator struct {
+	mu     sync.Mutex
+	def    Rules
+	rules  map[string]Rules // per mirror, when it differs from def
+	topics map[topicKey]*topicState
+	calls  int
+}
+
+type topicKey struct{ mirror, topic string }
+
+type topicState struct {
+	mu     sync.Mutex
+	rules  Rules
+	parts  []partition
+	last   TopicStatus
+	seenAt time.Time
+}
+
+// TopicStatus is a topic's latest judgement.
+type TopicStatus struct {
+	Target     pipeline.Target
+	At         time.Time
+	Status     Status
+	Partitions []Result
+	// MaxTimeLag is the largest known partition time lag; valid when
+	// HasTimeLag.
+	MaxTimeLag time.Duration
+	HasTimeLag bool
+}
+
+// New returns an evaluator with def as every mirror's rules until
+// Configure says otherwise.
+func New(def Rules) *Evaluator {
+	return &Evaluator{def: def, rules: map[string]Rules{}, topics: map[topicKey]*topicState{}}
+}
+
+// Configure sets a mirror's rules. When they change, the mirror's state
+// starts again (its window has to be observed anew).
+func (e *Evaluator) Configure(mirror string, r Rules) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	old, ok := e.rules[mirror]
+	if !ok {
+		old = e.def
+	}
+	e.rules[mirror] = r
+	if old == r {
+		return
+	}
+	for k := range e.topics {
+		if k.mirror == mirror {
+			delete(e.topics, k)
+		}
+	}
+}
+
+// Process implements pipeline.Processor.
+func (e *Evaluator) Process(tick time.Time, target pipeline.Target, s pipeline.Sample, doc *pipeline.Doc) {
+	ts := e.observe(tick, target, s)
+	if ts.Status != Unknown {
+		doc.Status = ts.Status.String()
+	}
+	if ts.HasTimeLag {
+		doc.MaxTimeLag = math.Round(ts.MaxTimeLag.Seconds()*1000) / 1000
+		doc.HasTimeLag = true
+	}
+}
+
+// observe records a sample and returns the topic's judgement.
+func (e *Evaluator) observe(tick time.Time, target pipeline.Target, s pipeline.Sample) TopicStatus {
+	e.mu.Lock()
+	k := topicKey{target.Mirror, target.Topic}
+	ts := e.topics[k]
+	if ts == nil {
+		r, ok := e.rules[target.Mirror]
+		if !ok {
+			r = e.def
+		}
+		ts = &topicState{rules: r}
+		e.topics[k] = ts
+	}
+	e.calls++
+	if e.calls%4096 == 0 {
+		e.sweepLocked(tick)
+	}
+	e.mu.Unlock()
+
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	ts.seenAt = tick
+	n := len(s.Lags)
+	if len(ts.parts) != n {
+		grown := make([]partition, n)
+		copy(grown, ts.parts)
+		ts.parts = grown
+	}
+	out := TopicStatus{Target: target, At: tick, Partitions: make([]Result, n)}
+	for p := range n {
+		o := Observation{At: tick, Committed: s.CommittedAt(p), LogEnd: s.LogEndAt(p), Members: members(s.Members, p)}
+		if s.Committed == nil {
+			// A source that knows only lags: judge the lag against a
+			// log end of lag and a committed offset of 0.
+			if l := s.Lags[p]; l >= 0 {
+				o.Committed, o.LogEnd = 0, l
+			}
+		}
+		r := ts.parts[p].observe(o, ts.rules)
+		out.Partitions[p] = r
+		out.Status = Worse(out.Status, r.Status)
+		if r.HasTimeLag && (!out.HasTimeLag || r.TimeLag > out.MaxTimeLag) {
+			out.MaxTimeLag, out.HasTimeLag = r.TimeLag, true
+		}
+	}
+	ts.last = out
+	return out
+}
+
+// members is what the membership says of partition p: active members that
+// own it (or the group's when ownership is unknown), -1 when unknown.
+func members(m *pipeline.Membership, p int) int {
+	switch {
+	case m == nil:
+		return -1
+	case m.Owned != nil && p < len(m.Owned):
+		if m.Owned[p] {
+			return max(m.Active, 1)
+		}
+		return 0
+	}
+	return m.Active
+}
+
+// sweepLocked forgets topics not seen for three windows (removed from the
+// config), so memory follows the config.
+func (e *Evaluator) sweepLocked(now time.Time) {
+	for k, ts := range e.topics {
+		ts.mu.Lock()
+		stale := now.Sub(ts.seenAt) > 3*ts.rules.Window
+		ts.mu.Unlock()
+		if stale {
+			delete(e.topics, k)
+		}
+	}
+}
+
+// Snapshot returns every topic's latest judgement, sorted by mirror and
+// topic.
+func (e *Evaluator) Snapshot() []TopicStatus {
+	e.mu.Lock()
+	states := make([]*topicState, 0, len(e.topics))
+	for _, ts := range e.topics {
+		states = append(states, ts)
+	}
+	e.mu.Unlock()
+	out := make([]TopicStatus, 0, len(states))
+	for _, ts := range states {
+		ts.mu.Lock()
+		if !ts.last.At.IsZero() {
+			out = append(out, ts.last)
+		}
+		ts.mu.Unlock()
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Target.Mirror != out[j].Target.Mirror {
+			return out[i].Target.Mirror < out[j].Target.Mirror
+		}
+		return out[i].Target.Topic < out[j].Target.Topic
+	})
+	return out
+}
+
+// Mirrors returns each mirror's status: its worst topic's.
+func Mirrors(topics []TopicStatus) map[string]Status {
+	out := map[string]Status{}
+	for _, t := range topics {
+		out[t.Target.Mirror] = Worse(out[t.Target.Mirror], t.Status)
+	}
+	return out
+}
