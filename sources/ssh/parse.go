@@ -417,7 +417,9 @@ func messageGroup(line string) (string, bool) {
 
 // quoted reports whether line is prefix + 'name' + suffix.
 func quoted(line, prefix, suffix string) bool {
-	if !strings.HasPrefix(line, prefix) || !strings.HasSuffix(line, suffix) {
+	// The length check keeps prefix and suffix from overlapping, as in
+	// "Consumer group has no active members.".
+	if len(line) < len(prefix)+len(suffix) || !strings.HasPrefix(line, prefix) || !strings.HasSuffix(line, suffix) {
 		return false
 	}
 	name := line[len(prefix) : len(line)-len(suffix)]
