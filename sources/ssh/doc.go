@@ -4,7 +4,8 @@
 //
 //	'<kafka_home>/bin/kafka-consumer-groups.sh' --bootstrap-server '<bs>' --describe --group '<group>' [--command-config '<file>']
 //
-// and turns the printed table into per-partition lag (parse.go).
+// and turns the printed table into per-partition lag, offsets and the
+// group's membership (parse.go).
 //
 // Cost on the host: every run starts a JVM, which takes a second or more of
 // CPU. A Source therefore runs the command once per group per tick, whatever

@@ -14,7 +14,8 @@ import (
 // FuzzParse checks, on any input, that Parse never panics and that Lags never
 // invents a lag: every value is UnknownLag or a number ≥ 0 that appears in
 // stdout, or the difference of two numbers in stdout, or 0 from a flooring.
-// Sample must agree with Lags and take its offsets from the rows.
+// Sample must agree with Lags and take its offsets from the rows, and its
+// Members must hold together (see checkMembers).
 func FuzzParse(f *testing.F) {
 	for _, fx := range loadFixtures(f) {
 		f.Add(fx.stdout, fx.stderr)
@@ -31,6 +32,8 @@ func FuzzParse(f *testing.F) {
 		f.Add(b, []byte(nil))
 	}
 	f.Add([]byte(table("g t 0 1 2 - c h i", "g t 3 9 5 -4 c h i")), []byte(nil))
+	f.Add([]byte(table("g t 0 1 2 1 - - -", "g t 1 1 2 1 c h i")), []byte("Warning: Consumer group 'g' is rebalancing.\n"))
+	f.Add([]byte(table("g t 0 1 2 1 - - -")), []byte("Consumer group 'g' has no active members.\n"))
 	f.Fuzz(func(t *testing.T, stdout, stderr []byte) {
 		res, err := Parse(stdout, stderr)
 		if err != nil {
@@ -71,7 +74,9 @@ func FuzzParse(f *testing.F) {
 				}
 			}
 			checkSample(t, res, k[0], k[1], lags)
+			checkMembers(t, res, k[0], k[1], len(lags))
 		}
+		checkMembers(t, res, "", "\x00not-a-topic", 0)
 		if _, found := res.Lags("", "\x00not-a-topic"); found && !topics[[2]string{"", "\x00not-a-topic"}] {
 			t.Fatal("found a topic no row has")
 		}
@@ -143,5 +148,55 @@ func checkSample(t *testing.T, res Result, group, topic string, lags []int64) {
 		if e != pipeline.UnknownOffset && !slices.ContainsFunc(rows, func(r Row) bool { return r.LogEndOffset == e }) {
 			t.Fatalf("Sample(%q, %q) partition %d: log end %d from no row of %+v", group, topic, p, e, rows)
 		}
+	}
+}
+
+// checkMembers checks Sample(group, topic).Members against the rows: Active
+// is at least 0 and at most the number of distinct consumer ids of the rows;
+// Owned is nil or has one entry per partition, and an owned partition has a
+// row naming a consumer; the state is one of those the output can tell; an
+// empty group has no member and owns nothing.
+func checkMembers(t *testing.T, res Result, group, topic string, partitions int) {
+	t.Helper()
+	s, _ := res.Sample(group, topic)
+	m := s.Members
+	if m == nil {
+		return
+	}
+	ids := map[string]bool{}
+	for _, r := range res.Rows {
+		if r.ConsumerID != "" && r.ConsumerID != "-" {
+			ids[r.ConsumerID] = true
+		}
+	}
+	if m.Active < 0 || m.Active > len(ids) {
+		t.Fatalf("Sample(%q, %q).Members.Active = %d with %d consumer ids in the rows", group, topic, m.Active, len(ids))
+	}
+	if m.Owned != nil && len(m.Owned) != partitions {
+		t.Fatalf("Sample(%q, %q).Members.Owned has %d entries for %d partitions", group, topic, len(m.Owned), partitions)
+	}
+	switch m.State {
+	case "Stable", "Empty", "PreparingRebalance":
+	default:
+		t.Fatalf("Sample(%q, %q).Members.State = %q", group, topic, m.State)
+	}
+	if m.State == "Stable" && m.Active == 0 {
+		t.Fatalf("Sample(%q, %q).Members is Stable without a member", group, topic)
+	}
+	for p, o := range m.Owned {
+		if !o {
+			continue
+		}
+		if m.State == "Empty" {
+			t.Fatalf("Sample(%q, %q).Members is Empty but owns partition %d", group, topic, p)
+		}
+		if !slices.ContainsFunc(res.Rows, func(r Row) bool {
+			return r.Topic == topic && int(r.Partition) == p && r.matches(group) && r.ConsumerID != "" && r.ConsumerID != "-"
+		}) {
+			t.Fatalf("Sample(%q, %q).Members owns partition %d, which no row gives a consumer", group, topic, p)
+		}
+	}
+	if m.State == "Empty" && m.Active != 0 {
+		t.Fatalf("Sample(%q, %q).Members is Empty with %d active", group, topic, m.Active)
 	}
 }

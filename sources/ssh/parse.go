@@ -2,6 +2,7 @@ package ssh
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -17,9 +18,11 @@ import (
 //	4.0+ --verbose GROUP TOPIC PARTITION LEADER-EPOCH CURRENT-OFFSET ...
 //
 // so columns are located by their header names, never by position, and a
-// new header line starts a new table (one per group). Only the columns up to
-// LAG are read, from the left: in 0.10.2–1.0 a consumer id of 50 characters or
-// more runs into HOST without a space, which breaks the columns after it.
+// new header line starts a new table (one per group). The columns up to
+// LAG are read from the left, and so is CONSUMER-ID, which follows LAG: in
+// 0.10.2–1.0 a consumer id of 50 characters or more runs into HOST without a
+// space, which breaks the columns after it but still leaves one word per
+// consumer in the CONSUMER-ID column.
 
 // Status is what one run of kafka-consumer-groups.sh --describe said about
 // the group.
@@ -63,6 +66,12 @@ func (s Status) String() string {
 // A negative LAG printed by the tool (committed offset past the log end) is
 // stored as 0, so -1 always means unknown. Group is empty for the layouts
 // without a GROUP column (0.10.2–2.2).
+//
+// ConsumerID is the CONSUMER-ID word as printed: "-" when no member owns the
+// partition, empty when the layout has no CONSUMER-ID column (0.10.0–0.10.1,
+// whose OWNER column is not read) or the row stops before it. In 0.10.2–1.0
+// a long id may carry the host glued to it ("id/10.0.0.1"); it still names
+// one consumer.
 type Row struct {
 	Group         string
 	Topic         string
@@ -70,6 +79,7 @@ type Row struct {
 	CurrentOffset int64
 	LogEndOffset  int64
 	Lag           int64
+	ConsumerID    string
 }
 
 // Result is everything one run printed. When the output holds several groups
@@ -80,6 +90,10 @@ type Result struct {
 	Status  Status
 	Message string // the error or warning text, for logs
 	Rows    []Row
+
+	// Groups named by "has no active members." and "is rebalancing."
+	// messages, for Members.
+	emptyGroups, rebalancingGroups []string
 }
 
 // MaxPartition bounds the PARTITION column: a larger number is rejected as
@@ -101,13 +115,21 @@ func Parse(stdout, stderr []byte) (Result, error) {
 		return Result{}, err
 	}
 	p.stderr(stderr)
-	return Result{Status: p.status, Message: strings.Join(p.messages, "; "), Rows: p.rows}, nil
+	return Result{
+		Status:            p.status,
+		Message:           strings.Join(p.messages, "; "),
+		Rows:              p.rows,
+		emptyGroups:       p.emptyGroups,
+		rebalancingGroups: p.rebalancingGroups,
+	}, nil
 }
 
 type parser struct {
 	status   Status
 	messages []string
 	rows     []Row
+
+	emptyGroups, rebalancingGroups []string
 
 	cols    columns
 	inTable bool // a header was seen and no message since
@@ -119,11 +141,19 @@ type parser struct {
 type columns struct {
 	group, topic, partition, current, logEnd, lag int
 	need                                          int // fields a row must have
+	consumer                                      int // CONSUMER-ID, -1 when absent; not needed by a row
 }
 
 func (p *parser) report(s Status, msg string) {
 	if s > p.status {
 		p.status = s
+	}
+	switch name, ok := messageGroup(msg); {
+	case !ok:
+	case s == StatusNoActiveMembers:
+		p.emptyGroups = append(p.emptyGroups, name)
+	case s == StatusRebalancing:
+		p.rebalancingGroups = append(p.rebalancingGroups, name)
 	}
 	if msg != "" {
 		p.messages = append(p.messages, msg)
@@ -209,10 +239,17 @@ func lines(b []byte) []string {
 // header recognises a table header and maps its columns.
 func header(line string) (columns, bool) {
 	f := strings.Fields(line)
-	c := columns{group: -1, topic: -1, partition: -1, current: -1, logEnd: -1, lag: -1}
+	c := columns{group: -1, topic: -1, partition: -1, current: -1, logEnd: -1, lag: -1, consumer: -1}
 	for i, name := range f {
 		var slot *int
 		switch name {
+		case "CONSUMER-ID":
+			// Optional, and only its first occurrence counts: it never
+			// decides whether a line is a header.
+			if c.consumer < 0 {
+				c.consumer = i
+			}
+			continue
 		case "GROUP":
 			slot = &c.group
 		case "TOPIC":
@@ -243,8 +280,8 @@ func header(line string) (columns, bool) {
 }
 
 // row reads one table row with the header's columns. Only the first c.need
-// fields are used; the rest (consumer id, host, client id) may be run
-// together or missing.
+// fields and CONSUMER-ID are used; the rest (host, client id) may be run
+// together or missing, and a row that stops before CONSUMER-ID has none.
 func (c columns) row(line string) (Row, error) {
 	f := strings.Fields(line)
 	if len(f) < c.need {
@@ -253,6 +290,9 @@ func (c columns) row(line string) (Row, error) {
 	r := Row{Topic: f[c.topic]}
 	if c.group >= 0 {
 		r.Group = f[c.group]
+	}
+	if c.consumer >= 0 && c.consumer < len(f) {
+		r.ConsumerID = f[c.consumer]
 	}
 	part, err := number(f[c.partition], 32)
 	if err != nil {
@@ -358,9 +398,28 @@ func isRebalancing(line string) bool {
 	return quoted(line, "Warning: Consumer group ", " is rebalancing.")
 }
 
+// messageGroup returns the group a "has no active members." or "is
+// rebalancing." message names: 'G' since 0.10.2, `G` in 0.10.1.
+func messageGroup(line string) (string, bool) {
+	line = strings.TrimPrefix(line, "Warning: ")
+	for _, suffix := range []string{" has no active members.", " is rebalancing."} {
+		name, ok := strings.CutSuffix(line, suffix)
+		if !ok {
+			continue
+		}
+		name, ok = strings.CutPrefix(name, "Consumer group ")
+		if ok && len(name) >= 2 && (name[0] == '\'' || name[0] == '`') && name[len(name)-1] == name[0] {
+			return name[1 : len(name)-1], true
+		}
+	}
+	return "", false
+}
+
 // quoted reports whether line is prefix + 'name' + suffix.
 func quoted(line, prefix, suffix string) bool {
-	if !strings.HasPrefix(line, prefix) || !strings.HasSuffix(line, suffix) {
+	// The length check keeps prefix and suffix from overlapping, as in
+	// "Consumer group has no active members.".
+	if len(line) < len(prefix)+len(suffix) || !strings.HasPrefix(line, prefix) || !strings.HasSuffix(line, suffix) {
 		return false
 	}
 	name := line[len(prefix) : len(line)-len(suffix)]
@@ -387,7 +446,7 @@ func clip(s string) string {
 // (several groups and group ""), the largest known lag wins. found is false
 // when no row has that topic.
 func (r Result) Lags(group, topic string) (lags []int64, found bool) {
-	s, found := r.Sample(group, topic)
+	s, found := r.offsets(group, topic)
 	return s.Lags, found
 }
 
@@ -399,9 +458,24 @@ func (r Result) Lags(group, topic string) (lags []int64, found bool) {
 // partition has a known lag, each offset comes from the first row that
 // knows it. The offsets are as printed: a committed offset past the log end
 // (a negative LAG, floored at 0 in Lags) is kept.
+//
+// Members is the group's membership as the output tells it (see Members);
+// it is set even when found is false, e.g. for a rebalancing group that
+// printed no table.
 func (r Result) Sample(group, topic string) (s pipeline.Sample, found bool) {
+	s, found = r.offsets(group, topic)
+	s.Members = r.Members(group, topic, len(s.Lags))
+	return s, found
+}
+
+// matches reports whether row belongs to group under the rule of Lags.
+func (row Row) matches(group string) bool {
+	return group == "" || row.Group == "" || row.Group == group
+}
+
+func (r Result) offsets(group, topic string) (s pipeline.Sample, found bool) {
 	for _, row := range r.Rows {
-		if row.Topic != topic || (group != "" && row.Group != "" && row.Group != group) {
+		if row.Topic != topic || !row.matches(group) {
 			continue
 		}
 		found = true
@@ -446,4 +520,83 @@ func (row Row) lag() int64 {
 		return max(row.LogEndOffset-row.CurrentOffset, 0)
 	}
 	return pipeline.UnknownLag
+}
+
+// Members is the membership of group ("" = any group, rows matched as in
+// Lags) with Owned sized for the n partitions of topic, or nil when the
+// output gives no basis for it:
+//
+//   - "Consumer group 'G' has no active members." (stdout or stderr):
+//     State "Empty", Active 0, Owned all false.
+//   - "Consumer group 'G' is rebalancing.": State "PreparingRebalance",
+//     Active and Owned from the rows; Owned is nil when no row has a
+//     CONSUMER-ID.
+//   - otherwise, when the rows name at least one consumer: State "Stable".
+//
+// Active counts the distinct CONSUMER-IDs other than '-' over all the
+// group's rows, every topic included (a member without partitions has a row
+// of its own, TOPIC '-'). Owned[p] is true when a row of topic and partition
+// p names a consumer. Without a message, a table without a CONSUMER-ID column
+// (0.10.0–0.10.1) or with '-' everywhere gives nil.
+//
+// For group "", a message applies to the rows of the group it names, and to
+// the rows of the layouts without a GROUP column (one group per run): the
+// group is rebalancing when any of its groups is, and empty when all are.
+// With no row at all, any message applies.
+func (r Result) Members(group, topic string, n int) *pipeline.Membership {
+	owned := make([]bool, n)
+	ids := map[string]bool{}
+	basis := false // a row printed a CONSUMER-ID
+	groups := map[string]bool{}
+	for _, row := range r.Rows {
+		if !row.matches(group) {
+			continue
+		}
+		groups[row.Group] = true
+		if row.ConsumerID == "" {
+			continue
+		}
+		basis = true
+		if row.ConsumerID == "-" {
+			continue
+		}
+		ids[row.ConsumerID] = true
+		if row.Topic == topic && row.Partition >= 0 && int(row.Partition) < n {
+			owned[row.Partition] = true
+		}
+	}
+	rebalancing, empty := r.messagesFor(group, groups)
+	switch {
+	case rebalancing:
+		m := &pipeline.Membership{State: "PreparingRebalance", Active: len(ids)}
+		if basis {
+			m.Owned = owned
+		}
+		return m
+	case empty:
+		return &pipeline.Membership{State: "Empty", Owned: make([]bool, n)}
+	case len(ids) > 0:
+		return &pipeline.Membership{State: "Stable", Active: len(ids), Owned: owned}
+	}
+	return nil
+}
+
+// messagesFor tells whether a rebalancing and a no-active-members message
+// apply to group, whose rows belong to groups (see Members).
+func (r Result) messagesFor(group string, groups map[string]bool) (rebalancing, empty bool) {
+	if group != "" {
+		return slices.Contains(r.rebalancingGroups, group), slices.Contains(r.emptyGroups, group)
+	}
+	if len(groups) == 0 {
+		return len(r.rebalancingGroups) > 0, len(r.emptyGroups) > 0
+	}
+	covered := func(names []string, g string) bool {
+		return len(names) > 0 && (g == "" || slices.Contains(names, g))
+	}
+	empty = true
+	for g := range groups {
+		rebalancing = rebalancing || covered(r.rebalancingGroups, g)
+		empty = empty && covered(r.emptyGroups, g)
+	}
+	return rebalancing, empty
 }

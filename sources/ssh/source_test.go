@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -129,15 +130,17 @@ func TestCollectStates(t *testing.T) {
 		exit       int
 		topic      string
 		wantLags   []int64
+		wantMember *pipeline.Membership
 		wantState  error    // errors.Is target
 		wantErr    []string // substrings of a failure (not a state)
 		wantFailed bool     // counted as a failure in stats
 	}{
-		{name: "ok", stdout: ok, topic: topicName(1), wantLags: wantLags(1, 2)},
+		{name: "ok", stdout: ok, topic: topicName(1), wantLags: wantLags(1, 2),
+			wantMember: membership("Stable", 1, "oo")},
 		{name: "no active members", stdout: ok, stderr: "\nConsumer group 'mm1' has no active members.\n",
-			topic: topicName(0), wantLags: wantLags(0, 2)},
+			topic: topicName(0), wantLags: wantLags(0, 2), wantMember: membership("Empty", 0, "..")},
 		{name: "rebalancing", stdout: ok, stderr: "Warning: Consumer group 'mm1' is rebalancing.\n",
-			topic: topicName(1), wantLags: wantLags(1, 2)},
+			topic: topicName(1), wantLags: wantLags(1, 2), wantMember: membership("PreparingRebalance", 1, "oo")},
 		{name: "topic not in table", stdout: ok, topic: "elsewhere", wantState: pipeline.ErrNoOffsets},
 		{name: "topic without committed offsets", stdout: noOffsets, topic: "orphan", wantState: pipeline.ErrNoOffsets},
 		{name: "group missing", stdout: "\nError: Consumer group 'mm1' does not exist.\n", topic: topicName(0),
@@ -185,6 +188,9 @@ func TestCollectStates(t *testing.T) {
 				}
 				if !slices.Equal(got.Lags, tt.wantLags) {
 					t.Fatalf("lags = %v, want %v", got.Lags, tt.wantLags)
+				}
+				if !reflect.DeepEqual(got.Members, tt.wantMember) {
+					t.Errorf("members = %s, want %s", show(got.Members), show(tt.wantMember))
 				}
 			}
 			st := src.Stats()
