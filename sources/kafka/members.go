@@ -213,7 +213,9 @@ func (c *Cluster) describeGroups(ctx context.Context, md *metadataSnapshot, grou
 			out[g] = &groupMembers{err: fmt.Errorf("describing group %q on cluster %q: %w", g, c.cfg.Name, err)}
 		}
 	}
-	c.noteMembers(out)
+	if ctx.Err() == nil {
+		c.noteMembers(out) // a cancelled tick says nothing of the group
+	}
 	return out
 }
 

@@ -13,6 +13,7 @@ import (
 
 	"github.com/rs/zerolog"
 	kafkago "github.com/segmentio/kafka-go"
+	"github.com/segmentio/kafka-go/protocol/describegroups"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -136,6 +137,48 @@ func FuzzDecodeAssignment(f *testing.F) {
 			t.Fatalf("visited %d partitions in %d bytes", n, len(b))
 		}
 	})
+}
+
+func TestMembersOf(t *testing.T) {
+	orders := func(ps ...int32) []byte {
+		return buildAssignment(1, []assignmentTopic{{"orders", ps}, {"other", []int32{0}}}, nil, nil)
+	}
+	for _, tt := range []struct {
+		name    string
+		group   describegroups.ResponseGroup
+		want    pipeline.Membership
+		wantNil bool // Owned nil
+	}{
+		{"two members share the partitions", describegroups.ResponseGroup{
+			GroupState: "Stable", ProtocolType: "consumer",
+			Members: []describegroups.ResponseGroupMember{{MemberAssignment: orders(0, 2)}, {MemberAssignment: orders(3, 9)}},
+		}, pipeline.Membership{State: "Stable", Active: 2, Owned: []bool{true, false, true, true}}, false},
+		{"one assignment unreadable", describegroups.ResponseGroup{
+			GroupState: "Stable", ProtocolType: "consumer",
+			Members: []describegroups.ResponseGroupMember{{MemberAssignment: []byte{0, 1, 0}}, {MemberAssignment: orders(1)}},
+		}, pipeline.Membership{State: "Stable", Active: 2, Owned: []bool{false, true, false, false}}, false},
+		{"rebalancing: no assignment sent", describegroups.ResponseGroup{
+			GroupState: "PreparingRebalance", ProtocolType: "consumer",
+			Members: []describegroups.ResponseGroupMember{{}, {}, {}},
+		}, pipeline.Membership{State: "PreparingRebalance", Active: 3}, true},
+		{"not the consumer protocol", describegroups.ResponseGroup{
+			GroupState: "Stable", ProtocolType: "connect",
+			Members: []describegroups.ResponseGroupMember{{MemberAssignment: orders(0, 1, 2, 3)}},
+		}, pipeline.Membership{State: "Stable", Active: 1}, true},
+		{"no member", describegroups.ResponseGroup{GroupState: "Empty", ProtocolType: "consumer"},
+			pipeline.Membership{State: "Empty"}, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got := membersOf(&tt.group).membership("orders", 4)
+			if got == nil || got.State != tt.want.State || got.Active != tt.want.Active ||
+				(got.Owned == nil) != tt.wantNil || !slices.Equal(got.Owned, tt.want.Owned) {
+				t.Fatalf("membership = %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+	if m := (&groupMembers{err: errAssignment}).membership("orders", 4); m != nil {
+		t.Errorf("membership of a failed describe = %+v, want nil", m)
+	}
 }
 
 // membersAt collects topic for group at tick i and returns its Members.
