@@ -11,6 +11,9 @@
 //     read_uncommitted: the high watermark, what a consumer can reach);
 //   - one OffsetFetch request per consumer group, to its coordinator,
 //     carrying every watched topic of that group;
+//   - one DescribeGroups request per group coordinator, carrying every
+//     watched group that broker coordinates, for each sample's Members (a
+//     failure there leaves Members nil and fails nothing);
 //   - a Metadata request only when the partition map is missing, older than
 //     Config.MetadataMaxAge, lacks a newly watched topic, holds an unknown
 //     topic for longer than Config.UnknownBackoff, or after a leadership
@@ -21,9 +24,10 @@
 // Connections are kept open across ticks, one per broker.
 //
 // kafka-go's Client is not used for these requests: Client.ListOffsets splits
-// a request into one request per partition, Client.OffsetFetch sends a
-// FindCoordinator before every OffsetFetch, and Client.Metadata answers from
-// a cache its Transport refreshes on its own schedule. The package builds the
+// a request into one request per partition, Client.DescribeGroups into one
+// per group, Client.OffsetFetch sends a FindCoordinator before every
+// OffsetFetch, and Client.Metadata answers from a cache its Transport
+// refreshes on its own schedule. The package builds the
 // requests with kafka-go's protocol package and sends them over connections
 // it dials itself (TLS, ApiVersions and SASL as kafka-go's Transport does).
 package kafka
@@ -40,6 +44,7 @@ import (
 
 	"github.com/rs/zerolog"
 	"github.com/segmentio/kafka-go/protocol"
+	"golang.org/x/sync/singleflight"
 
 	"github.com/lagship/lagship/pipeline"
 )
@@ -55,19 +60,22 @@ type Cluster struct {
 
 	metaMu sync.Mutex // one metadata request at a time
 
-	mu       sync.Mutex
-	closed   bool
-	failing  bool                       // requests have been failing since the last fully good tick
-	errSeen  bool                       // an error was noted during the current tick
-	conns    map[string]*brokerConn     // by host:port
-	topics   map[string]int             // Watch reference counts
-	groups   map[string]map[string]int  // WatchGroup reference counts
-	meta     *metadataSnapshot          // latest partition map, nil before the first
-	stale    bool                       // a leadership error asks for a refresh
-	lastMeta string                     // broker that answered the last Metadata
-	coords   map[string]string          // group -> coordinator host:port
-	reqs     map[protocol.ApiKey]uint64 // requests written, by API key
-	stats    Stats                      // counters other than reqs
+	coordFlight singleflight.Group // FindCoordinator requests in flight, by group
+
+	mu             sync.Mutex
+	closed         bool
+	failing        bool                       // requests have been failing since the last fully good tick
+	errSeen        bool                       // an error was noted during the current tick
+	conns          map[string]*brokerConn     // by host:port
+	topics         map[string]int             // Watch reference counts
+	groups         map[string]map[string]int  // WatchGroup reference counts
+	meta           *metadataSnapshot          // latest partition map, nil before the first
+	stale          bool                       // a leadership error asks for a refresh
+	lastMeta       string                     // broker that answered the last Metadata
+	coords         map[string]string          // group -> coordinator host:port
+	membersFailing map[string]bool            // groups whose last DescribeGroups failed
+	reqs           map[protocol.ApiKey]uint64 // requests written, by API key
+	stats          Stats                      // counters other than reqs
 }
 
 // NewCluster validates cfg and returns the cluster client. It does not
@@ -86,13 +94,14 @@ func NewCluster(cfg Config, log zerolog.Logger) (*Cluster, error) {
 		return nil, fmt.Errorf("cluster %q: %w", cfg.Name, err)
 	}
 	c := &Cluster{
-		cfg:    cfg,
-		log:    log.With().Str("cluster", cfg.Name).Logger(),
-		conns:  make(map[string]*brokerConn),
-		topics: make(map[string]int),
-		groups: make(map[string]map[string]int),
-		coords: make(map[string]string),
-		reqs:   make(map[protocol.ApiKey]uint64),
+		cfg:            cfg,
+		log:            log.With().Str("cluster", cfg.Name).Logger(),
+		conns:          make(map[string]*brokerConn),
+		topics:         make(map[string]int),
+		groups:         make(map[string]map[string]int),
+		coords:         make(map[string]string),
+		membersFailing: make(map[string]bool),
+		reqs:           make(map[protocol.ApiKey]uint64),
 	}
 	c.dial = &dialer{clientID: cfg.ClientID, timeout: cfg.Timeout, tls: tlsCfg, mech: mech, count: c.countRequest}
 	c.ticks.Fetch = func(ctx context.Context, tick time.Time) (*snapshot, error) {
@@ -279,8 +288,9 @@ func (c *Cluster) fetchAlone(ctx context.Context, tick time.Time, group, topic s
 // Stats is the cluster client's own health.
 type Stats struct {
 	// Requests counts requests written to brokers by API name
-	// ("ListOffsets", "OffsetFetch", "Metadata", "FindCoordinator",
-	// "ApiVersions", "SaslHandshake", "SaslAuthenticate").
+	// ("ListOffsets", "OffsetFetch", "DescribeGroups", "Metadata",
+	// "FindCoordinator", "ApiVersions", "SaslHandshake",
+	// "SaslAuthenticate").
 	Requests          map[string]uint64
 	MetadataRefreshes uint64        // Metadata requests answered
 	Ticks             uint64        // shared tick fetches run

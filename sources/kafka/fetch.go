@@ -3,6 +3,7 @@ package kafka
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net"
 	"slices"
 	"strconv"
@@ -141,8 +142,9 @@ func (c *Cluster) requestMetadata(ctx context.Context, prev *metadataSnapshot, n
 
 // snapshot is the result of one fetch.
 type snapshot struct {
-	topics map[string]*topicEnds
-	groups map[string]*groupOffsets
+	topics  map[string]*topicEnds
+	groups  map[string]*groupOffsets
+	members map[string]*groupMembers // every group of the fetch
 }
 
 // topicEnds holds the log-end offsets of one topic.
@@ -202,6 +204,11 @@ func (c *Cluster) fetch(ctx context.Context, now time.Time, set fetchSet) (*snap
 			gmu.Lock()
 			snap.groups[g] = res
 			gmu.Unlock()
+		})
+	}
+	if len(set.groups) > 0 {
+		wg.Go(func() {
+			snap.members = c.describeGroups(ctx, md, slices.Collect(maps.Keys(set.groups)))
 		})
 	}
 	retry, lerr := c.listEnds(ctx, md, snap, set.topics, pending)
@@ -484,13 +491,31 @@ func coordinatorError(code kafkago.Error) bool {
 }
 
 // coordinator returns the address of group's coordinator, asking any broker
-// when it is not cached.
+// when it is not cached. Concurrent lookups of one group (its OffsetFetch
+// and its DescribeGroups) share one FindCoordinator request.
 func (c *Cluster) coordinator(ctx context.Context, md *metadataSnapshot, group string) (string, error) {
 	c.mu.Lock()
 	addr := c.coords[group]
 	c.mu.Unlock()
 	if addr != "" {
 		return addr, nil
+	}
+	v, err, _ := c.coordFlight.Do(group, func() (any, error) {
+		return c.findCoordinator(ctx, md, group)
+	})
+	if err != nil {
+		return "", err
+	}
+	return v.(string), nil
+}
+
+// findCoordinator asks any broker for group's coordinator and caches it.
+func (c *Cluster) findCoordinator(ctx context.Context, md *metadataSnapshot, group string) (string, error) {
+	c.mu.Lock()
+	addr := c.coords[group]
+	c.mu.Unlock()
+	if addr != "" {
+		return addr, nil // found by a lookup that ended a moment ago
 	}
 	r, _, err := c.anyBroker(ctx, md, &findcoordinator.Request{Key: group})
 	if err != nil {

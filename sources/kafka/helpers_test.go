@@ -144,7 +144,7 @@ type requestCounter struct {
 
 func newRequestCounter(kf *kfake.Cluster) *requestCounter {
 	rc := &requestCounter{n: make(map[int16]int)}
-	for _, k := range []kmsg.Key{kmsg.ListOffsets, kmsg.Metadata, kmsg.OffsetFetch, kmsg.FindCoordinator, kmsg.ApiVersions} {
+	for _, k := range []kmsg.Key{kmsg.ListOffsets, kmsg.Metadata, kmsg.OffsetFetch, kmsg.DescribeGroups, kmsg.FindCoordinator, kmsg.ApiVersions} {
 		kf.ControlKey(int16(k), func(req kmsg.Request) (kmsg.Response, error, bool) {
 			kf.KeepControl()
 			rc.mu.Lock()

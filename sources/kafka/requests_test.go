@@ -66,9 +66,9 @@ func tickCounts(t *testing.T, topics, partitions, ticks int) (perTick []map[kmsg
 	return perTick, len(brokers)
 }
 
-// One tick costs one ListOffsets per leader broker and one OffsetFetch for
-// the group, whatever the number of topics; Metadata and FindCoordinator
-// only on the first tick.
+// One tick costs one ListOffsets per leader broker, one OffsetFetch for the
+// group and one DescribeGroups to its coordinator, whatever the number of
+// topics; Metadata and FindCoordinator only on the first tick.
 func TestRequestsPerTick(t *testing.T) {
 	const ticks = 3
 	var byTopics [][]map[kmsg.Key]int
@@ -76,19 +76,19 @@ func TestRequestsPerTick(t *testing.T) {
 		counts, leaders := tickCounts(t, topics, 4, ticks)
 		t.Logf("%d topics x 4 partitions, %d leader brokers: %v", topics, leaders, counts)
 		for i, n := range counts {
-			want := map[kmsg.Key]int{kmsg.ListOffsets: leaders, kmsg.OffsetFetch: 1}
+			want := map[kmsg.Key]int{kmsg.ListOffsets: leaders, kmsg.OffsetFetch: 1, kmsg.DescribeGroups: 1}
 			if i == 0 {
 				want[kmsg.Metadata] = 1
 				want[kmsg.FindCoordinator] = 1
 				want[kmsg.ApiVersions] = leaders // one connection per broker
 			}
-			for _, k := range []kmsg.Key{kmsg.ListOffsets, kmsg.OffsetFetch, kmsg.Metadata, kmsg.FindCoordinator, kmsg.ApiVersions} {
+			for _, k := range []kmsg.Key{kmsg.ListOffsets, kmsg.OffsetFetch, kmsg.DescribeGroups, kmsg.Metadata, kmsg.FindCoordinator, kmsg.ApiVersions} {
 				if n[k] > want[k] {
 					t.Errorf("%d topics, tick %d: %d %s requests, want at most %d", topics, i, n[k], k.Name(), want[k])
 				}
 			}
-			if n[kmsg.ListOffsets] != leaders || n[kmsg.OffsetFetch] != 1 {
-				t.Errorf("%d topics, tick %d: %v, want exactly %d ListOffsets and 1 OffsetFetch", topics, i, n, leaders)
+			if n[kmsg.ListOffsets] != leaders || n[kmsg.OffsetFetch] != 1 || n[kmsg.DescribeGroups] != 1 {
+				t.Errorf("%d topics, tick %d: %v, want exactly %d ListOffsets, 1 OffsetFetch and 1 DescribeGroups", topics, i, n, leaders)
 			}
 		}
 		byTopics = append(byTopics, counts)
@@ -96,6 +96,70 @@ func TestRequestsPerTick(t *testing.T) {
 	for i := range ticks {
 		if fmt.Sprint(byTopics[0][i]) != fmt.Sprint(byTopics[1][i]) {
 			t.Errorf("tick %d: 20 topics cost %v, 200 topics cost %v; want the same", i, byTopics[0][i], byTopics[1][i])
+		}
+	}
+}
+
+// Many groups cost one OffsetFetch each but one DescribeGroups per group
+// coordinator per tick, and one FindCoordinator per group on the first.
+func TestDescribeGroupsPerCoordinator(t *testing.T) {
+	const groups, ticks = 12, 3
+	topics := topicNames(3)
+	f := newFakeKafka(t, nil, kfake.SeedTopics(2, topics...))
+	coords := make(map[int32]bool)
+	names := make([]string, groups)
+	for i := range names {
+		names[i] = fmt.Sprintf("group-%02d", i)
+		coords[f.kf.CoordinatorFor(names[i])] = true
+		offsets := make(map[string]map[int]int64, len(topics))
+		for _, tp := range topics {
+			offsets[tp] = map[int]int64{0: 0, 1: 0}
+		}
+		f.commit(t, names[i], offsets)
+	}
+	if len(coords) < 2 {
+		t.Fatalf("%d groups share %d coordinator; the test wants several", groups, len(coords))
+	}
+	f.closeHelper()
+
+	c := newTestCluster(t, f, nil)
+	for _, g := range names {
+		defer c.WatchGroup(g, topics...)()
+	}
+	ctx := testCtx(t)
+	f.count.take()
+	for i := range ticks {
+		var wg sync.WaitGroup
+		errs := make(chan error, groups*len(topics))
+		for _, g := range names {
+			for _, tp := range topics {
+				wg.Go(func() {
+					s, err := c.Source(g).Collect(ctx, tickAt(i), tp)
+					if err == nil && (s.Members == nil || s.Members.State != "Empty") {
+						err = fmt.Errorf("group %s, topic %s: Members %+v, want State Empty", g, tp, s.Members)
+					}
+					if err != nil {
+						errs <- err
+					}
+				})
+			}
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Fatalf("tick %d: %v", i, err)
+		}
+		n := f.count.take()
+		t.Logf("tick %d, %d groups on %d coordinators: %v", i, groups, len(coords), n)
+		if n[kmsg.DescribeGroups] != len(coords) || n[kmsg.OffsetFetch] != groups {
+			t.Errorf("tick %d: %v, want %d DescribeGroups and %d OffsetFetch", i, n, len(coords), groups)
+		}
+		wantFind := 0
+		if i == 0 {
+			wantFind = groups
+		}
+		if n[kmsg.FindCoordinator] != wantFind {
+			t.Errorf("tick %d: %d FindCoordinator, want %d", i, n[kmsg.FindCoordinator], wantFind)
 		}
 	}
 }

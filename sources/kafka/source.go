@@ -30,6 +30,11 @@ type source struct {
 // with the committed and log-end offsets it derives from. A partition without
 // a committed offset, or whose log-end offset could not be read, has
 // pipeline.UnknownLag, and pipeline.UnknownOffset for the offset missing.
+//
+// The sample's Members is the group's state, member count and, when some
+// member's consumer-protocol assignment could be read, which partitions of
+// topic are assigned; nil when the group could not be described at this
+// tick, which does not fail the collection.
 func (s *source) Collect(ctx context.Context, tick time.Time, topic string) (pipeline.Sample, error) {
 	c := s.c
 	c.watchImplicitly(s.group, topic)
@@ -37,14 +42,18 @@ func (s *source) Collect(ctx context.Context, tick time.Time, topic string) (pip
 	if err != nil {
 		return pipeline.Sample{}, err
 	}
-	te, g := snap.topics[topic], snap.groups[s.group]
+	te, g, m := snap.topics[topic], snap.groups[s.group], snap.members[s.group]
 	if te == nil || g == nil || !g.want[topic] {
 		if snap, err = c.fetchAlone(ctx, tick, s.group, topic); err != nil {
 			return pipeline.Sample{}, err
 		}
-		te, g = snap.topics[topic], snap.groups[s.group]
+		te, g, m = snap.topics[topic], snap.groups[s.group], snap.members[s.group]
 	}
-	return sampleOf(te, g, topic, s.group, c.cfg.Name)
+	sample, err := sampleOf(te, g, topic, s.group, c.cfg.Name)
+	if err == nil {
+		sample.Members = m.membership(topic, len(sample.Lags))
+	}
+	return sample, err
 }
 
 // sampleOf builds the sample of topic for group from one fetch: its

@@ -1,0 +1,274 @@
+package kafka
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+
+	kafkago "github.com/segmentio/kafka-go"
+	"github.com/segmentio/kafka-go/protocol"
+	"github.com/segmentio/kafka-go/protocol/describegroups"
+
+	"github.com/lagship/lagship/pipeline"
+)
+
+// consumerProtocol is the protocol type of groups whose member assignments
+// are ConsumerProtocolAssignment records.
+const consumerProtocol = "consumer"
+
+// groupMembers is one group's membership as DescribeGroups answered it at
+// one tick.
+type groupMembers struct {
+	state   string
+	active  int
+	decoded bool               // some member's assignment was decoded
+	owned   map[string][]int32 // topic -> partitions some member's assignment holds
+	err     error              // the group could not be described
+}
+
+// membership returns the sample's view of m for topic, which has n
+// partitions; nil when the group could not be described.
+func (m *groupMembers) membership(topic string, n int) *pipeline.Membership {
+	if m == nil || m.err != nil {
+		return nil
+	}
+	ms := &pipeline.Membership{State: m.state, Active: m.active}
+	if m.decoded {
+		ms.Owned = make([]bool, n)
+		for _, p := range m.owned[topic] {
+			if p >= 0 && int(p) < n {
+				ms.Owned[p] = true
+			}
+		}
+	}
+	return ms
+}
+
+// membersOf indexes one group of a DescribeGroups answer.
+func membersOf(g *describegroups.ResponseGroup) *groupMembers {
+	m := &groupMembers{state: g.GroupState, active: len(g.Members)}
+	if g.ProtocolType != consumerProtocol {
+		return m
+	}
+	for _, mem := range g.Members {
+		err := decodeAssignment(mem.MemberAssignment, func(topic []byte, p int32) {
+			if m.owned == nil {
+				m.owned = make(map[string][]int32)
+			}
+			m.owned[string(topic)] = append(m.owned[string(topic)], p)
+		})
+		if err == nil {
+			m.decoded = true
+		}
+	}
+	return m
+}
+
+// errAssignment means member assignment bytes are not a
+// ConsumerProtocolAssignment this package can read.
+var errAssignment = errors.New("malformed consumer protocol assignment")
+
+// decodeAssignment reads a ConsumerProtocolAssignment: an int16 version,
+// then an array of (topic string, array of int32 partitions). What follows
+// (user data, fields of newer versions) is ignored, so every version
+// decodes. visit is called for each assigned partition only once the whole
+// array has been read; an assignment that ends early, or an empty one (a
+// member whose group is rebalancing), is an error and visits nothing.
+// topic is only valid during the call.
+func decodeAssignment(b []byte, visit func(topic []byte, partition int32)) error {
+	if len(b) < 2 || int16(binary.BigEndian.Uint16(b)) < 0 {
+		return errAssignment
+	}
+	if err := walkAssignment(b[2:], nil); err != nil {
+		return err
+	}
+	return walkAssignment(b[2:], visit)
+}
+
+// walkAssignment reads the topic array at the start of b, calling visit
+// (when not nil) for each partition.
+func walkAssignment(b []byte, visit func([]byte, int32)) error {
+	n, b, ok := readArrayLen(b, 2+4) // a topic takes at least its name length and partition count
+	if !ok {
+		return errAssignment
+	}
+	for range n {
+		if len(b) < 2 {
+			return errAssignment
+		}
+		l := int16(binary.BigEndian.Uint16(b))
+		if l < 0 || len(b) < 2+int(l) {
+			return errAssignment
+		}
+		topic := b[2 : 2+int(l)]
+		b = b[2+int(l):]
+		var np int
+		if np, b, ok = readArrayLen(b, 4); !ok {
+			return errAssignment
+		}
+		for i := range np {
+			if visit != nil {
+				visit(topic, int32(binary.BigEndian.Uint32(b[4*i:])))
+			}
+		}
+		b = b[4*np:]
+	}
+	return nil
+}
+
+// readArrayLen reads an int32 array length at the start of b, checking
+// that b holds that many elements of at least size bytes. A null array
+// (-1) is empty.
+func readArrayLen(b []byte, size int) (int, []byte, bool) {
+	if len(b) < 4 {
+		return 0, nil, false
+	}
+	n := int32(binary.BigEndian.Uint32(b))
+	b = b[4:]
+	switch {
+	case n == -1:
+		return 0, b, true
+	case n < 0 || int64(n)*int64(size) > int64(len(b)):
+		return 0, nil, false
+	}
+	return int(n), b, true
+}
+
+// describeGroups describes groups with one DescribeGroups request per
+// group coordinator, looking coordinators up (again) as fetchGroup does.
+// Every group gets an entry; a group that could not be described has err
+// set.
+func (c *Cluster) describeGroups(ctx context.Context, md *metadataSnapshot, groups []string) map[string]*groupMembers {
+	out := make(map[string]*groupMembers, len(groups))
+	errs := make(map[string]error, len(groups))
+	var mu sync.Mutex // guards out, errs and retry
+	pending := slices.Sorted(slices.Values(groups))
+	for attempt := 0; attempt < 2 && len(pending) > 0 && ctx.Err() == nil; attempt++ {
+		var retry []string
+		byCoord := make(map[string][]string)
+		var wg sync.WaitGroup
+		for _, g := range pending {
+			wg.Go(func() {
+				addr, err := c.coordinator(ctx, md, g)
+				mu.Lock()
+				defer mu.Unlock()
+				if err != nil {
+					errs[g] = err
+					retry = append(retry, g)
+					return
+				}
+				byCoord[addr] = append(byCoord[addr], g)
+			})
+		}
+		wg.Wait()
+		for addr, gs := range byCoord {
+			slices.Sort(gs)
+			wg.Go(func() {
+				res, err := c.describeAt(ctx, addr, gs)
+				mu.Lock()
+				defer mu.Unlock()
+				if err != nil {
+					for _, g := range gs {
+						c.forgetCoordinator(g)
+						errs[g] = err
+					}
+					retry = append(retry, gs...)
+					return
+				}
+				for _, g := range gs {
+					rg := res[g]
+					if rg == nil {
+						errs[g] = fmt.Errorf("coordinator %s left the group out of its answer", addr)
+						continue
+					}
+					switch code := kafkago.Error(rg.ErrorCode); {
+					case code == 0:
+						out[g] = membersOf(rg)
+					case code == kafkago.GroupIdNotFound:
+						// Newer brokers' answer for a group they do not
+						// know; older ones answer state Dead.
+						out[g] = &groupMembers{state: "Dead"}
+					case coordinatorError(code):
+						c.forgetCoordinator(g)
+						errs[g] = fmt.Errorf("coordinator %s: %w", addr, code)
+						retry = append(retry, g)
+					default:
+						errs[g] = fmt.Errorf("coordinator %s: %w", addr, code)
+					}
+				}
+			})
+		}
+		wg.Wait()
+		pending = retry
+	}
+	for _, g := range groups {
+		if out[g] == nil {
+			err := errs[g]
+			if err == nil {
+				err = ctx.Err()
+			}
+			out[g] = &groupMembers{err: fmt.Errorf("describing group %q on cluster %q: %w", g, c.cfg.Name, err)}
+		}
+	}
+	if ctx.Err() == nil {
+		c.noteMembers(out) // a cancelled tick says nothing of the group
+	}
+	return out
+}
+
+// describeAt sends one DescribeGroups request for groups to the
+// coordinator at addr and indexes the answer by group.
+func (c *Cluster) describeAt(ctx context.Context, addr string, groups []string) (map[string]*describegroups.ResponseGroup, error) {
+	bc := c.conn(addr)
+	if err := bc.connect(ctx); err != nil {
+		return nil, err
+	}
+	if _, ok := bc.version(protocol.DescribeGroups); !ok {
+		return nil, fmt.Errorf("broker %s does not offer %s", addr, protocol.DescribeGroups)
+	}
+	r, err := bc.roundTrip(ctx, &describegroups.Request{Groups: groups})
+	if err != nil {
+		return nil, err
+	}
+	res := r.(*describegroups.Response)
+	byGroup := make(map[string]*describegroups.ResponseGroup, len(res.Groups))
+	for i := range res.Groups {
+		byGroup[res.Groups[i].GroupID] = &res.Groups[i]
+	}
+	return byGroup, nil
+}
+
+// noteMembers logs, at debug level, each group whose membership went from
+// known to unknown or back since the previous tick: a lasting failure logs
+// once. Membership is optional; its failures never fail a tick.
+func (c *Cluster) noteMembers(res map[string]*groupMembers) {
+	type change struct {
+		group string
+		err   error
+	}
+	var changes []change
+	c.mu.Lock()
+	for g, m := range res {
+		failing := m.err != nil
+		if failing == c.membersFailing[g] {
+			continue
+		}
+		if failing {
+			c.membersFailing[g] = true
+		} else {
+			delete(c.membersFailing, g)
+		}
+		changes = append(changes, change{g, m.err})
+	}
+	c.mu.Unlock()
+	for _, ch := range changes {
+		if ch.err != nil {
+			c.log.Debug().Err(ch.err).Str("group", ch.group).Msg("group membership unknown")
+		} else {
+			c.log.Debug().Str("group", ch.group).Msg("group membership known again")
+		}
+	}
+}
