@@ -82,9 +82,19 @@ func cmdDemo(ctx context.Context, args []string, out, stderr io.Writer) error {
 	}
 	printer := stdout.New(out, format)
 	log.Info().Strs("brokers", addrs).Msg("demo: in-process Kafka cluster with topics orders(6) payments(3) clicks(12) orders-v2(2); " +
-		"group mirrormaker-demo falls behind and catches up; clicks partition 11 has no committed offset (unknown lag)")
+		"mirror mm-demo: orders falls further behind (WARN), payments and clicks lag in a wave (OK while catching up, WARN while falling behind), " +
+		"clicks partition 11 has no committed offset (unknown lag); mirror mm-stuck: a live consumer that never commits on payments (STALL after about 5 s). " +
+		"Statuses appear once the 10 s window has a few observations")
+	// The stuck mirror's consumer: it joins its group and heartbeats, and
+	// never commits.
+	stuck := kafkago.NewReader(kafkago.ReaderConfig{
+		Brokers: addrs, GroupID: "mirrormaker-stuck", Topic: "payments",
+		HeartbeatInterval: time.Second, SessionTimeout: 10 * time.Second, MaxWait: 500 * time.Millisecond,
+	})
+	defer stuck.Close()
 	return runAgent(ctx, cfg, log, agentOptions{
-		grace: 10 * time.Second,
+		grace:           10 * time.Second,
+		fastCommitsDemo: true,
 		newSink: func(ctx context.Context, c *config.Config) (pipeline.Sink, error) {
 			if *esURL == "" {
 				return printer, nil
@@ -135,7 +145,29 @@ func (m *mirrorSim) setup(ctx context.Context) error {
 			return fmt.Errorf("demo: creating %s: %w", t, err)
 		}
 	}
+	// A backlog, so that the group's committed offsets never go below 0
+	// while its lag swells.
+	for topic, parts := range m.produced {
+		for p := range parts {
+			recs := make([]kafkago.Record, 300)
+			for j := range recs {
+				recs[j] = kafkago.Record{Value: kafkago.NewBytes([]byte(topic))}
+			}
+			if _, err := m.client.Produce(ctx, &kafkago.ProduceRequest{Topic: topic, Partition: p, RequiredAcks: kafkago.RequireAll, Records: kafkago.NewRecordReader(recs...)}); err != nil {
+				return fmt.Errorf("demo: producing the backlog of %s: %w", topic, err)
+			}
+			parts[p] = int64(len(recs))
+		}
+	}
 	m.start = time.Now()
+	// The stuck mirror committed once, long ago.
+	stuck := make([]kafkago.OffsetCommit, demoTopics["payments"])
+	for p := range stuck {
+		stuck[p] = kafkago.OffsetCommit{Partition: p, Offset: 0}
+	}
+	if _, err := m.client.OffsetCommit(ctx, &kafkago.OffsetCommitRequest{GroupID: "mirrormaker-stuck", GenerationID: -1, Topics: map[string][]kafkago.OffsetCommit{"payments": stuck}}); err != nil {
+		return fmt.Errorf("demo: committing for mirrormaker-stuck: %w", err)
+	}
 	return nil
 }
 
@@ -178,6 +210,9 @@ func (m *mirrorSim) step(ctx context.Context, i int) error {
 				continue // never mirrored: unknown lag / not configured
 			}
 			lag := int64(float64(10+p*7) * (1.2 + phase))
+			if topic == "orders" {
+				lag = int64(10 + p*7 + i) // falls further behind every step
+			}
 			commits[topic] = append(commits[topic], kafkago.OffsetCommit{Partition: p, Offset: max(parts[p]-lag, 0)})
 		}
 	}

@@ -112,18 +112,22 @@ var _ = context.Background
 // Elasticsearch.
 func TestDemo(t *testing.T) {
 	es := esfake.NewTB(t)
-	code, out, errs := runCLI(t, "demo", "-json", "-duration", "3500ms", "-es", es.URL())
+	code, out, errs := runCLI(t, "demo", "-json", "-duration", "7500ms", "-es", es.URL())
 	if code != 0 {
 		t.Fatalf("code %d\n%s", code, errs)
 	}
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	topics := map[string]int{}
+	statuses := map[string]bool{}
 	for _, l := range lines {
 		var d map[string]any
 		if err := json.Unmarshal([]byte(l), &d); err != nil {
 			t.Fatalf("line %q: %v", l, err)
 		}
 		topics[d["topic"].(string)]++
+		if s, ok := d["status"].(string); ok {
+			statuses[d["mirror"].(string)+"/"+d["topic"].(string)+"="+s] = true
+		}
 		if d["topic"] == "clicks" {
 			if _, ok := d["p11"]; ok || d["partition_count"] != 12.0 {
 				t.Errorf("clicks p11 has no committed offset and must be absent: %s", l)
@@ -132,6 +136,12 @@ func TestDemo(t *testing.T) {
 	}
 	if topics["orders"] < 2 || topics["payments"] < 2 || topics["clicks"] < 2 || topics["orders-v2"] != 0 {
 		t.Errorf("documents per topic: %v", topics)
+	}
+	// A newcomer sees a mirror falling behind and a stuck one.
+	for _, want := range []string{"mm-demo/orders=WARN", "mm-stuck/payments=STALL"} {
+		if !statuses[want] {
+			t.Errorf("no %s in the demo's documents; statuses seen: %v", want, statuses)
+		}
 	}
 	if got := len(es.DocIDs("consumer_lag")); got != len(lines) {
 		t.Errorf("printed %d documents, indexed %d", len(lines), got)

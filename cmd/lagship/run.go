@@ -45,6 +45,9 @@ type agentOptions struct {
 	// flush share it (default 40s, inside the systemd unit's
 	// TimeoutStopSec=60s with margin).
 	grace time.Duration
+	// fastCommitsDemo: the demo's mirrors commit four times a second, so
+	// its short status window deserves no warning.
+	fastCommitsDemo bool
 	// summary is how often run logs its one-line summary (default 5m).
 	summary time.Duration
 }
@@ -100,7 +103,11 @@ func runAgent(ctx context.Context, cfg *config.Config, log zerolog.Logger, opt a
 	stopAll := func() { stopBg(); _ = g.Wait() }
 	group := pipeline.NewGroup(work, sink, log, stats)
 	ev := status.New(status.DefaultRules())
-	configureEvaluator(ev, cfg, log)
+	evLog := log
+	if opt.fastCommitsDemo {
+		evLog = zerolog.Nop()
+	}
+	configureEvaluator(ev, cfg, evLog)
 	group.Process = ev
 
 	apply := func(tasks []pipeline.Task) {
@@ -153,7 +160,7 @@ func runAgent(ctx context.Context, cfg *config.Config, log zerolog.Logger, opt a
 				log.Warn().Msg("elasticsearch settings changed; they apply at the next start")
 			}
 		}
-		configureEvaluator(ev, next, log)
+		configureEvaluator(ev, next, evLog)
 		apply(tasks)
 		cfg = next
 		log.Info().Str("file", opt.path).Str("reason", why).Msg("config reloaded")

@@ -66,8 +66,15 @@ func (s *Sink) Write(_ context.Context, docs []pipeline.Doc) error {
 		for i := range docs {
 			d := &docs[i]
 			total, max, known := d.Summary()
-			fmt.Fprintf(s.w, "%s %-20s %-14s total=%-6d max=%-6d partitions=%d/%d %s\n",
-				d.Timestamp.UTC().Format(pipeline.TimestampLayout), d.Mirror, d.Topic, total, max, known, len(d.Lags), lagList(d.Lags))
+			st, tl := d.Status, "-"
+			if st == "" {
+				st = "-"
+			}
+			if d.HasTimeLag {
+				tl = strconv.FormatFloat(d.MaxTimeLag, 'f', 1, 64) + "s"
+			}
+			fmt.Fprintf(s.w, "%s %-20s %-14s %-6s total=%-6d max=%-6d time_lag=%-7s partitions=%d/%d %s\n",
+				d.Timestamp.UTC().Format(pipeline.TimestampLayout), d.Mirror, d.Topic, st, total, max, tl, known, len(d.Lags), lagList(d.Lags))
 		}
 	default:
 		for i := range docs {
