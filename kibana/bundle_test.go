@@ -1314,3 +1314,55 @@ func FuzzParseObjects(f *testing.F) {
 		}
 	})
 }
+
+// The status table and the time lag chart open the dashboard: they sit side
+// by side in the first row and every other panel comes below them.
+func TestDashboardStatusPanelsFirst(t *testing.T) {
+	objs, err := Objects()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range objs {
+		if o.ID != DashboardID {
+			continue
+		}
+		var attrs struct {
+			PanelsJSON string `json:"panelsJSON"`
+		}
+		if err := json.Unmarshal(o.Attributes, &attrs); err != nil {
+			t.Fatal(err)
+		}
+		var panels []struct {
+			PanelRefName string `json:"panelRefName"`
+			GridData     struct{ X, Y, W, H int }
+		}
+		if err := json.Unmarshal([]byte(attrs.PanelsJSON), &panels); err != nil {
+			t.Fatal(err)
+		}
+		target := map[string]string{}
+		for _, r := range o.References {
+			target[r.Name] = r.ID
+		}
+		top := map[string]bool{statusTableID: true, timeLagID: true}
+		bottom := 0
+		for _, p := range panels {
+			if id := target[p.PanelRefName]; top[id] {
+				if p.GridData.Y != 0 {
+					t.Errorf("%s is at y=%d, want 0", id, p.GridData.Y)
+				}
+				bottom = max(bottom, p.GridData.Y+p.GridData.H)
+				delete(top, id)
+			}
+		}
+		if len(top) != 0 {
+			t.Fatalf("dashboard lacks %v", sortedKeys(top))
+		}
+		for _, p := range panels {
+			if id := target[p.PanelRefName]; id != statusTableID && id != timeLagID && p.GridData.Y < bottom {
+				t.Errorf("%s is at y=%d, above the bottom of the status row (%d)", id, p.GridData.Y, bottom)
+			}
+		}
+		return
+	}
+	t.Fatalf("no dashboard %q", DashboardID)
+}
