@@ -64,10 +64,31 @@ var (
 		"standard_deviation": numeric,
 		"range":              numeric,
 		"unique_count":       nil,
-		"last_value":         nil,
-		"count":              nil,
+		// Kibana 7.17 offers Last value on string, boolean, number and ip
+		// fields; dates (and ranges) came with 8.2.
+		"last_value": union(set("keyword", "constant_keyword", "ip", "boolean"), numeric),
+		"count":      nil,
 	}
+
+	// Keys of a Lens 7.17 datatable column (ColumnState in
+	// x-pack/plugins/lens/common/expressions/datatable/datatable_column.ts).
+	datatableColumnKeys = set("columnId", "width", "hidden", "isTransposed", "transposable",
+		"originalColumnId", "originalName", "bucketValues", "alignment", "palette", "colorMode",
+		"summaryRow", "summaryLabel")
 )
+
+// lensDataType is the Lens data type of a field of Elasticsearch type t.
+func lensDataType(t string) string {
+	switch {
+	case numeric[t]:
+		return "number"
+	case dateTypes[t]:
+		return "date"
+	case t == "keyword" || t == "constant_keyword":
+		return "string"
+	}
+	return t // boolean, ip
+}
 
 func set(keys ...string) map[string]bool {
 	m := make(map[string]bool, len(keys))
@@ -523,6 +544,15 @@ func (v *validator) lens(attrs map[string]any, refs []Reference) {
 		for _, c := range asSlice(vis["columns"]) {
 			col, _ := c.(map[string]any)
 			useColumn(id, "table column", col["columnId"])
+			cid, _ := col["columnId"].(string)
+			v.allowedKeys(fmt.Sprintf("table column %q", cid), col, datatableColumnKeys)
+			// 7.17 colours cells by value (a palette of numeric stops) only
+			// in numeric metric columns; text cannot be coloured by value.
+			if mode, _ := col["colorMode"].(string); (mode != "" && mode != "none") || col["palette"] != nil {
+				if def := layers[id][cid]; def != nil && (def["dataType"] != "number" || def["isBucketed"] == true) {
+					v.errorf("table column %q: Kibana 7.17 colours by value only numeric metric columns, not a %v column", cid, def["dataType"])
+				}
+			}
 		}
 		if s, ok := vis["sorting"].(map[string]any); ok {
 			if c, ok := s["columnId"]; ok {
@@ -580,6 +610,19 @@ func (v *validator) lensColumn(layerID, id string, col map[string]any, cols map[
 			v.errorf("%s: %q is a %s field, which Elasticsearch cannot aggregate", where, field, t)
 		case accepts != nil && !accepts[t]:
 			v.errorf("%s: %s cannot use %q, a %s field", where, op, field, t)
+		default:
+			// terms and last_value keep the field's type; the other
+			// field operations produce numbers, date_histogram dates.
+			want := "number"
+			switch op {
+			case "terms", "last_value":
+				want = lensDataType(t)
+			case "date_histogram":
+				want = "date"
+			}
+			if dt, _ := col["dataType"].(string); dt != want {
+				v.errorf("%s: dataType %q, but %s of a %s field is %q", where, dt, op, t, want)
+			}
 		}
 	}
 	params, _ := col["params"].(map[string]any)
@@ -736,7 +779,7 @@ func TestObjects(t *testing.T) {
 	}
 	want := map[string][]string{
 		"index-pattern": {IndexPatternID},
-		"lens":          {totalLagID, maxLagID, partitionLagID, latestTableID},
+		"lens":          {statusTableID, timeLagID, totalLagID, maxLagID, partitionLagID, latestTableID},
 		"visualization": {guideID},
 		"dashboard":     {DashboardID},
 	}
@@ -936,6 +979,70 @@ func TestValidatorRejectsBrokenBundles(t *testing.T) {
 			want: `sortField "total_lag" is a long field, not a date`,
 		},
 		{
+			name: "last value of a date field",
+			bundle: func(t *testing.T) []byte {
+				return mutate(t, statusTableID, func(o map[string]any) {
+					c := lensColumns(o)["status"].(map[string]any)
+					c["sourceField"] = "@timestamp"
+					c["dataType"] = "date"
+				})
+			},
+			want: `last_value cannot use "@timestamp", a date field`,
+		},
+		{
+			name: "dataType differs from the field's",
+			bundle: func(t *testing.T) []byte {
+				return mutate(t, statusTableID, func(o map[string]any) {
+					lensColumns(o)["status"].(map[string]any)["dataType"] = "number"
+				})
+			},
+			want: `dataType "number", but last_value of a keyword field is "string"`,
+		},
+		{
+			name: "max column not a number",
+			bundle: func(t *testing.T) []byte {
+				return mutate(t, timeLagID, func(o map[string]any) {
+					lensColumns(o)["time_lag"].(map[string]any)["dataType"] = "string"
+				})
+			},
+			want: `dataType "string", but max of a double field is "number"`,
+		},
+		{
+			name: "status column coloured by value",
+			bundle: func(t *testing.T) []byte {
+				return mutate(t, statusTableID, func(o map[string]any) {
+					for _, c := range lensVis(o)["columns"].([]any) {
+						if c := c.(map[string]any); c["columnId"] == "status" {
+							c["colorMode"] = "cell"
+						}
+					}
+				})
+			},
+			want: `table column "status": Kibana 7.17 colours by value only numeric metric columns`,
+		},
+		{
+			name: "time lag column coloured by value is accepted",
+			bundle: func(t *testing.T) []byte {
+				return mutate(t, statusTableID, func(o map[string]any) {
+					for _, c := range lensVis(o)["columns"].([]any) {
+						if c := c.(map[string]any); c["columnId"] == "max_time_lag" {
+							c["colorMode"] = "text"
+							c["palette"] = map[string]any{"type": "palette", "name": "status"}
+						}
+					}
+				})
+			},
+		},
+		{
+			name: "table column key unknown to 7.17",
+			bundle: func(t *testing.T) []byte {
+				return mutate(t, statusTableID, func(o map[string]any) {
+					lensVis(o)["columns"].([]any)[2].(map[string]any)["colorMapping"] = map[string]any{}
+				})
+			},
+			want: `table column "status" has key "colorMapping", which Kibana 7.17 does not map`,
+		},
+		{
 			name: "accessor is not a column",
 			bundle: func(t *testing.T) []byte {
 				return mutate(t, totalLagID, func(o map[string]any) {
@@ -1061,7 +1168,7 @@ func TestValidatorRejectsBrokenBundles(t *testing.T) {
 			bundle: func(t *testing.T) []byte {
 				return mutate(t, DashboardID, func(o map[string]any) {
 					mutateJSONAttr(o, []string{"panelsJSON"}, firstPanel(func(p map[string]any) {
-						p["gridData"].(map[string]any)["x"] = 1
+						p["gridData"].(map[string]any)["x"] = 25
 					}))
 				})
 			},
@@ -1072,7 +1179,7 @@ func TestValidatorRejectsBrokenBundles(t *testing.T) {
 			bundle: func(t *testing.T) []byte {
 				return mutate(t, DashboardID, func(o map[string]any) {
 					mutateJSONAttr(o, []string{"panelsJSON"}, firstPanel(func(p map[string]any) {
-						p["gridData"].(map[string]any)["h"] = 8
+						p["gridData"].(map[string]any)["h"] = 16
 					}))
 				})
 			},
@@ -1094,11 +1201,11 @@ func TestValidatorRejectsBrokenBundles(t *testing.T) {
 			bundle: func(t *testing.T) []byte {
 				return mutate(t, DashboardID, func(o map[string]any) {
 					mutateJSONAttr(o, []string{"panelsJSON"}, firstPanel(func(p map[string]any) {
-						p["type"] = "lens"
+						p["type"] = "visualization"
 					}))
 				})
 			},
-			want: `type "lens" differs from its reference's type "visualization"`,
+			want: `type "visualization" differs from its reference's type "lens"`,
 		},
 		{
 			name: "coreMigrationVersion differs",
@@ -1206,4 +1313,56 @@ func FuzzParseObjects(f *testing.F) {
 			}
 		}
 	})
+}
+
+// The status table and the time lag chart open the dashboard: they sit side
+// by side in the first row and every other panel comes below them.
+func TestDashboardStatusPanelsFirst(t *testing.T) {
+	objs, err := Objects()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range objs {
+		if o.ID != DashboardID {
+			continue
+		}
+		var attrs struct {
+			PanelsJSON string `json:"panelsJSON"`
+		}
+		if err := json.Unmarshal(o.Attributes, &attrs); err != nil {
+			t.Fatal(err)
+		}
+		var panels []struct {
+			PanelRefName string `json:"panelRefName"`
+			GridData     struct{ X, Y, W, H int }
+		}
+		if err := json.Unmarshal([]byte(attrs.PanelsJSON), &panels); err != nil {
+			t.Fatal(err)
+		}
+		target := map[string]string{}
+		for _, r := range o.References {
+			target[r.Name] = r.ID
+		}
+		top := map[string]bool{statusTableID: true, timeLagID: true}
+		bottom := 0
+		for _, p := range panels {
+			if id := target[p.PanelRefName]; top[id] {
+				if p.GridData.Y != 0 {
+					t.Errorf("%s is at y=%d, want 0", id, p.GridData.Y)
+				}
+				bottom = max(bottom, p.GridData.Y+p.GridData.H)
+				delete(top, id)
+			}
+		}
+		if len(top) != 0 {
+			t.Fatalf("dashboard lacks %v", sortedKeys(top))
+		}
+		for _, p := range panels {
+			if id := target[p.PanelRefName]; id != statusTableID && id != timeLagID && p.GridData.Y < bottom {
+				t.Errorf("%s is at y=%d, above the bottom of the status row (%d)", id, p.GridData.Y, bottom)
+			}
+		}
+		return
+	}
+	t.Fatalf("no dashboard %q", DashboardID)
 }

@@ -38,6 +38,8 @@ const (
 	partitionLagID = "lagship-lag-per-partition"
 	latestTableID  = "lagship-latest-lag-table"
 	guideID        = "lagship-dashboard-guide"
+	statusTableID  = "lagship-status-table"
+	timeLagID      = "lagship-time-lag"
 )
 
 // partitionFields is how many pN fields the per-partition chart plots: the
@@ -131,17 +133,36 @@ func maxColumn(field, label string) obj {
 	}
 }
 
-func lastValueColumn(field, label string) obj {
+// lastValueColumn is the value of field in the newest document of its
+// bucket. dataType is the Lens type of the field ("number" or "string"):
+// Kibana 7.17 offers Last value on string, number, boolean and ip fields
+// only, not on dates.
+func lastValueColumn(field, label, dataType string) obj {
+	scale := "ratio"
+	if dataType == "string" {
+		scale = "ordinal"
+	}
 	return obj{
 		"label":         label,
 		"customLabel":   true,
-		"dataType":      "number",
+		"dataType":      dataType,
 		"operationType": "last_value",
 		"sourceField":   field,
 		"isBucketed":    false,
-		"scale":         "ratio",
+		"scale":         scale,
 		"params":        obj{"sortField": "@timestamp"},
 	}
+}
+
+// withFormat sets the number format of a metric column.
+func withFormat(col obj, decimals int) obj {
+	params, _ := col["params"].(obj)
+	if params == nil {
+		params = obj{}
+	}
+	params["format"] = obj{"id": "number", "params": obj{"decimals": decimals}}
+	col["params"] = params
+	return col
 }
 
 type column struct {
@@ -258,9 +279,9 @@ func latestTable() obj {
 	cols := []column{
 		{"mirror", termsColumn("mirror", "Mirror", 50, alphabetical(), "asc")},
 		{"topic", termsColumn("topic", "Topic", 500, alphabetical(), "asc")},
-		{"total_lag", lastValueColumn("total_lag", "Total lag")},
-		{"max_lag", lastValueColumn("max_lag", "Largest partition lag")},
-		{"partition_count", lastValueColumn("partition_count", "Partitions")},
+		{"total_lag", lastValueColumn("total_lag", "Total lag", "number")},
+		{"max_lag", lastValueColumn("max_lag", "Largest partition lag", "number")},
+		{"partition_count", lastValueColumn("partition_count", "Partitions", "number")},
 	}
 	tableCols := make([]any, 0, len(cols))
 	for _, c := range cols {
@@ -276,11 +297,59 @@ func latestTable() obj {
 		})
 }
 
+// timeLag is a line per topic of the largest estimated time lag of the
+// topic's partitions, in seconds.
+func timeLag() obj {
+	const layer = "lagship-layer"
+	cols := []column{
+		{"topic", termsColumn("topic", "Topic", 10, byColumn("time_lag"), "desc")},
+		{"time", dateColumn()},
+		{"time_lag", withFormat(maxColumn("max_time_lag", "Time lag (s)"), 1)},
+	}
+	vis := xyState(xyLayer(layer, "time", "topic", []string{"time_lag"}))
+	vis["yTitle"] = "Time lag (seconds)"
+	return lens(timeLagID, "Time lag by topic",
+		"Estimated time lag of each topic in seconds (max_time_lag, the largest over the topic's "+
+			"partitions), the 10 topics with the largest time lag in the time range. Each point is "+
+			"the largest value in its time bucket; documents without a time lag leave a gap.",
+		"lnsXY", layer, cols, vis)
+}
+
+// statusTable is the newest status and time lag of every mirror and topic.
+func statusTable() obj {
+	const layer = "lagship-layer"
+	cols := []column{
+		{"mirror", termsColumn("mirror", "Mirror", 50, alphabetical(), "asc")},
+		{"topic", termsColumn("topic", "Topic", 500, alphabetical(), "asc")},
+		{"status", lastValueColumn("status", "Status", "string")},
+		{"max_time_lag", withFormat(lastValueColumn("max_time_lag", "Time lag (s)", "number"), 1)},
+	}
+	tableCols := make([]any, 0, len(cols))
+	for _, c := range cols {
+		tableCols = append(tableCols, obj{"columnId": c.id})
+	}
+	// Kibana 7.17 colours table cells by value only in numeric metric
+	// columns, so the status text stays uncoloured; the rows with the largest
+	// time lag come first instead.
+	return lens(statusTableID, "Status per mirror and topic",
+		"Status and time lag of the newest document of every mirror and topic in the time range. "+
+			"Status from best to worst: OK, WARN, ERR, REWIND, STALL, STOP; empty when the newest "+
+			"document has no status. Sorted by time lag, largest first; click a column header to "+
+			"sort by it.",
+		"lnsDatatable", layer, cols, obj{
+			"layerId":   layer,
+			"layerType": "data",
+			"columns":   tableCols,
+			"sorting":   obj{"columnId": "max_time_lag", "direction": "desc"},
+		})
+}
+
 const guideText = `**Kafka MirrorMaker consumer lag** from lagship (index pattern ` + "`consumer_lag*`" + `).
 
 * Narrow the dashboard with the query bar: ` + "`topic : \"orders\"`" + `, ` + "`mirror : \"mm2-dc1-to-dc2\"`" + `, ` + "`cluster : \"dc1\"`" + ` or ` + "`method : \"mm2\"`" + `. Clicking a legend entry and choosing *Filter for value* does the same.
 * **Consumer lag per partition** shows one topic: the one with the largest partition lag, or the topic you select above.
-* Lag is in messages. A partition whose lag could not be measured is left out of its document, so its line has a gap rather than a zero.`
+* **Status per mirror and topic** shows the newest status, from best to worst OK, WARN, ERR, REWIND, STALL, STOP; an empty cell means the status is unknown.
+* Lag is in messages, time lag in seconds. A partition whose lag could not be measured is left out of its document, so its line has a gap rather than a zero.`
 
 func guide() obj {
 	visState := obj{
@@ -328,8 +397,9 @@ func dashboard(panels []panel) obj {
 	}
 	return savedObject(DashboardID, "dashboard", obj{
 		"title": "Kafka MirrorMaker consumer lag",
-		"description": "Consumer lag of mirrored Kafka topics, measured by lagship: total and largest " +
-			"partition lag per topic, lag per partition, and the latest values per mirror and topic.",
+		"description": "Consumer lag of mirrored Kafka topics, measured by lagship: the latest status " +
+			"and time lag per mirror and topic, time lag per topic, total and largest partition lag " +
+			"per topic, lag per partition, and the latest lag values per mirror and topic.",
 		"panelsJSON":  jsonString(list),
 		"optionsJSON": jsonString(obj{"useMargins": true, "syncColors": false, "hidePanelTitles": false}),
 		"version":     1,
@@ -350,6 +420,8 @@ func dashboard(panels []panel) obj {
 func generate() []byte {
 	objects := []obj{
 		indexPattern(),
+		statusTable(),
+		timeLag(),
 		lagByTopic(totalLagID, "Total consumer lag by topic",
 			"Sum of the lag of all partitions of each topic (total_lag), the 10 topics with the "+
 				"largest lag in the time range. Each point is the largest value in its time bucket.",
@@ -363,11 +435,13 @@ func generate() []byte {
 		latestTable(),
 		guide(),
 		dashboard([]panel{
-			{guideID, "visualization", 0, 0, 48, 7},
-			{totalLagID, "lens", 0, 7, 24, 15},
-			{maxLagID, "lens", 24, 7, 24, 15},
-			{partitionLagID, "lens", 0, 22, 48, 16},
-			{latestTableID, "lens", 0, 38, 48, 15},
+			{statusTableID, "lens", 0, 0, 24, 15},
+			{timeLagID, "lens", 24, 0, 24, 15},
+			{guideID, "visualization", 0, 15, 48, 7},
+			{totalLagID, "lens", 0, 22, 24, 15},
+			{maxLagID, "lens", 24, 22, 24, 15},
+			{partitionLagID, "lens", 0, 37, 48, 16},
+			{latestTableID, "lens", 0, 53, 48, 15},
 		}),
 	}
 	var buf bytes.Buffer
@@ -390,7 +464,7 @@ func TestBundleUpToDate(t *testing.T) {
 		t.Fatal("lagship.ndjson differs from the definitions in gen_test.go; " +
 			"run go test ./kibana -run TestBundleUpToDate -update")
 	}
-	if strings.Count(string(want), "\n") != 7 {
-		t.Fatalf("bundle has %d lines, want 7", strings.Count(string(want), "\n"))
+	if strings.Count(string(want), "\n") != 9 {
+		t.Fatalf("bundle has %d lines, want 9", strings.Count(string(want), "\n"))
 	}
 }
