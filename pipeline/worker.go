@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"errors"
+	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -29,6 +30,7 @@ type Stats struct {
 	States      atomic.Int64 // collections that ended in a state (topic missing, ...)
 	SinkErrors  atomic.Int64 // Write calls that failed
 	LastCollect atomic.Int64 // duration of the last collection, nanoseconds
+	LastTick    atomic.Int64 // when the last collection ended, Unix nanoseconds
 	Failing     atomic.Int64 // topics whose collection is failing or in a state now (a gauge)
 }
 
@@ -79,9 +81,11 @@ type Worker struct {
 	Task Task
 	// Process, when set, sees each sample before its document is written.
 	Process Processor
-	Sink    Sink
-	Log     zerolog.Logger
-	Stats   *Stats
+	// Ticked, when set, is set once the first collection has ended.
+	Ticked *atomic.Bool
+	Sink   Sink
+	Log    zerolog.Logger
+	Stats  *Stats
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -138,9 +142,13 @@ func (w *Worker) Run(stop, work context.Context) {
 		} else if err != nil {
 			log.Debug().Str("state", state).Str("reason", err.Error()).Msg("still no document")
 		}
+		if w.Ticked != nil {
+			w.Ticked.Store(true)
+		}
 		took := now().Sub(start)
 		if w.Stats != nil {
 			w.Stats.LastCollect.Store(int64(took))
+			w.Stats.LastTick.Store(now().UnixNano())
 		}
 		// Skip ticks that passed while collecting; never pile them up.
 		// The log says when a late spell starts and when it ends, not at
@@ -232,9 +240,25 @@ type Group struct {
 }
 
 type running struct {
-	task Task
-	stop context.CancelFunc
-	done chan struct{}
+	task   Task
+	stop   context.CancelFunc
+	done   chan struct{}
+	ticked atomic.Bool // a first collection has ended
+}
+
+// Pending lists the running tasks (mirror/topic) that have not completed a
+// first tick yet, sorted.
+func (g *Group) Pending() []string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	var out []string
+	for k, r := range g.running {
+		if !r.ticked.Load() {
+			out = append(out, k)
+		}
+	}
+	sort.Strings(out)
+	return out
 }
 
 // NewGroup returns a group whose collections run under work: cancelling work
@@ -292,6 +316,7 @@ func (g *Group) start(t Task) {
 	g.running[t.Key()] = r
 	w := &Worker{
 		Task:    t,
+		Ticked:  &r.ticked,
 		Process: g.Process,
 		Sink:    g.Sink,
 		Stats:   g.Stats,

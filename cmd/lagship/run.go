@@ -48,6 +48,8 @@ type agentOptions struct {
 	// fastCommitsDemo: the demo's mirrors commit four times a second, so
 	// its short status window deserves no warning.
 	fastCommitsDemo bool
+	// onHTTP, when set, is told the status page's URL.
+	onHTTP func(url string)
 	// summary is how often run logs its one-line summary (default 5m).
 	summary time.Duration
 }
@@ -109,6 +111,20 @@ func runAgent(ctx context.Context, cfg *config.Config, log zerolog.Logger, opt a
 	}
 	configureEvaluator(ev, cfg, evLog)
 	group.Process = ev
+	live := &liveConfig{cfg: cfg}
+	web, err := newHTTP(live, ev, group, stats, sink, srcs, log)
+	if err != nil {
+		_ = sink.Close(ctx)
+		stopAll()
+		return err
+	}
+	if u := web.URL(); u != "" {
+		log.Info().Str("url", u).Msg("status page, /metrics, /status, /healthz and /readyz")
+		if opt.onHTTP != nil {
+			opt.onHTTP(u)
+		}
+	}
+	g.Go(func() error { return web.Run(bg) })
 
 	apply := func(tasks []pipeline.Task) {
 		started, stopped := group.Apply(tasks, sameTask)
@@ -162,7 +178,11 @@ func runAgent(ctx context.Context, cfg *config.Config, log zerolog.Logger, opt a
 		}
 		configureEvaluator(ev, next, evLog)
 		apply(tasks)
+		if next.HTTP.Address() != cfg.HTTP.Address() || next.HTTP.WebConfigFile != cfg.HTTP.WebConfigFile {
+			log.Warn().Msg("http settings apply at the next start")
+		}
 		cfg = next
+		live.set(next)
 		log.Info().Str("file", opt.path).Str("reason", why).Msg("config reloaded")
 	}
 

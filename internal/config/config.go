@@ -10,6 +10,7 @@ package config
 import (
 	"time"
 
+	"github.com/lagship/lagship/internal/httpapi"
 	"github.com/lagship/lagship/pipeline/status"
 	"github.com/lagship/lagship/sinks/delivery"
 	"github.com/lagship/lagship/sinks/elasticsearch"
@@ -51,6 +52,8 @@ type Config struct {
 	Mirrors       []Mirror      `yaml:"mirrors"`
 	// Status holds the defaults of every mirror's judgement.
 	Status status.Settings `yaml:"status"`
+	// HTTP is the agent's HTTP server (metrics, status, health, page).
+	HTTP httpapi.Settings `yaml:"http"`
 
 	// Methods is the registry the mirrors were decoded with.
 	Methods sources.Registry `yaml:"-"`

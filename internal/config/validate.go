@@ -135,6 +135,7 @@ func (p *parser) validate(c *Config) {
 		}
 	}
 	c.Status.Validate(reporter{p: p, c: c, base: []any{"status"}})
+	c.HTTP.Validate(reporter{p: p, c: c, base: []any{"http"}})
 }
 
 // checkInterval: an interval given in the file is at least MinInterval and

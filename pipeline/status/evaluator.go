@@ -23,12 +23,18 @@ type Evaluator struct {
 type topicKey struct{ mirror, topic string }
 
 type topicState struct {
-	mu     sync.Mutex
-	rules  Rules
-	parts  []partition
-	last   TopicStatus
-	seenAt time.Time
+	mu      sync.Mutex
+	rules   Rules
+	parts   []partition
+	last    TopicStatus
+	seenAt  time.Time
+	history [HistoryLen]int64 // total lag of the latest ticks, a ring
+	hlen    int
+	hnext   int
 }
+
+// HistoryLen is how many ticks of total lag a topic keeps for trends.
+const HistoryLen = 60
 
 // TopicStatus is a topic's latest judgement.
 type TopicStatus struct {
@@ -40,6 +46,13 @@ type TopicStatus struct {
 	// HasTimeLag.
 	MaxTimeLag time.Duration
 	HasTimeLag bool
+	// TotalLag and MaxLag over partitions with a known lag; Known counts
+	// them.
+	TotalLag, MaxLag int64
+	Known            int
+	// History is the total lag of the latest ticks, oldest first (at most
+	// HistoryLen).
+	History []int64
 }
 
 // New returns an evaluator with def as every mirror's rules until
@@ -119,13 +132,32 @@ func (e *Evaluator) observe(tick time.Time, target pipeline.Target, s pipeline.S
 			}
 		}
 		r := ts.parts[p].observe(o, ts.rules)
+		r.Lag, r.Committed, r.LogEnd = s.Lags[p], s.CommittedAt(p), s.LogEndAt(p)
+		if r.Lag >= 0 {
+			out.TotalLag += r.Lag
+			out.MaxLag = max(out.MaxLag, r.Lag)
+			out.Known++
+		}
 		out.Partitions[p] = r
 		out.Status = Worse(out.Status, r.Status)
 		if r.HasTimeLag && (!out.HasTimeLag || r.TimeLag > out.MaxTimeLag) {
 			out.MaxTimeLag, out.HasTimeLag = r.TimeLag, true
 		}
 	}
+	ts.history[ts.hnext] = out.TotalLag
+	ts.hnext = (ts.hnext + 1) % HistoryLen
+	ts.hlen = min(ts.hlen+1, HistoryLen)
 	ts.last = out
+	return out
+}
+
+// historyLocked copies the ring, oldest first.
+func (ts *topicState) historyLocked() []int64 {
+	out := make([]int64, 0, ts.hlen)
+	start := (ts.hnext - ts.hlen + HistoryLen) % HistoryLen
+	for i := range ts.hlen {
+		out = append(out, ts.history[(start+i)%HistoryLen])
+	}
 	return out
 }
 
@@ -170,7 +202,9 @@ func (e *Evaluator) Snapshot() []TopicStatus {
 	for _, ts := range states {
 		ts.mu.Lock()
 		if !ts.last.At.IsZero() {
-			out = append(out, ts.last)
+			last := ts.last
+			last.History = ts.historyLocked()
+			out = append(out, last)
 		}
 		ts.mu.Unlock()
 	}

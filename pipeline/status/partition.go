@@ -22,9 +22,12 @@ type Observation struct {
 	Members int
 }
 
-// Result is a partition's judgement at one observation.
+// Result is a partition's judgement at one observation, with what it was
+// judged from.
 type Result struct {
 	Status Status
+	// Lag, Committed and LogEnd as observed (-1 when unknown).
+	Lag, Committed, LogEnd int64
 	// TimeLag is the estimated time since the record at the committed
 	// offset was appended to the source partition; valid when HasTimeLag.
 	TimeLag    time.Duration

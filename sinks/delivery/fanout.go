@@ -69,3 +69,13 @@ func (f Fanout) Health() []health.Status {
 	}
 	return out
 }
+
+// Running reports whether every sink with a loop runs it.
+func (f Fanout) Running() bool {
+	for _, s := range f {
+		if r, ok := s.(interface{ Running() bool }); ok && !r.Running() {
+			return false
+		}
+	}
+	return true
+}

@@ -408,7 +408,10 @@ func (o *Output) run(ctx context.Context) error {
 		backoff = min(2*backoff, o.opt.MaxBackoff)
 	}
 	ok := func() {
-		if o.failing() || !prepared {
+		o.mu.Lock()
+		up := o.state == health.Up && !o.direct
+		o.mu.Unlock()
+		if !up {
 			o.setFailing(false, nil)
 		}
 		backoff = o.opt.MinBackoff
@@ -747,6 +750,14 @@ func (o *Output) Close(ctx context.Context) error {
 		return fmt.Errorf("%s: final flush cut short, %d documents left in the spool: %w", o.opt.Name, left, err)
 	}
 	return cerr
+}
+
+// Running reports whether Run's loop runs.
+func (o *Output) Running() bool {
+	o.mu.Lock()
+	started := o.started
+	o.mu.Unlock()
+	return started && !isClosed(o.done)
 }
 
 // Stats returns the counters.

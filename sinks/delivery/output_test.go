@@ -447,3 +447,22 @@ func TestWriteAheadWhileFailing(t *testing.T) {
 		t.Errorf("spool holds %d, want 45", st.Spool.Pending)
 	}
 }
+
+// TestHealthStates: starting until the destination is prepared, up once it
+// is, degraded while it fails.
+func TestHealthStates(t *testing.T) {
+	srv := esfake.NewTB(t)
+	srv.Outage()
+	r := start(t, srv, fastOptions(t.TempDir()))
+	await.True(t, 10*time.Second, "degraded while unreachable", func() bool { return r.out.Health()[0].State == health.Degraded })
+	if err := srv.Restore(); err != nil {
+		t.Fatal(err)
+	}
+	await.True(t, 10*time.Second, "up once prepared", func() bool { return r.out.Health()[0].State == health.Up })
+	srv2 := esfake.NewTB(t)
+	r2 := start(t, srv2, fastOptions(t.TempDir()))
+	await.True(t, 10*time.Second, "up without any document", func() bool { return r2.out.Health()[0].State == health.Up })
+	if !r2.out.Running() {
+		t.Error("Running is false while Run runs")
+	}
+}
