@@ -18,7 +18,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/prometheus/exporter-toolkit/web"
 
 	"github.com/lagship/lagship/internal/health"
@@ -84,7 +83,7 @@ func New(s Settings, a Agent, log *slog.Logger) (*Server, error) {
 	srv.reg.MustRegister(build)
 
 	srv.mux = http.NewServeMux()
-	srv.mux.Handle("GET /metrics", promhttp.HandlerFor(srv.reg, promhttp.HandlerOpts{ErrorLog: nil}))
+	srv.mux.HandleFunc("GET /metrics", srv.serveMetrics)
 	srv.mux.HandleFunc("GET /status", srv.serveStatus)
 	srv.mux.HandleFunc("GET /healthz", srv.serveHealthz)
 	srv.mux.HandleFunc("GET /readyz", srv.serveReadyz)

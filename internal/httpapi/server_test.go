@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
@@ -145,7 +146,7 @@ func TestMetrics(t *testing.T) {
 				names = append(names, n)
 			}
 		}
-		problems, err := testutil.GatherAndLint(s.reg, names...)
+		problems, err := testutil.GatherAndLint(prometheus.Gatherers{s.reg, families{s}}, names...)
 		if err != nil || len(problems) > 0 {
 			t.Fatalf("lint: %v %+v", err, problems)
 		}
