@@ -161,6 +161,7 @@ func TestEndToEndSIGTERM(t *testing.T) {
 	es := esfake.NewTB(t)
 	dir := t.TempDir()
 	cfg := fmt.Sprintf(`interval: 1s
+http: {listen: "127.0.0.1:0"}
 elasticsearch:
   addresses: [%q]
   flush_interval: 200ms

@@ -33,6 +33,7 @@ func TestKill9DuringOutage(t *testing.T) {
 	es := esfake.NewTB(t)
 	dir := t.TempDir()
 	cfg := fmt.Sprintf(`interval: 1s
+http: {listen: "127.0.0.1:0"}
 elasticsearch:
   addresses: [%q]
   spool_dir: %q

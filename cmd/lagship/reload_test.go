@@ -156,6 +156,10 @@ func startAgentWith(t *testing.T, path string, newSink func(context.Context, *co
 
 func writeConfig(t *testing.T, path, text string) {
 	t.Helper()
+	if !strings.Contains(text, "\nhttp:") && !strings.HasPrefix(text, "http:") {
+		// A free port: agents under test never hold the default one.
+		text += "\nhttp: {listen: \"127.0.0.1:0\"}\n"
+	}
 	tmp := path + ".tmp"
 	if err := os.WriteFile(tmp, []byte(text), 0o600); err != nil {
 		t.Fatal(err)

@@ -43,6 +43,7 @@ mirrormaker     orders          1          -               50              -    
 	es := esfake.NewTB(t)
 	path := filepath.Join(dir, "lagship.yaml")
 	if err := os.WriteFile(path, []byte(fmt.Sprintf(`interval: 1s
+http: {listen: "127.0.0.1:0"}
 elasticsearch: {addresses: [%q], flush_interval: 200ms, spool_dir: %q}
 mirrors:
   - name: legacy-mm

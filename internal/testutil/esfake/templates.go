@@ -152,7 +152,7 @@ func (s *Server) putTemplate(w http.ResponseWriter, r *http.Request, name string
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, exists := s.templates[name]; exists && r.URL.Query().Get("create") == "true" {
-		writeErrorLocked(w, illegalArgument("index template ["+name+"] already exists"))
+		writeError(w, illegalArgument("index template ["+name+"] already exists"))
 		return
 	}
 	for _, o := range s.templates {
@@ -162,7 +162,7 @@ func (s *Server) putTemplate(w http.ResponseWriter, r *http.Request, name string
 		for _, p := range t.patterns {
 			for _, q := range o.patterns {
 				if patternsOverlap(p, q) {
-					writeErrorLocked(w, illegalArgument(fmt.Sprintf("index template [%s] has index patterns %v matching patterns from existing templates [%s] with patterns (%s => %v) that have the same priority [%d], multiple index templates may not match during index creation, please use a different priority", name, t.patterns, o.name, o.name, o.patterns, t.priority)))
+					writeError(w, illegalArgument(fmt.Sprintf("index template [%s] has index patterns %v matching patterns from existing templates [%s] with patterns (%s => %v) that have the same priority [%d], multiple index templates may not match during index creation, please use a different priority", name, t.patterns, o.name, o.name, o.patterns, t.priority)))
 					return
 				}
 			}
@@ -171,10 +171,6 @@ func (s *Server) putTemplate(w http.ResponseWriter, r *http.Request, name string
 	s.templates[name] = t
 	writeJSON(w, http.StatusOK, map[string]any{"acknowledged": true})
 }
-
-// writeErrorLocked is writeError for callers holding s.mu (it does not
-// touch the server).
-func writeErrorLocked(w http.ResponseWriter, e *esError) { writeError(w, e) }
 
 func (s *Server) getTemplate(w http.ResponseWriter, name string) {
 	s.mu.Lock()
