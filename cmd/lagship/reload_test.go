@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"github.com/lagship/lagship/internal/testutil/await"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/lagship/lagship/internal/config"
 	"github.com/lagship/lagship/internal/testutil/esfake"
+	"github.com/lagship/lagship/internal/testutil/syncbuf"
 	"github.com/lagship/lagship/pipeline"
 )
 
@@ -66,22 +66,7 @@ func gaps(ts []time.Time, every time.Duration) []time.Time {
 }
 
 // syncBuffer is a goroutine-safe log buffer.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+type syncBuffer = syncbuf.Buffer
 
 func waitUntil(t *testing.T, what string, cond func() bool) {
 	t.Helper()

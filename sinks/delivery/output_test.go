@@ -19,30 +19,14 @@ import (
 	"github.com/lagship/lagship/internal/spool"
 	"github.com/lagship/lagship/internal/testutil/await"
 	"github.com/lagship/lagship/internal/testutil/esfake"
+	"github.com/lagship/lagship/internal/testutil/syncbuf"
 	"github.com/lagship/lagship/pipeline"
 	"github.com/lagship/lagship/sinks/delivery"
 	"github.com/lagship/lagship/sinks/elasticsearch"
 )
 
 // logBuf is a log destination safe for the output's goroutines.
-type logBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-func (l *logBuf) count(s string) int { return strings.Count(l.String(), s) }
+type logBuf struct{ syncbuf.Buffer }
 
 // duplicateKeys returns the log lines that carry a key twice (invalid for
 // many JSON log shippers).
@@ -201,10 +185,10 @@ func TestHungRequestRecovers(t *testing.T) {
 	if st.Spool.Pending != 0 || st.Refused != 0 {
 		t.Errorf("stats %+v", st)
 	}
-	if n := r.logs.count("destination failing"); n != 1 {
+	if n := r.logs.Count("destination failing"); n != 1 {
 		t.Errorf("%d failure lines, want 1:\n%s", n, r.logs)
 	}
-	if n := r.logs.count("destination answers again"); n != 1 {
+	if n := r.logs.Count("destination answers again"); n != 1 {
 		t.Errorf("%d recovery lines, want 1:\n%s", n, r.logs)
 	}
 	if bad := r.logs.duplicateKeys(t); len(bad) > 0 {
@@ -267,7 +251,7 @@ func TestDeletedIndexComesBackWithMapping(t *testing.T) {
 			}
 			t.Logf("re-created index: topic %s, p0 %s (auto-created: %v)", srv.FieldType(elasticsearch.DefaultIndex, "topic"), srv.FieldType(elasticsearch.DefaultIndex, "p0"), srv.AutoCreated())
 			if !auto {
-				if n := r.logs.count("lost its set-up"); n != 1 {
+				if n := r.logs.Count("lost its set-up"); n != 1 {
 					t.Errorf("%d lines about the lost index, want 1:\n%s", n, r.logs)
 				}
 			}
@@ -327,7 +311,7 @@ func TestPoisonRecordInSpool(t *testing.T) {
 			if kept.ID != "poison" || kept.Body != tt.body || !strings.Contains(kept.Reason, "400") {
 				t.Errorf("kept %+v", kept)
 			}
-			if n := r.logs.count("document refused for good"); n != 1 {
+			if n := r.logs.Count("document refused for good"); n != 1 {
 				t.Errorf("%d refusal lines, want 1:\n%s", n, r.logs)
 			}
 			t.Logf("poison record: refused (%s) and kept in rejected/; its 20 neighbours delivered; %d bulk requests", kept.Reason, srv.Requests(esfake.EndpointBulk))

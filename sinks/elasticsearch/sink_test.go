@@ -13,7 +13,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,6 +21,7 @@ import (
 	"github.com/lagship/lagship/internal/spool"
 	"github.com/lagship/lagship/internal/testutil/await"
 	"github.com/lagship/lagship/internal/testutil/esfake"
+	"github.com/lagship/lagship/internal/testutil/syncbuf"
 	"github.com/lagship/lagship/mappings"
 	"github.com/lagship/lagship/pipeline"
 	"github.com/lagship/lagship/sinks/delivery"
@@ -41,22 +41,7 @@ var oldMapping = func() []byte {
 }()
 
 // syncBuf is a log sink safe for the sink's goroutines.
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+type syncBuf = syncbuf.Buffer
 
 type harness struct {
 	srv  *esfake.Server

@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -19,6 +18,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/lagship/lagship/internal/testutil/await"
+	"github.com/lagship/lagship/internal/testutil/syncbuf"
 	"github.com/lagship/lagship/pipeline"
 )
 
@@ -378,22 +378,7 @@ func describeGroupsAnswer(f *fakeKafka, code kafkago.Error, on func() bool) {
 }
 
 // syncBuffer is a log destination safe for concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) count(sub string) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return strings.Count(s.b.String(), sub)
-}
+type syncBuffer = syncbuf.Buffer
 
 // A failing DescribeGroups leaves Members nil and the lag intact, and logs
 // once when it starts failing and once when it recovers.
@@ -419,11 +404,11 @@ func TestMembersDescribeFails(t *testing.T) {
 			t.Fatalf("tick %d: Members = %+v, want nil", i, s.Members)
 		}
 	}
-	if n := logs.count("group membership unknown"); n != 1 {
-		t.Errorf("%d 'membership unknown' lines over 3 failing ticks, want 1:\n%s", n, logs.b.String())
+	if n := logs.Count("group membership unknown"); n != 1 {
+		t.Errorf("%d 'membership unknown' lines over 3 failing ticks, want 1:\n%s", n, logs.String())
 	}
-	if n := logs.count(`"level":"warn"`) + logs.count(`"level":"error"`); n != 0 {
-		t.Errorf("DescribeGroups failures logged above debug:\n%s", logs.b.String())
+	if n := logs.Count(`"level":"warn"`) + logs.Count(`"level":"error"`); n != 0 {
+		t.Errorf("DescribeGroups failures logged above debug:\n%s", logs.String())
 	}
 	failing.Store(false)
 	for i := 3; i < 5; i++ {
@@ -431,8 +416,8 @@ func TestMembersDescribeFails(t *testing.T) {
 			t.Fatalf("tick %d after recovery: Members = %+v, want State Empty", i, m)
 		}
 	}
-	if n := logs.count("group membership known again"); n != 1 {
-		t.Errorf("%d 'membership known again' lines, want 1:\n%s", n, logs.b.String())
+	if n := logs.Count("group membership known again"); n != 1 {
+		t.Errorf("%d 'membership known again' lines, want 1:\n%s", n, logs.String())
 	}
 }
 

@@ -105,9 +105,7 @@ func TestHungCommandLogsOnce(t *testing.T) {
 // missedInLog returns missed_ticks of the "keeps up again" line.
 func missedInLog(t *testing.T, buf *logBuffer) int64 {
 	t.Helper()
-	buf.mu.Lock()
-	defer buf.mu.Unlock()
-	for _, line := range strings.Split(buf.b.String(), "\n") {
+	for _, line := range strings.Split(buf.String(), "\n") {
 		var e struct {
 			Message string
 			Missed  int64 `json:"missed_ticks"`

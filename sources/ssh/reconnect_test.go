@@ -1,7 +1,6 @@
 package ssh
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -15,29 +14,19 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/lagship/lagship/internal/testutil/sshtest"
+	"github.com/lagship/lagship/internal/testutil/syncbuf"
 )
 
 // logBuffer collects zerolog JSON lines from concurrent writers.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
+type logBuffer struct{ syncbuf.Buffer }
 
 // lines returns the messages logged at level or above ("debug", "info",
 // "warn", "error").
 func (l *logBuffer) lines(t *testing.T, level string) []string {
 	t.Helper()
-	l.mu.Lock()
-	defer l.mu.Unlock()
 	rank := map[string]int{"debug": 0, "info": 1, "warn": 2, "error": 3}
 	var out []string
-	for _, line := range strings.Split(strings.TrimSpace(l.b.String()), "\n") {
+	for _, line := range strings.Split(strings.TrimSpace(l.String()), "\n") {
 		if line == "" {
 			continue
 		}

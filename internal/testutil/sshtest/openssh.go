@@ -1,8 +1,8 @@
 package sshtest
 
 import (
-	"bytes"
 	"fmt"
+	"github.com/lagship/lagship/internal/testutil/syncbuf"
 	"net"
 	"os"
 	"os/exec"
@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -34,7 +33,7 @@ type OpenSSH struct {
 	KeyFile    string // the client's private key (OpenSSH format)
 	KnownHosts string // a known_hosts file listing the server's host key
 	PID        int
-	log        *lockedBuffer
+	log        *syncbuf.Buffer
 }
 
 // Log returns what sshd printed so far.
@@ -139,7 +138,7 @@ X11Forwarding no
 LogLevel VERBOSE
 `, port, hostKeyFile, authorized, filepath.Join(dir, "sshd.pid")))
 
-	log := &lockedBuffer{}
+	log := &syncbuf.Buffer{}
 	cmd := exec.Command(sshdPath, "-D", "-e", "-f", config)
 	cmd.Stdout, cmd.Stderr = log, log
 	if err := cmd.Start(); err != nil {
@@ -182,21 +181,4 @@ LogLevel VERBOSE
 		PID:        cmd.Process.Pid,
 		log:        log,
 	}
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
