@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -441,5 +442,55 @@ func TestProcessorSeesSamplesBeforeTheSink(t *testing.T) {
 		if d.Target.Cluster != "seen-by-processor" {
 			t.Errorf("document written before the processor saw it: %+v", d.Target)
 		}
+	}
+}
+
+// recObserver records what a worker reports of its collections.
+type recObserver struct {
+	mu  sync.Mutex
+	got []Outcome
+}
+
+func (r *recObserver) Observe(tg Target, took time.Duration, o Outcome) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if tg.Mirror != "m" || took < 0 {
+		panic("wrong target or duration")
+	}
+	r.got = append(r.got, o)
+}
+
+func (r *recObserver) outcomes() []Outcome {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.got)
+}
+
+func TestWorkerReportsOutcomes(t *testing.T) {
+	var n atomic.Int32
+	src := funcSource(func(ctx context.Context, tick time.Time, topic string) (Sample, error) {
+		switch n.Add(1) {
+		case 2:
+			return Sample{}, ErrGroupNotFound
+		case 3:
+			return Sample{}, errors.New("broker unreachable")
+		}
+		return Sample{Lags: []int64{1}}, nil
+	})
+	obs := &recObserver{}
+	stop, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	w := &Worker{Task: Task{Target: Target{Mirror: "m", Topic: "t"}, Interval: 10 * time.Millisecond, Source: src}, Sink: newMemSink(), Log: zerolog.Nop(), Observe: obs}
+	done := make(chan struct{})
+	go func() { w.Run(stop, context.Background()); close(done) }()
+	await.True(t, 5*time.Second, "four collections observed", func() bool { return len(obs.outcomes()) >= 4 })
+	cancel()
+	<-done
+	want := []Outcome{Collected, InState, Failed, Collected}
+	if got := obs.outcomes()[:4]; !slices.Equal(got, want) {
+		t.Fatalf("outcomes %v, want %v", got, want)
+	}
+	if Failed.String() != "failed" || InState.String() != "state" || Collected.String() != "collected" {
+		t.Fatal("outcome names changed: they are metric label values")
 	}
 }

@@ -76,11 +76,48 @@ func (ps Processors) Process(tick time.Time, target Target, s Sample, doc *Doc) 
 	}
 }
 
+// Outcome is how a collection ended.
+type Outcome uint8
+
+// Outcomes of a collection.
+const (
+	// Collected: a sample was collected and its document written.
+	Collected Outcome = iota
+	// InState: the topic is in a state without a document (topic or
+	// group missing, no committed offsets, source not ready).
+	InState
+	// Failed: the collection failed (broker, SSH, parse errors).
+	Failed
+)
+
+// String names the outcome as metrics label it.
+func (o Outcome) String() string {
+	switch o {
+	case Collected:
+		return "collected"
+	case InState:
+		return "state"
+	default:
+		return "failed"
+	}
+}
+
+// Observer hears of the end of every collection, for metrics (ticks and
+// failed ticks per mirror, the duration of a collection). It is called from
+// the topics' worker goroutines, so it must be safe for concurrent use, and
+// cheap: it runs once per topic and tick. A collection cut short by a hard
+// stop is not reported.
+type Observer interface {
+	Observe(target Target, took time.Duration, outcome Outcome)
+}
+
 // Worker runs one task until its context ends.
 type Worker struct {
 	Task Task
 	// Process, when set, sees each sample before its document is written.
 	Process Processor
+	// Observe, when set, hears of every collection's end.
+	Observe Observer
 	// Ticked, when set, is set once the first collection has ended.
 	Ticked *atomic.Bool
 	Sink   Sink
@@ -149,6 +186,17 @@ func (w *Worker) Run(stop, work context.Context) {
 		if w.Stats != nil {
 			w.Stats.LastCollect.Store(int64(took))
 			w.Stats.LastTick.Store(now().UnixNano())
+		}
+		if w.Observe != nil && state != "canceled" {
+			outcome := Collected
+			switch {
+			case state == "":
+			case IsState(err):
+				outcome = InState
+			default:
+				outcome = Failed
+			}
+			w.Observe.Observe(w.Task.Target, took, outcome)
 		}
 		// Skip ticks that passed while collecting; never pile them up.
 		// The log says when a late spell starts and when it ends, not at
@@ -232,6 +280,9 @@ type Group struct {
 	// Process, when set before the first Apply, is every worker's
 	// processor.
 	Process Processor
+	// Observe, when set before the first Apply, hears of every
+	// worker's collections.
+	Observe Observer
 
 	work    context.Context
 	mu      sync.Mutex
@@ -318,6 +369,7 @@ func (g *Group) start(t Task) {
 		Task:    t,
 		Ticked:  &r.ticked,
 		Process: g.Process,
+		Observe: g.Observe,
 		Sink:    g.Sink,
 		Stats:   g.Stats,
 		Log:     g.Log.With().Str("mirror", t.Target.Mirror).Str("topic", t.Target.Topic).Logger(),

@@ -51,6 +51,8 @@ func newHTTP(live *liveConfig, ev *status.Evaluator, group *pipeline.Group, stat
 			return out
 		},
 		Topics:     ev.Snapshot,
+		Latest:     ev.Latest,
+		Generation: ev.Generation,
 		Components: comps,
 		Pending:    group.Pending,
 		LastTick: func() time.Time {

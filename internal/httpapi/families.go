@@ -1,8 +1,11 @@
 package httpapi
 
 import (
+	"bytes"
+	"io"
 	"net/http"
 	"strconv"
+	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
@@ -21,51 +24,97 @@ import (
 // (Go, process, build info, counters), and the families are a
 // prometheus.Gatherer, so tests lint both with client_golang's testutil.
 
-type families struct{ srv *Server }
+type families struct {
+	srv *Server
+	b   *builder // nil: a fresh one
+}
 
 var statuses = []status.Status{status.OK, status.WARN, status.ERR, status.REWIND, status.STALL, status.STOP}
 
 var _ prometheus.Gatherer = families{}
 
-// pairs caches label pairs so that series share them.
-type pairs map[[2]string]*dto.LabelPair
+// builder holds what building the families allocates, so that a scrape
+// after each tick reuses the previous scrape's metrics and label pairs
+// instead of allocating them again (the /metrics cache owns one, under its
+// lock). The families it returns are valid until its next build.
+type builder struct {
+	lp    pairs
+	build uint64 // counts builds, to forget label pairs no longer used
+	sl    slab
+	fams  []*dto.MetricFamily
+}
 
-func (p pairs) get(name, value string) *dto.LabelPair {
-	k := [2]string{name, value}
-	if lp, ok := p[k]; ok {
-		return lp
+// pairs caches label pairs so that series share them.
+type pairs map[[2]string]*pairEntry
+
+type pairEntry struct {
+	lp   *dto.LabelPair
+	used uint64 // the build that last used it
+}
+
+func (b *builder) pair(name, value string) *dto.LabelPair {
+	if e, ok := b.lp[[2]string{name, value}]; ok {
+		e.used = b.build
+		return e.lp
 	}
+	k := &[2]string{name, value}
 	lp := &dto.LabelPair{Name: &k[0], Value: &k[1]}
-	p[k] = lp
+	b.lp[*k] = &pairEntry{lp: lp, used: b.build}
 	return lp
 }
 
-// slab hands out metrics, gauges, values and label slices from chunks, so
-// that a scrape allocates per thousand series, not per series.
+// forget drops the label pairs the last build did not use, once they are
+// as many as the used ones (topics removed from the config).
+func (b *builder) forget(used int) {
+	if len(b.lp) <= 2*used {
+		return
+	}
+	for k, e := range b.lp {
+		if e.used != b.build {
+			delete(b.lp, k)
+		}
+	}
+}
+
+// slab hands out metrics, gauges, values and label slices from chunks that
+// are kept from one build to the next, so that a build allocates only when
+// it has more series than the previous one.
 type slab struct {
-	ms []dto.Metric
-	gs []dto.Gauge
-	vs []float64
-	ls []*dto.LabelPair
+	chunks []*chunk
+	ci, i  int // next metric: chunks[ci].ms[i]
+	li     int // next label slot in chunks[ci].ls
 }
 
 const slabChunk = 1024
 
+type chunk struct {
+	ms [slabChunk]dto.Metric
+	gs [slabChunk]dto.Gauge
+	vs [slabChunk]float64
+	ls [slabChunk * 5]*dto.LabelPair
+}
+
+func (s *slab) reset() { s.ci, s.i, s.li = 0, 0, 0 }
+
 func (s *slab) metric(v float64, labels []*dto.LabelPair) *dto.Metric {
-	if len(s.ms) == 0 {
-		s.ms, s.gs, s.vs = make([]dto.Metric, slabChunk), make([]dto.Gauge, slabChunk), make([]float64, slabChunk)
+	if len(labels) > len(chunk{}.ls) {
+		panic("httpapi: too many labels")
 	}
-	if len(s.ls) < len(labels) {
-		s.ls = make([]*dto.LabelPair, max(slabChunk*5, len(labels)))
+	if s.ci < len(s.chunks) && (s.i == slabChunk || s.li+len(labels) > len(s.chunks[s.ci].ls)) {
+		s.ci, s.i, s.li = s.ci+1, 0, 0
 	}
-	m, g, val := &s.ms[0], &s.gs[0], &s.vs[0]
-	s.ms, s.gs, s.vs = s.ms[1:], s.gs[1:], s.vs[1:]
-	l := s.ls[:len(labels):len(labels)]
-	s.ls = s.ls[len(labels):]
+	if s.ci == len(s.chunks) {
+		s.chunks = append(s.chunks, &chunk{})
+	}
+	c := s.chunks[s.ci]
+	m, g, val := &c.ms[s.i], &c.gs[s.i], &c.vs[s.i]
+	s.i++
+	l := c.ls[s.li : s.li+len(labels) : s.li+len(labels)]
+	s.li += len(labels)
 	copy(l, labels)
 	*val = v
-	g.Value = val
-	m.Label, m.Gauge = l, g
+	*g = dto.Gauge{Value: val}
+	*m = dto.Metric{Label: l, Gauge: g}
 	return m
 }
 
@@ -74,9 +123,15 @@ type family struct {
 	slab *slab
 }
 
-func (s *slab) family(name, help string) *family {
-	t := dto.MetricType_GAUGE
-	return &family{mf: &dto.MetricFamily{Name: &name, Help: &help, Type: &t}, slab: s}
+// family returns the builder's i-th family, emptied and named.
+func (b *builder) family(i int, name, help string) *family {
+	for len(b.fams) <= i {
+		t := dto.MetricType_GAUGE
+		b.fams = append(b.fams, &dto.MetricFamily{Type: &t})
+	}
+	mf := b.fams[i]
+	mf.Name, mf.Help, mf.Metric = &name, &help, mf.Metric[:0]
+	return &family{mf: mf, slab: &b.sl}
 }
 
 func (f *family) add(v float64, labels ...*dto.LabelPair) {
@@ -86,47 +141,55 @@ func (f *family) add(v float64, labels ...*dto.LabelPair) {
 // Gather builds the families of the last tick. Label pairs are in
 // alphabetical order of their names, as the exposition requires.
 func (g families) Gather() ([]*dto.MetricFamily, error) {
+	b := g.b
+	if b == nil {
+		b = &builder{}
+	}
+	if b.lp == nil {
+		b.lp = pairs{}
+	}
+	b.build++
+	b.sl.reset()
 	compat := g.srv.settings.KafkaExporterCompat
-	lp := pairs{}
-	sl := &slab{}
-	newFamily := sl.family
-	lag := newFamily("lagship_partition_lag", "Messages the mirror is behind on the partition, at the last tick (no series while unknown).")
-	tl := newFamily("lagship_partition_time_lag_seconds", "Estimated seconds since the next record to mirror was appended to the source partition (no series while unknown).")
-	com := newFamily("lagship_partition_committed_offset", "The group's committed offset on the partition at the last tick.")
-	end := newFamily("lagship_partition_log_end_offset", "The partition's log-end offset at the last tick.")
-	st := newFamily("lagship_topic_status", "1 for the topic's current status; every other status of a judged topic is 0 (no series while unknown).")
-	tlag := newFamily("lagship_topic_lag", "Total lag of the topic over partitions with a known lag.")
-	keLag := newFamily("kafka_consumergroup_lag", "Current approximate lag of a consumer group at topic/partition (kafka_exporter compatible).")
-	keSum := newFamily("kafka_consumergroup_lag_sum", "Current approximate lag of a consumer group at topic for all partitions (kafka_exporter compatible).")
-	keCur := newFamily("kafka_consumergroup_current_offset", "Current offset of a consumer group at topic/partition (kafka_exporter compatible).")
-	keTop := newFamily("kafka_topic_partition_current_offset", "Current offset of a broker at topic/partition (kafka_exporter compatible).")
+	used := 0
+	lp := func(name, value string) *dto.LabelPair { used++; return b.pair(name, value) }
+	lag := b.family(0, "lagship_partition_lag", "Messages the mirror is behind on the partition, at the last tick (no series while unknown).")
+	tl := b.family(1, "lagship_partition_time_lag_seconds", "Estimated seconds since the next record to mirror was appended to the source partition (no series while unknown).")
+	com := b.family(2, "lagship_partition_committed_offset", "The group's committed offset on the partition at the last tick.")
+	end := b.family(3, "lagship_partition_log_end_offset", "The partition's log-end offset at the last tick.")
+	st := b.family(4, "lagship_topic_status", "1 for the topic's current status; every other status of a judged topic is 0 (no series while unknown).")
+	tlag := b.family(5, "lagship_topic_lag", "Total lag of the topic over partitions with a known lag.")
+	keLag := b.family(6, "kafka_consumergroup_lag", "Current approximate lag of a consumer group at topic/partition (kafka_exporter compatible).")
+	keSum := b.family(7, "kafka_consumergroup_lag_sum", "Current approximate lag of a consumer group at topic for all partitions (kafka_exporter compatible).")
+	keCur := b.family(8, "kafka_consumergroup_current_offset", "Current offset of a consumer group at topic/partition (kafka_exporter compatible).")
+	keTop := b.family(9, "kafka_topic_partition_current_offset", "Current offset of a broker at topic/partition (kafka_exporter compatible).")
 	topicSeen := map[[2]string]bool{}
-	for _, t := range g.srv.topics() {
+	var labels [5]*dto.LabelPair
+	for _, t := range g.srv.latest() {
 		tg := t.Target
-		cl, gr, mi, to := lp.get("cluster", tg.Cluster), lp.get("group", tg.Group), lp.get("mirror", tg.Mirror), lp.get("topic", tg.Topic)
-		cg := lp.get("consumergroup", tg.Group)
+		cl, gr, mi, to := lp("cluster", tg.Cluster), lp("group", tg.Group), lp("mirror", tg.Mirror), lp("topic", tg.Topic)
+		cg := lp("consumergroup", tg.Group)
 		for p, r := range t.Partitions {
-			pa := lp.get("partition", strconv.Itoa(p))
-			labels := []*dto.LabelPair{cl, gr, mi, pa, to}
+			pa := lp("partition", strconv.Itoa(p))
+			labels = [5]*dto.LabelPair{cl, gr, mi, pa, to}
 			if r.Lag >= 0 {
-				lag.add(float64(r.Lag), labels...)
+				lag.add(float64(r.Lag), labels[:]...)
 			}
 			if r.HasTimeLag {
-				tl.add(r.TimeLag.Seconds(), labels...)
+				tl.add(r.TimeLag.Seconds(), labels[:]...)
 			}
 			if r.Committed >= 0 {
-				com.add(float64(r.Committed), labels...)
+				com.add(float64(r.Committed), labels[:]...)
 			}
 			if r.LogEnd >= 0 {
-				end.add(float64(r.LogEnd), labels...)
+				end.add(float64(r.LogEnd), labels[:]...)
 			}
 			if compat {
-				ke := []*dto.LabelPair{cg, pa, to}
 				if r.Lag >= 0 {
-					keLag.add(float64(r.Lag), ke...)
+					keLag.add(float64(r.Lag), cg, pa, to)
 				}
 				if r.Committed >= 0 {
-					keCur.add(float64(r.Committed), ke...)
+					keCur.add(float64(r.Committed), cg, pa, to)
 				}
 				// One series per topic partition, even when two mirrors
 				// watch the topic (kafka_exporter has no mirror label).
@@ -147,10 +210,11 @@ func (g families) Gather() ([]*dto.MetricFamily, error) {
 				if s == t.Status {
 					v = 1
 				}
-				st.add(v, cl, gr, mi, lp.get("status", s.String()), to)
+				st.add(v, cl, gr, mi, lp("status", s.String()), to)
 			}
 		}
 	}
+	b.forget(used)
 	out := []*dto.MetricFamily{lag.mf, tl.mf, com.mf, end.mf, st.mf, tlag.mf}
 	if compat {
 		out = append(out, keLag.mf, keSum.mf, keCur.mf, keTop.mf)
@@ -164,25 +228,105 @@ func (g families) Gather() ([]*dto.MetricFamily, error) {
 	return kept, nil
 }
 
-// serveMetrics encodes the registry's families, then the partition
-// families, in the format the scraper asked for.
+// expositionCache holds the partition families encoded in the text format
+// for one generation of the evaluator: between two ticks every scrape
+// answers the same figures, so they are encoded once. The text is never
+// changed once stored (a new generation stores a new slice), so scrapes
+// write it to their sockets without holding the lock. An exposition larger
+// than maxCached is encoded at every scrape instead of being held.
+type expositionCache struct {
+	mu     sync.Mutex
+	valid  bool
+	gen    uint64
+	compat bool
+	text   []byte
+	b      builder
+}
+
+const maxCached = 8 << 20
+
+// serveMetrics writes the partition families, then the registry's, in the
+// format the scraper asked for.
 func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) {
 	own, err := s.reg.Gather()
 	if err != nil {
 		http.Error(w, "gathering metrics: "+err.Error(), http.StatusInternalServerError)
 		return
 	}
-	parts, _ := families{s}.Gather()
 	format := expfmt.Negotiate(r.Header)
 	w.Header().Set("Content-Type", string(format))
+	if format.FormatType() == expfmt.TypeTextPlain {
+		if err := s.writePartitionText(w); err != nil {
+			s.log.Debug("writing metrics", "error", err)
+			return
+		}
+		for _, mf := range own {
+			if _, err := expfmt.MetricFamilyToText(w, mf); err != nil {
+				s.log.Debug("writing metrics", "error", err)
+				return
+			}
+		}
+		return
+	}
+	parts, _ := families{srv: s}.Gather()
 	enc := expfmt.NewEncoder(w, format)
 	for _, mf := range append(parts, own...) {
 		if err := enc.Encode(mf); err != nil {
-			s.log.Error("encoding metrics", "error", err)
+			s.log.Debug("writing metrics", "error", err)
 			return
 		}
 	}
 	if c, ok := enc.(expfmt.Closer); ok {
 		_ = c.Close()
 	}
+}
+
+// writePartitionText writes the partition families in the text format,
+// from the cache when the evaluator has not changed since it was filled.
+// The metric and label names are valid legacy names, so the text needs no
+// escaping and expfmt.MetricFamilyToText writes it directly.
+func (s *Server) writePartitionText(w io.Writer) error {
+	if s.agent.Generation == nil {
+		return writeText(w, families{srv: s})
+	}
+	text, err := s.partitionText()
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(text)
+	return err
+}
+
+func (s *Server) partitionText() ([]byte, error) {
+	c := &s.cache
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	gen, compat := s.agent.Generation(), s.settings.KafkaExporterCompat
+	if c.valid && c.gen == gen && c.compat == compat {
+		return c.text, nil
+	}
+	var buf bytes.Buffer
+	buf.Grow(len(c.text))
+	if err := writeText(&buf, families{s, &c.b}); err != nil {
+		c.valid = false
+		return nil, err
+	}
+	c.valid, c.gen, c.compat, c.text = buf.Len() <= maxCached, gen, compat, buf.Bytes()
+	if !c.valid {
+		c.text = nil // do not hold a large exposition
+	}
+	return buf.Bytes(), nil
+}
+
+func writeText(w io.Writer, g prometheus.Gatherer) error {
+	mfs, err := g.Gather()
+	if err != nil {
+		return err
+	}
+	for _, mf := range mfs {
+		if _, err := expfmt.MetricFamilyToText(w, mf); err != nil {
+			return err
+		}
+	}
+	return nil
 }

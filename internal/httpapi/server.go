@@ -36,8 +36,14 @@ type Agent struct {
 	Started time.Time
 	// Mirrors lists the configured mirrors.
 	Mirrors func() []Mirror
-	// Topics is the evaluator's latest judgement of every topic.
+	// Topics is the evaluator's latest judgement of every topic, with
+	// the recent history of its lag.
 	Topics func() []status.TopicStatus
+	// Latest, when set, is Topics without the history (for /metrics).
+	Latest func() []status.TopicStatus
+	// Generation, when set, changes whenever Topics may have changed;
+	// /metrics then encodes the partition metrics once per change.
+	Generation func() uint64
 	// Components report their health (the sink, the shared sources).
 	Components []health.Reporter
 	// Pending lists the mirror/topic pairs without a first tick yet.
@@ -66,6 +72,7 @@ type Server struct {
 	ln       net.Listener
 	log      *slog.Logger
 	now      func() time.Time
+	cache    expositionCache
 }
 
 // New builds the server and listens on the configured address, so that a
@@ -216,4 +223,12 @@ func (s *Server) topics() []status.TopicStatus {
 		return nil
 	}
 	return s.agent.Topics()
+}
+
+// latest is topics without their history.
+func (s *Server) latest() []status.TopicStatus {
+	if s.agent.Latest != nil {
+		return s.agent.Latest()
+	}
+	return s.topics()
 }

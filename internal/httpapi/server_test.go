@@ -63,7 +63,9 @@ func (f *fixture) agent() Agent {
 		Mirrors: func() []Mirror {
 			return []Mirror{{Name: "mm", Method: "native", Interval: time.Second}, {Name: "mm2", Method: "mm2", Interval: time.Second}}
 		},
-		Topics: f.ev.Snapshot,
+		Topics:     f.ev.Snapshot,
+		Latest:     f.ev.Latest,
+		Generation: f.ev.Generation,
 		Components: []health.Reporter{reporter{
 			{Component: "elasticsearch", State: health.Degraded, LastError: "no answer after 1s", Counters: map[string]int64{"spooled": 42, "delivered": 10}},
 			{Component: "cluster dc1", State: health.Up, Counters: map[string]int64{"requests": 7}},
@@ -146,7 +148,7 @@ func TestMetrics(t *testing.T) {
 				names = append(names, n)
 			}
 		}
-		problems, err := testutil.GatherAndLint(prometheus.Gatherers{s.reg, families{s}}, names...)
+		problems, err := testutil.GatherAndLint(prometheus.Gatherers{s.reg, families{srv: s}}, names...)
 		if err != nil || len(problems) > 0 {
 			t.Fatalf("lint: %v %+v", err, problems)
 		}
@@ -346,5 +348,71 @@ func TestHumanize(t *testing.T) {
 		if got := humanize(d); got != want {
 			t.Errorf("humanize(%v) = %q, want %q", d, got, want)
 		}
+	}
+}
+
+// TestMetricsFollowTicks: between two ticks a scrape answers from the
+// encoded text of the previous one; a tick, a forgotten topic and the
+// negotiated OpenMetrics format all show at the next scrape.
+func TestMetricsFollowTicks(t *testing.T) {
+	f := newFixture()
+	s := newTestServer(t, f, false)
+	lagOf := func(body string) (float64, bool) {
+		t.Helper()
+		p := expfmt.NewTextParser(model.UTF8Validation)
+		fams, err := p.TextToMetricFamilies(strings.NewReader(body))
+		if err != nil {
+			t.Fatalf("exposition does not parse: %v", err)
+		}
+		return gauge(t, fams, "lagship_partition_lag", map[string]string{"mirror": "mm", "topic": "orders", "partition": "0"})
+	}
+	_, first, _ := get(t, s.Handler(), "/metrics")
+	_, again, _ := get(t, s.Handler(), "/metrics")
+	cut := func(b string) string { return b[:strings.Index(b, "# HELP go_")] } // the Go metrics move
+	if cut(first) != cut(again) {
+		t.Fatal("two scrapes without a tick differ in the partition metrics")
+	}
+	if v, ok := lagOf(first); !ok || v != 150 {
+		t.Fatalf("lag before the tick: %v %v, want 150", v, ok)
+	}
+	tick := t0.Add(6 * time.Second)
+	tg := pipeline.Target{Mirror: "mm", Topic: "orders", Group: "mirrormaker", Cluster: "dc1", Method: "native"}
+	smp := pipeline.SampleFromOffsets([]int64{255, 50, pipeline.UnknownOffset}, []int64{260, 120, 30})
+	d := pipeline.NewDoc(tick, tg, smp)
+	f.ev.Process(tick, tg, smp, &d)
+	_, after, _ := get(t, s.Handler(), "/metrics")
+	if v, ok := lagOf(after); !ok || v != 5 {
+		t.Fatalf("lag after the tick: %v %v, want 5", v, ok)
+	}
+	f.ev.Configure("mm", status.Rules{Window: time.Minute}) // forgets mm's topics
+	_, gone, _ := get(t, s.Handler(), "/metrics")
+	if _, ok := lagOf(gone); ok {
+		t.Fatal("a forgotten topic still has series")
+	}
+	// A scraper asking for the protocol-buffer format gets it, with the
+	// same series.
+	req := httptest.NewRequest("GET", "/metrics", nil)
+	req.Header.Set("Accept", `application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited`)
+	rec := httptest.NewRecorder()
+	s.Handler().ServeHTTP(rec, req)
+	format := expfmt.ResponseFormat(rec.Header())
+	if format.FormatType() != expfmt.TypeProtoDelim {
+		t.Fatalf("content type %q", rec.Header().Get("Content-Type"))
+	}
+	dec := expfmt.NewDecoder(rec.Body, format)
+	found := false
+	for {
+		var mf dto.MetricFamily
+		if err := dec.Decode(&mf); err == io.EOF {
+			break
+		} else if err != nil {
+			t.Fatalf("decoding: %v", err)
+		}
+		if mf.GetName() == "lagship_partition_lag" {
+			found = len(mf.Metric) == 1 // only payments is left
+		}
+	}
+	if !found {
+		t.Fatal("the protocol-buffer answer lacks the payments lag")
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"math"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/lagship/lagship/pipeline"
@@ -18,6 +19,10 @@ type Evaluator struct {
 	rules  map[string]Rules // per mirror, when it differs from def
 	topics map[topicKey]*topicState
 	calls  int
+	// gen counts changes to what Snapshot returns, so that readers
+	// (a /metrics scrape) can tell that nothing changed since they last
+	// looked. It is increased after each change is in place.
+	gen atomic.Uint64
 }
 
 type topicKey struct{ mirror, topic string }
@@ -79,11 +84,18 @@ func (e *Evaluator) Configure(mirror string, r Rules) {
 			delete(e.topics, k)
 		}
 	}
+	e.gen.Add(1)
 }
+
+// Generation changes whenever what Snapshot returns may have changed (a
+// sample observed, a topic forgotten, rules changed). Read it before
+// Snapshot: the snapshot is then at least as new as the generation.
+func (e *Evaluator) Generation() uint64 { return e.gen.Load() }
 
 // Process implements pipeline.Processor.
 func (e *Evaluator) Process(tick time.Time, target pipeline.Target, s pipeline.Sample, doc *pipeline.Doc) {
 	ts := e.observe(tick, target, s)
+	e.gen.Add(1)
 	if ts.Status != Unknown {
 		doc.Status = ts.Status.String()
 	}
@@ -185,13 +197,20 @@ func (e *Evaluator) sweepLocked(now time.Time) {
 		ts.mu.Unlock()
 		if stale {
 			delete(e.topics, k)
+			e.gen.Add(1)
 		}
 	}
 }
 
 // Snapshot returns every topic's latest judgement, sorted by mirror and
-// topic.
-func (e *Evaluator) Snapshot() []TopicStatus {
+// topic, with the recent history of its total lag.
+func (e *Evaluator) Snapshot() []TopicStatus { return e.snapshot(true) }
+
+// Latest is Snapshot without the history (for /metrics, which has no use
+// for it).
+func (e *Evaluator) Latest() []TopicStatus { return e.snapshot(false) }
+
+func (e *Evaluator) snapshot(history bool) []TopicStatus {
 	e.mu.Lock()
 	states := make([]*topicState, 0, len(e.topics))
 	for _, ts := range e.topics {
@@ -203,7 +222,9 @@ func (e *Evaluator) Snapshot() []TopicStatus {
 		ts.mu.Lock()
 		if !ts.last.At.IsZero() {
 			last := ts.last
-			last.History = ts.historyLocked()
+			if history {
+				last.History = ts.historyLocked()
+			}
 			out = append(out, last)
 		}
 		ts.mu.Unlock()

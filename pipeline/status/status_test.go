@@ -205,7 +205,11 @@ func TestEvaluator(t *testing.T) {
 	if doc.Status != "STALL" || !doc.HasTimeLag || doc.MaxTimeLag <= 0 {
 		t.Fatalf("doc status %q time lag %v (%v)", doc.Status, doc.MaxTimeLag, doc.HasTimeLag)
 	}
+	g := e.Generation()
 	snap := e.Snapshot()
+	if e.Generation() != g || len(e.Latest()) != 1 || e.Latest()[0].History != nil || len(snap[0].History) != 6 {
+		t.Fatalf("reading changed the generation (%d → %d), or Latest carries a history / Snapshot lacks it", g, e.Generation())
+	}
 	if len(snap) != 1 || snap[0].Partitions[0].Status != OK || snap[0].Partitions[1].Status != STALL || snap[0].Partitions[2].Status != Unknown {
 		t.Fatalf("snapshot %+v", snap)
 	}
@@ -216,14 +220,24 @@ func TestEvaluator(t *testing.T) {
 	if len(e.Snapshot()) != 1 {
 		t.Error("unchanged rules reset the mirror")
 	}
+	if e.Generation() != g {
+		t.Error("unchanged rules changed the generation")
+	}
 	e.Configure("m", Rules{Window: 8 * time.Second})
+	if e.Generation() == g {
+		t.Error("changed rules kept the generation")
+	}
 	if len(e.Snapshot()) != 0 {
 		t.Error("changed rules kept the old state")
 	}
 	// A lag-only sample (no offsets): judged by its lags.
 	lagOnly := pipeline.Sample{Lags: []int64{0, 0}}
 	d := pipeline.NewDoc(t0, target, lagOnly)
+	g = e.Generation()
 	e.Process(t0, target, lagOnly, &d)
+	if e.Generation() == g {
+		t.Error("a sample kept the generation")
+	}
 	if d.Status != "OK" || !d.HasTimeLag || d.MaxTimeLag != 0 {
 		t.Errorf("lag-only doc %q %v %v", d.Status, d.MaxTimeLag, d.HasTimeLag)
 	}
