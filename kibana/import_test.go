@@ -229,7 +229,7 @@ func testContext(t *testing.T) context.Context {
 // bundleObjects is the number of objects in the bundle.
 func bundleObjects(t *testing.T) int {
 	t.Helper()
-	objs, err := Objects()
+	objs, err := Objects(Format717)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -244,7 +244,7 @@ func TestImportDefaultSpaceBasicAuth(t *testing.T) {
 	opts := ImportOptions{URL: srv.URL, Username: "elastic", Password: "changeme-123"}
 
 	for range 2 { // the second import overwrites: same ids, same count
-		res, err := Import(testContext(t), opts, Bundle())
+		res, err := Import(testContext(t), opts, Bundle(Format717))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -272,7 +272,7 @@ func TestImportSpaceAPIKeyBasePath(t *testing.T) {
 	fake.apiKey = "VnVhQ2ZHY0JDZGJrUW0tZTVhT3g6dWkybHAyYXhUTm1zeWFrdzl0dk5udw=="
 	fake.basePath = "/kibana"
 	srv := fake.start()
-	res, err := Import(testContext(t), ImportOptions{URL: srv.URL + "/kibana/", Space: "ops-team", APIKey: fake.apiKey}, Bundle())
+	res, err := Import(testContext(t), ImportOptions{URL: srv.URL + "/kibana/", Space: "ops-team", APIKey: fake.apiKey}, Bundle(Format717))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -306,7 +306,7 @@ func TestImportPartialFailure(t *testing.T) {
 	srv := fake.start()
 
 	// Without the data view, every Lens chart misses its references.
-	lines := bytes.SplitAfter(Bundle(), []byte("\n"))
+	lines := bytes.SplitAfter(Bundle(Format717), []byte("\n"))
 	bundle := bytes.Join(lines[1:], nil)
 	res, err := Import(testContext(t), ImportOptions{URL: srv.URL}, bundle)
 	if err == nil {
@@ -319,7 +319,7 @@ func TestImportPartialFailure(t *testing.T) {
 	msg := err.Error()
 	for _, want := range []string{
 		fmt.Sprintf("%d of %d objects failed", failed, failed),
-		`lens "lagship-total-lag-by-topic" (Total consumer lag by topic): missing_references: index-pattern "lagship-consumer-lag"`,
+		`lens "lagship-total-lag-by-topic" (Total consumer lag by mirror and topic): missing_references: index-pattern "lagship-consumer-lag"`,
 		`lens "lagship-latest-lag-table"`,
 		`dashboard "lagship-consumer-lag-dashboard" (Kafka MirrorMaker consumer lag): conflict: an object with this id already exists (destination "other-dashboard")`,
 		`visualization "lagship-dashboard-guide" (Consumer lag guide): unknown: document parsing exception (status 400)`,
@@ -353,7 +353,7 @@ func TestImportHTTPErrors(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := Import(testContext(t), tc.opts, Bundle())
+			_, err := Import(testContext(t), tc.opts, Bundle(Format717))
 			if err == nil {
 				t.Fatal("no error")
 			}
@@ -389,7 +389,7 @@ func TestImportNeverShowsSecrets(t *testing.T) {
 			[]string{password, base64.StdEncoding.EncodeToString([]byte("u:" + password))}},
 		{ImportOptions{URL: srv.URL, APIKey: apiKey}, []string{apiKey}},
 	} {
-		_, err := Import(testContext(t), tc.opts, Bundle())
+		_, err := Import(testContext(t), tc.opts, Bundle(Format717))
 		if err == nil || !strings.Contains(err.Error(), "HTTP 502") {
 			t.Fatalf("error %v, want HTTP 502", err)
 		}
@@ -419,7 +419,7 @@ func TestImportUnexpectedAnswers(t *testing.T) {
 				io.WriteString(w, tc.body)
 			}))
 			t.Cleanup(srv.Close)
-			_, err := Import(testContext(t), ImportOptions{URL: srv.URL}, Bundle())
+			_, err := Import(testContext(t), ImportOptions{URL: srv.URL}, Bundle(Format717))
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("error %v, want %q", err, tc.want)
 			}
@@ -455,7 +455,7 @@ func TestImportTLS(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			res, err := Import(testContext(t), tc.opts, Bundle())
+			res, err := Import(testContext(t), tc.opts, Bundle(Format717))
 			if tc.want == "" {
 				if err != nil || res.SuccessCount != bundleObjects(t) {
 					t.Fatalf("got %+v, %v", res, err)
@@ -476,13 +476,13 @@ func TestImportBadOptions(t *testing.T) {
 		bundle []byte
 		want   string
 	}{
-		{"no url", ImportOptions{}, Bundle(), "no Kibana URL"},
-		{"not http", ImportOptions{URL: "ftp://kibana:5601"}, Bundle(), "not an http(s) URL"},
-		{"no host", ImportOptions{URL: "http://"}, Bundle(), "not an http(s) URL"},
-		{"credentials in url", ImportOptions{URL: "https://elastic:topsecret@kibana:5601"}, Bundle(), "carries credentials"},
-		{"query in url", ImportOptions{URL: "https://kibana:5601/?x=1"}, Bundle(), "query or fragment"},
-		{"bad space", ImportOptions{URL: "https://kibana:5601", Space: "Ops Team"}, Bundle(), "not a Kibana space id"},
-		{"two kinds of auth", ImportOptions{URL: "https://kibana:5601", APIKey: "k", Username: "u", Password: "p"}, Bundle(), "not both"},
+		{"no url", ImportOptions{}, Bundle(Format717), "no Kibana URL"},
+		{"not http", ImportOptions{URL: "ftp://kibana:5601"}, Bundle(Format717), "not an http(s) URL"},
+		{"no host", ImportOptions{URL: "http://"}, Bundle(Format717), "not an http(s) URL"},
+		{"credentials in url", ImportOptions{URL: "https://elastic:topsecret@kibana:5601"}, Bundle(Format717), "carries credentials"},
+		{"query in url", ImportOptions{URL: "https://kibana:5601/?x=1"}, Bundle(Format717), "query or fragment"},
+		{"bad space", ImportOptions{URL: "https://kibana:5601", Space: "Ops Team"}, Bundle(Format717), "not a Kibana space id"},
+		{"two kinds of auth", ImportOptions{URL: "https://kibana:5601", APIKey: "k", Username: "u", Password: "p"}, Bundle(Format717), "not both"},
 		{"empty bundle", ImportOptions{URL: "https://kibana:5601"}, nil, "no objects"},
 		{"broken bundle", ImportOptions{URL: "https://kibana:5601"}, []byte("{\"id\":\"x\"}\n"), "no type"},
 	}
@@ -517,7 +517,7 @@ func TestImportCanceled(t *testing.T) {
 		<-started
 		cancel()
 	}()
-	_, err := Import(ctx, ImportOptions{URL: srv.URL}, Bundle())
+	_, err := Import(ctx, ImportOptions{URL: srv.URL}, Bundle(Format717))
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("error %v, want context.Canceled", err)
 	}

@@ -31,7 +31,7 @@ func cmdKibana(ctx context.Context, args []string, out, stderr io.Writer) error 
 		if err := parseFlags(fs, args[1:]); err != nil {
 			return err
 		}
-		_, err := out.Write(kibana.Bundle())
+		_, err := out.Write(kibana.Bundle(kibana.Format717))
 		return err
 	case "import":
 		return cmdKibanaImport(ctx, args[1:], out, stderr)
@@ -87,7 +87,7 @@ func cmdKibanaImport(ctx context.Context, args []string, out, stderr io.Writer) 
 	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
-	res, err := kibana.Import(ctx, o, kibana.Bundle())
+	res, err := kibana.Import(ctx, o, kibana.Bundle(kibana.Format717))
 	if err != nil {
 		return err
 	}
@@ -108,7 +108,7 @@ func kibanaOptions(k *config.Kibana) kibana.ImportOptions {
 func importOnStart(ctx context.Context, cfg *config.Config, log zerolog.Logger) {
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	res, err := kibana.Import(ctx, kibanaOptions(&cfg.Kibana), kibana.Bundle())
+	res, err := kibana.Import(ctx, kibanaOptions(&cfg.Kibana), kibana.Bundle(kibana.Format717))
 	if err != nil {
 		log.Error().Err(err).Msg("importing Kibana saved objects")
 		return
