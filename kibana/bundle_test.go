@@ -897,6 +897,25 @@ func TestValidatorRejectsBrokenBundles(t *testing.T) {
 			want: "aggregations without an index-pattern reference",
 		},
 		{
+			name:   "panel written by a newer release",
+			format: Format8,
+			bundle: func(t *testing.T) []byte {
+				return mutate(t, Format8, DashboardID, func(o map[string]any) {
+					mutateJSONAttr(o, []string{"panelsJSON"}, firstPanel(func(p map[string]any) { p["version"] = "8.19.0" }))
+				})
+			},
+			want: `version "8.19.0" is not a version up to 8.9.0`,
+		},
+		{
+			name: "panel key unknown",
+			bundle: func(t *testing.T) []byte {
+				return mutate(t, Format717, DashboardID, func(o map[string]any) {
+					mutateJSONAttr(o, []string{"panelsJSON"}, firstPanel(func(p map[string]any) { p["embeddableId"] = "x" }))
+				})
+			},
+			want: `has key "embeddableId"`,
+		},
+		{
 			name:   "line is not JSON",
 			bundle: func(*testing.T) []byte { return append(Bundle(Format717), "{\"id\":\n"...) },
 			want:   "not a JSON object",

@@ -38,6 +38,9 @@ type format struct {
 	typeMigrationVersion bool
 	// datasource is the key of Lens' form-based datasource state.
 	datasource string
+	// panelVersion is the version of each dashboard panel: the release
+	// that wrote it.
+	panelVersion string
 	// controls: dashboards store a control group (8.x; 7.17 cannot).
 	controls bool
 	// dateMetrics: Lens offers Maximum on date fields (8.x; 7.17 only on
@@ -55,7 +58,8 @@ var formats = []format{
 			"visualization": "7.14.0", // present in every 7.17.x
 			"dashboard":     "7.14.0", // present in every 7.17.x
 		},
-		datasource: "indexpattern",
+		datasource:   "indexpattern",
+		panelVersion: "7.17.0",
 	},
 	{
 		name: Format8,
@@ -68,6 +72,7 @@ var formats = []format{
 		},
 		typeMigrationVersion: true,
 		datasource:           "formBased",
+		panelVersion:         "8.9.0",
 		controls:             true,
 		dateMetrics:          true,
 	},
@@ -597,7 +602,7 @@ func (f format) dashboard(panels []panel) obj {
 		index := fmt.Sprint(i + 1)
 		ref := fmt.Sprintf("panel_%d", i)
 		list = append(list, obj{
-			"version":          f.versions["dashboard"],
+			"version":          f.panelVersion,
 			"type":             p.typ,
 			"panelIndex":       index,
 			"gridData":         obj{"x": p.x, "y": p.y, "w": p.w, "h": p.h, "i": index},
