@@ -1030,3 +1030,51 @@ func statusPanelsFirst(t *testing.T, f Format) {
 	}
 	t.Fatalf("no dashboard %q", DashboardID)
 }
+
+// A topic whose group has no committed offset yet has a document with
+// mirror, topic and partition_count but no totals and no pN. The latest
+// table must still give it a row (buckets on mirror and topic only, no
+// filter that needs a lag) with its partition count, and its last-seen time
+// must come from @timestamp alone.
+func TestTablesShowTopicsWithoutOffsets(t *testing.T) {
+	for _, f := range Formats {
+		objs, err := Objects(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lastSeen := false
+		for _, o := range objs {
+			text := string(o.Attributes)
+			switch o.ID {
+			case latestTableID:
+				var a struct {
+					State struct {
+						Query   struct{ Query string }
+						Filters []any
+					}
+				}
+				if err := json.Unmarshal(o.Attributes, &a); err != nil {
+					t.Fatal(err)
+				}
+				if a.State.Query.Query != "" || len(a.State.Filters) != 0 || strings.Contains(text, `"filter":`) {
+					t.Errorf("%s: the latest table filters its documents", f)
+				}
+				for _, want := range []string{`"sourceField":"mirror"`, `"sourceField":"topic"`, `"sourceField":"partition_count"`} {
+					if !strings.Contains(text, want) {
+						t.Errorf("%s: the latest table lacks %s", f, want)
+					}
+				}
+				if strings.Contains(text, `"operationType":"max","scale":"ratio","sourceField":"@timestamp"`) {
+					lastSeen = true
+				}
+			case lastSeenID:
+				if strings.Contains(text, `\"type\":\"max\"`) && strings.Contains(text, `\"field\":\"@timestamp\"`) {
+					lastSeen = true
+				}
+			}
+		}
+		if !lastSeen {
+			t.Errorf("%s: no last-seen column or table (Maximum of @timestamp per mirror and topic)", f)
+		}
+	}
+}
