@@ -1,840 +1,239 @@
 package kibana
 
-// No Kibana runs in these tests, so this file checks the bundle the way
-// Kibana 7.17 would reject it on import or fail to render it: the NDJSON
-// envelope, versions, references, the dashboard's attribute set and grid, and
-// every field a Lens column reads against mappings/mapping.json.
-//
-// The allowed key sets come from Kibana 7.17's saved object type mappings
-// (src/plugins/dashboard/server/saved_objects/dashboard.ts,
-// src/plugins/visualizations/server/saved_objects/visualization.ts and
-// x-pack/plugins/lens/server/saved_objects.ts): the .kibana index maps
-// them strictly, so an unknown attribute fails the import.
-
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
-	"fmt"
-	"path"
 	"regexp"
 	"slices"
-	"sort"
-	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/lagship/lagship/mappings"
 )
 
-// maxVersion is the newest Kibana the bundle's versions may claim.
-const maxVersion = "7.17.0"
-
-// gridColumns is the width of Kibana's dashboard grid.
-const gridColumns = 48
-
-var (
-	dashboardKeys = set("description", "hits", "kibanaSavedObjectMeta", "optionsJSON", "panelsJSON",
-		"refreshInterval", "timeFrom", "timeRestore", "timeTo", "title", "version")
-	refreshIntervalKeys = set("display", "pause", "section", "value")
-	savedObjectMetaKeys = set("searchSourceJSON")
-	visualizationKeys   = set("description", "kibanaSavedObjectMeta", "savedSearchRefName", "title",
-		"uiStateJSON", "version", "visState")
-	lensKeys         = set("title", "description", "visualizationType", "state", "expression")
-	lensVisTypes     = set("lnsXY", "lnsDatatable", "lnsHeatmap", "lnsMetric", "lnsPie")
-	envelopeRequired = []string{"id", "type", "attributes", "references", "migrationVersion", "coreMigrationVersion"}
-	knownTypes       = set("index-pattern", "lens", "visualization", "dashboard")
-
-	// Field types Elasticsearch can aggregate on (doc_values by default).
-	aggregatable = set("keyword", "constant_keyword", "long", "integer", "short", "byte", "double",
-		"float", "half_float", "scaled_float", "unsigned_long", "date", "date_nanos", "boolean", "ip")
-	numeric = set("long", "integer", "short", "byte", "double", "float", "half_float",
-		"scaled_float", "unsigned_long")
-	dateTypes = set("date", "date_nanos")
-	// Field types each Lens operation accepts (nil: any aggregatable type).
-	lensOperations = map[string]map[string]bool{
-		"date_histogram":     dateTypes,
-		"terms":              union(set("keyword", "constant_keyword", "ip", "boolean"), numeric),
-		"max":                numeric,
-		"min":                numeric,
-		"average":            numeric,
-		"sum":                numeric,
-		"median":             numeric,
-		"percentile":         numeric,
-		"standard_deviation": numeric,
-		"range":              numeric,
-		"unique_count":       nil,
-		// Kibana 7.17 offers Last value on string, boolean, number and ip
-		// fields; dates (and ranges) came with 8.2.
-		"last_value": union(set("keyword", "constant_keyword", "ip", "boolean"), numeric),
-		"count":      nil,
-	}
-
-	// Keys of a Lens 7.17 datatable column (ColumnState in
-	// x-pack/plugins/lens/common/expressions/datatable/datatable_column.ts).
-	datatableColumnKeys = set("columnId", "width", "hidden", "isTransposed", "transposable",
-		"originalColumnId", "originalName", "bucketValues", "alignment", "palette", "colorMode",
-		"summaryRow", "summaryLabel")
-)
-
-// lensDataType is the Lens data type of a field of Elasticsearch type t.
-func lensDataType(t string) string {
-	switch {
-	case numeric[t]:
-		return "number"
-	case dateTypes[t]:
-		return "date"
-	case t == "keyword" || t == "constant_keyword":
-		return "string"
-	}
-	return t // boolean, ip
-}
-
-func set(keys ...string) map[string]bool {
-	m := make(map[string]bool, len(keys))
-	for _, k := range keys {
-		m[k] = true
-	}
-	return m
-}
-
-func union(a, b map[string]bool) map[string]bool {
-	m := make(map[string]bool, len(a)+len(b))
-	for k := range a {
-		m[k] = true
-	}
-	for k := range b {
-		m[k] = true
-	}
-	return m
-}
-
-// validator collects every problem of one bundle.
-type validator struct {
-	mapping  *mappings.Mapping
-	problems []string
-	where    string // object being checked, for messages
-}
-
-func (v *validator) errorf(format string, args ...any) {
-	v.problems = append(v.problems, v.where+": "+fmt.Sprintf(format, args...))
-}
-
-// validateBundle returns every problem found in an NDJSON bundle, checked
-// against mapping m.
-func validateBundle(b []byte, m *mappings.Mapping) []string {
-	v := &validator{mapping: m}
-	type key struct{ typ, id string }
-	objects := map[key]map[string]any{}
-	var order []key
-	coreVersions := map[string]bool{}
-
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	sc.Buffer(nil, 16<<20)
-	line := 0
-	for sc.Scan() {
-		line++
-		v.where = fmt.Sprintf("line %d", line)
-		text := sc.Bytes()
-		if len(bytes.TrimSpace(text)) == 0 {
-			v.errorf("empty line")
-			continue
-		}
-		o, err := decodeObject(text)
-		if err != nil {
-			v.errorf("not a JSON object: %v", err)
-			continue
-		}
-		for _, k := range envelopeRequired {
-			if _, ok := o[k]; !ok {
-				v.errorf("no %q", k)
-			}
-		}
-		if _, ok := o["typeMigrationVersion"]; ok {
-			v.errorf("typeMigrationVersion is the 8.x format; with a migrationVersion map Kibana 7.17 rejects it")
-		}
-		id, _ := o["id"].(string)
-		typ, _ := o["type"].(string)
-		if id == "" || typ == "" {
-			v.errorf("id and type must be non-empty strings")
-			continue
-		}
-		v.where = fmt.Sprintf("line %d (%s %s)", line, typ, id)
-		k := key{typ, id}
-		if _, dup := objects[k]; dup {
-			v.errorf("duplicate object")
-			continue
-		}
-		objects[k] = o
-		order = append(order, k)
-		if !knownTypes[typ] {
-			v.errorf("unexpected type %q", typ)
-		}
-		if _, ok := o["attributes"].(map[string]any); !ok {
-			v.errorf("attributes is not an object")
-		}
-		if c, ok := o["coreMigrationVersion"].(string); ok {
-			coreVersions[c] = true
-			v.checkVersion("coreMigrationVersion", c)
-		} else if o["coreMigrationVersion"] != nil {
-			v.errorf("coreMigrationVersion is not a string")
-		}
-		if mv, ok := o["migrationVersion"].(map[string]any); ok {
-			if len(mv) != 1 || mv[typ] == nil {
-				v.errorf("migrationVersion must have exactly the key %q, has %v", typ, sortedKeys(mv))
-			}
-			for t, ver := range mv {
-				s, _ := ver.(string)
-				v.checkVersion("migrationVersion."+t, s)
-			}
-		} else if o["migrationVersion"] != nil {
-			v.errorf("migrationVersion is not a map")
-		}
-	}
-	v.where = "bundle"
-	if err := sc.Err(); err != nil {
-		v.errorf("reading: %v", err)
-	}
-	if len(objects) == 0 {
-		v.errorf("no objects")
-	}
-	if len(coreVersions) > 1 {
-		v.errorf("coreMigrationVersion differs between objects: %v", sortedKeys(coreVersions))
-	}
-
-	for _, k := range order {
-		o := objects[k]
-		v.where = fmt.Sprintf("%s %s", k.typ, k.id)
-		refs := v.references(o)
-		for _, r := range refs {
-			if _, ok := objects[key{r.Type, r.ID}]; !ok {
-				v.errorf("reference %q points at %s %q, which is not in the bundle", r.Name, r.Type, r.ID)
-			}
-		}
-		attrs, _ := o["attributes"].(map[string]any)
-		if attrs == nil {
-			continue
-		}
-		switch k.typ {
-		case "index-pattern":
-			v.indexPattern(attrs)
-		case "lens":
-			v.lens(attrs, refs)
-		case "visualization":
-			v.visualization(attrs)
-		case "dashboard":
-			v.dashboard(attrs, refs, func(r Reference) map[string]any { return objects[key{r.Type, r.ID}] })
-		}
-	}
-	return v.problems
-}
-
-func decodeObject(b []byte) (map[string]any, error) {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	var o map[string]any
-	if err := dec.Decode(&o); err != nil {
-		return nil, err
-	}
-	if dec.More() {
-		return nil, fmt.Errorf("trailing data")
-	}
-	if o == nil {
-		return nil, fmt.Errorf("null")
-	}
-	return o, nil
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
-}
-
-var versionRE = regexp.MustCompile(`^(\d+)\.(\d+)\.(\d+)$`)
-
-func parseVersion(s string) ([3]int, bool) {
-	m := versionRE.FindStringSubmatch(s)
-	if m == nil {
-		return [3]int{}, false
-	}
-	var out [3]int
-	for i := range out {
-		out[i], _ = strconv.Atoi(m[i+1])
-	}
-	return out, true
-}
-
-func (v *validator) checkVersion(field, s string) {
-	got, ok := parseVersion(s)
-	if !ok {
-		v.errorf("%s %q is not a version", field, s)
-		return
-	}
-	limit, _ := parseVersion(maxVersion)
-	if slices.Compare(got[:], limit[:]) > 0 {
-		v.errorf("%s %s is newer than %s: Kibana 7.17 refuses the object", field, s, maxVersion)
-	}
-}
-
-func (v *validator) references(o map[string]any) []Reference {
-	raw, ok := o["references"].([]any)
-	if !ok {
-		if o["references"] != nil {
-			v.errorf("references is not an array")
-		}
-		return nil
-	}
-	var refs []Reference
-	names := map[string]bool{}
-	for i, r := range raw {
-		m, _ := r.(map[string]any)
-		ref := Reference{}
-		ref.ID, _ = m["id"].(string)
-		ref.Name, _ = m["name"].(string)
-		ref.Type, _ = m["type"].(string)
-		if ref.ID == "" || ref.Name == "" || ref.Type == "" {
-			v.errorf("references[%d] needs id, name and type", i)
-			continue
-		}
-		if names[ref.Name] {
-			v.errorf("reference name %q used twice", ref.Name)
-		}
-		names[ref.Name] = true
-		refs = append(refs, ref)
-	}
-	return refs
-}
-
-// fieldType returns the mapping type of an index field, reporting a field
-// the mapping does not know.
-func (v *validator) fieldType(context, field string) string {
-	t := v.mapping.TypeOf(field)
-	if t == "" {
-		v.errorf("%s: field %q is not in mappings/mapping.json (nor matched by a dynamic template)", context, field)
-	}
-	return t
-}
-
-func (v *validator) indexPattern(attrs map[string]any) {
-	title, _ := attrs["title"].(string)
-	if title == "" {
-		v.errorf("index pattern has no title")
-	} else if ok, _ := path.Match(title, "consumer_lag"); !ok {
-		v.errorf("index pattern %q does not match the consumer_lag index", title)
-	}
-	tf, _ := attrs["timeFieldName"].(string)
-	if tf == "" {
-		v.errorf("index pattern has no timeFieldName")
-	} else if t := v.fieldType("timeFieldName", tf); t != "" && !dateTypes[t] {
-		v.errorf("timeFieldName %q is a %s field, not a date", tf, t)
-	}
-	if f, ok := attrs["fields"].(string); ok {
-		var fields []any
-		if err := json.Unmarshal([]byte(f), &fields); err != nil {
-			v.errorf("fields is not a JSON array: %v", err)
-		}
-	}
-}
-
-// jsonAttr parses a string attribute holding JSON into dst.
-func (v *validator) jsonAttr(name string, s any, dst any) bool {
-	str, ok := s.(string)
-	if !ok {
-		v.errorf("%s is not a string holding JSON", name)
-		return false
-	}
-	if err := json.Unmarshal([]byte(str), dst); err != nil {
-		v.errorf("%s does not parse as JSON: %v", name, err)
-		return false
-	}
-	return true
-}
-
-func (v *validator) allowedKeys(what string, m map[string]any, allowed map[string]bool) {
-	for _, k := range sortedKeys(m) {
-		if !allowed[k] {
-			v.errorf("%s has key %q, which Kibana 7.17 does not map", what, k)
-		}
-	}
-}
-
-func (v *validator) searchSource(attrs map[string]any) {
-	meta, ok := attrs["kibanaSavedObjectMeta"].(map[string]any)
-	if !ok {
-		v.errorf("no kibanaSavedObjectMeta")
-		return
-	}
-	v.allowedKeys("kibanaSavedObjectMeta", meta, savedObjectMetaKeys)
-	var ss map[string]any
-	v.jsonAttr("kibanaSavedObjectMeta.searchSourceJSON", meta["searchSourceJSON"], &ss)
-}
-
-func (v *validator) visualization(attrs map[string]any) {
-	v.allowedKeys("visualization attributes", attrs, visualizationKeys)
-	if t, _ := attrs["title"].(string); t == "" {
-		v.errorf("visualization has no title")
-	}
-	var vis struct {
-		Type   string         `json:"type"`
-		Params map[string]any `json:"params"`
-		Aggs   []struct {
-			Params map[string]any `json:"params"`
-		} `json:"aggs"`
-	}
-	if v.jsonAttr("visState", attrs["visState"], &vis) {
-		if vis.Type == "" {
-			v.errorf("visState has no type")
-		}
-		if vis.Type == "markdown" {
-			if md, _ := vis.Params["markdown"].(string); md == "" {
-				v.errorf("markdown visualization has no params.markdown")
-			}
-		}
-		for i, a := range vis.Aggs {
-			if f, ok := a.Params["field"].(string); ok {
-				if t := v.fieldType(fmt.Sprintf("visState.aggs[%d]", i), f); t != "" && !aggregatable[t] {
-					v.errorf("visState.aggs[%d] aggregates %q, a %s field", i, f, t)
-				}
-			}
-		}
-	}
-	var ui map[string]any
-	v.jsonAttr("uiStateJSON", attrs["uiStateJSON"], &ui)
-	v.searchSource(attrs)
-}
-
-func (v *validator) lens(attrs map[string]any, refs []Reference) {
-	v.allowedKeys("lens attributes", attrs, lensKeys)
-	if t, _ := attrs["title"].(string); t == "" {
-		v.errorf("lens has no title")
-	}
-	visType, _ := attrs["visualizationType"].(string)
-	if !lensVisTypes[visType] {
-		v.errorf("unknown visualizationType %q", visType)
-	}
-	state, _ := attrs["state"].(map[string]any)
-	if state == nil {
-		v.errorf("lens has no state")
-		return
-	}
-	if q, ok := state["query"].(map[string]any); !ok || (q["language"] != "kuery" && q["language"] != "lucene") {
-		v.errorf("state.query needs a query and a language (kuery or lucene)")
-	}
-	if _, ok := state["filters"].([]any); !ok {
-		v.errorf("state.filters is not an array")
-	}
-	dss, _ := state["datasourceStates"].(map[string]any)
-	for k := range dss {
-		if k != "indexpattern" {
-			v.errorf("datasource %q: Kibana 7.17 knows only \"indexpattern\"", k)
-		}
-	}
-	ds, _ := dss["indexpattern"].(map[string]any)
-	layersRaw, _ := ds["layers"].(map[string]any)
-	if len(layersRaw) == 0 {
-		v.errorf("no indexpattern datasource layers")
-		return
-	}
-	refByName := map[string]Reference{}
-	for _, r := range refs {
-		refByName[r.Name] = r
-	}
-	if r, ok := refByName["indexpattern-datasource-current-indexpattern"]; !ok || r.Type != "index-pattern" {
-		v.errorf("no index-pattern reference indexpattern-datasource-current-indexpattern")
-	}
-
-	layers := map[string]map[string]map[string]any{} // layer -> column -> definition
-	orders := map[string][]string{}                  // layer -> columnOrder
-	for layerID, l := range layersRaw {
-		if r, ok := refByName["indexpattern-datasource-layer-"+layerID]; !ok || r.Type != "index-pattern" {
-			v.errorf("layer %q has no index-pattern reference indexpattern-datasource-layer-%s", layerID, layerID)
-		}
-		layer, _ := l.(map[string]any)
-		colsRaw, _ := layer["columns"].(map[string]any)
-		cols := map[string]map[string]any{}
-		for id, c := range colsRaw {
-			col, _ := c.(map[string]any)
-			cols[id] = col
-		}
-		layers[layerID] = cols
-		var order []string
-		for _, id := range asSlice(layer["columnOrder"]) {
-			s, _ := id.(string)
-			order = append(order, s)
-		}
-		orders[layerID] = slices.Clone(order)
-		sort.Strings(order)
-		if !slices.Equal(order, sortedKeys(cols)) {
-			v.errorf("layer %q: columnOrder %v does not list exactly its columns %v", layerID, order, sortedKeys(cols))
-		}
-		for _, id := range sortedKeys(cols) {
-			v.lensColumn(layerID, id, cols[id], cols)
-		}
-	}
-
-	used := map[string]map[string]bool{}
-	useColumn := func(layerID, role string, id any) {
-		s, ok := id.(string)
-		if !ok || s == "" {
-			v.errorf("layer %q: %s is not a column id", layerID, role)
-			return
-		}
-		cols, ok := layers[layerID]
-		if !ok {
-			v.errorf("%s refers to layer %q, which the datasource does not have", role, layerID)
-			return
-		}
-		if _, ok := cols[s]; !ok {
-			v.errorf("layer %q: %s %q is not a column of the layer", layerID, role, s)
-			return
-		}
-		if used[layerID] == nil {
-			used[layerID] = map[string]bool{}
-		}
-		used[layerID][s] = true
-	}
-	vis, _ := state["visualization"].(map[string]any)
-	if vis == nil {
-		v.errorf("lens has no state.visualization")
-		return
-	}
-	switch visType {
-	case "lnsXY":
-		for i, l := range asSlice(vis["layers"]) {
-			layer, _ := l.(map[string]any)
-			id, _ := layer["layerId"].(string)
-			if _, ok := layers[id]; !ok {
-				v.errorf("visualization.layers[%d].layerId %q is not a datasource layer", i, id)
-				continue
-			}
-			if x, ok := layer["xAccessor"]; ok {
-				useColumn(id, "xAccessor", x)
-			}
-			if s, ok := layer["splitAccessor"]; ok {
-				useColumn(id, "splitAccessor", s)
-			}
-			// Lens nests bucket aggregations in columnOrder: a breakdown
-			// listed after the time axis ranks its terms per time bucket,
-			// so the series would change from one bucket to the next.
-			x, _ := layer["xAccessor"].(string)
-			split, _ := layer["splitAccessor"].(string)
-			if x != "" && split != "" {
-				order := orders[id]
-				if xi, si := slices.Index(order, x), slices.Index(order, split); xi >= 0 && si > xi {
-					v.errorf("layer %q: splitAccessor %q comes after xAccessor %q in columnOrder", id, split, x)
-				}
-			}
-			acc := asSlice(layer["accessors"])
-			if len(acc) == 0 {
-				v.errorf("visualization.layers[%d] has no accessors", i)
-			}
-			for _, a := range acc {
-				useColumn(id, "accessor", a)
-			}
-		}
-	case "lnsDatatable":
-		id, _ := vis["layerId"].(string)
-		if _, ok := layers[id]; !ok {
-			v.errorf("visualization.layerId %q is not a datasource layer", id)
-			break
-		}
-		for _, c := range asSlice(vis["columns"]) {
-			col, _ := c.(map[string]any)
-			useColumn(id, "table column", col["columnId"])
-			cid, _ := col["columnId"].(string)
-			v.allowedKeys(fmt.Sprintf("table column %q", cid), col, datatableColumnKeys)
-			// 7.17 colours cells by value (a palette of numeric stops) only
-			// in numeric metric columns; text cannot be coloured by value.
-			if mode, _ := col["colorMode"].(string); (mode != "" && mode != "none") || col["palette"] != nil {
-				if def := layers[id][cid]; def != nil && (def["dataType"] != "number" || def["isBucketed"] == true) {
-					v.errorf("table column %q: Kibana 7.17 colours by value only numeric metric columns, not a %v column", cid, def["dataType"])
-				}
-			}
-		}
-		if s, ok := vis["sorting"].(map[string]any); ok {
-			if c, ok := s["columnId"]; ok {
-				useColumn(id, "sorting.columnId", c)
-			}
-		}
-	case "lnsHeatmap":
-		id, _ := vis["layerId"].(string)
-		for _, role := range []string{"xAccessor", "yAccessor", "valueAccessor"} {
-			if a, ok := vis[role]; ok {
-				useColumn(id, role, a)
-			}
-		}
-	}
-	for layerID, cols := range layers {
-		for _, id := range sortedKeys(cols) {
-			if !used[layerID][id] {
-				v.errorf("layer %q: column %q is not shown by the visualization", layerID, id)
-			}
-		}
-	}
-}
-
-func asSlice(x any) []any {
-	s, _ := x.([]any)
-	return s
-}
-
-func (v *validator) lensColumn(layerID, id string, col map[string]any, cols map[string]map[string]any) {
-	where := fmt.Sprintf("layer %q column %q", layerID, id)
-	if col == nil {
-		v.errorf("%s is not an object", where)
-		return
-	}
-	op, _ := col["operationType"].(string)
-	accepts, known := lensOperations[op]
-	if !known {
-		v.errorf("%s: unknown operationType %q", where, op)
-		return
-	}
-	if l, _ := col["label"].(string); l == "" {
-		v.errorf("%s has no label", where)
-	}
-	field, _ := col["sourceField"].(string)
-	switch {
-	case op == "count":
-		// count reads no field
-	case field == "":
-		v.errorf("%s: %s needs a sourceField", where, op)
-	default:
-		t := v.fieldType(where, field)
-		switch {
-		case t == "":
-		case !aggregatable[t]:
-			v.errorf("%s: %q is a %s field, which Elasticsearch cannot aggregate", where, field, t)
-		case accepts != nil && !accepts[t]:
-			v.errorf("%s: %s cannot use %q, a %s field", where, op, field, t)
-		default:
-			// terms and last_value keep the field's type; the other
-			// field operations produce numbers, date_histogram dates.
-			want := "number"
-			switch op {
-			case "terms", "last_value":
-				want = lensDataType(t)
-			case "date_histogram":
-				want = "date"
-			}
-			if dt, _ := col["dataType"].(string); dt != want {
-				v.errorf("%s: dataType %q, but %s of a %s field is %q", where, dt, op, t, want)
-			}
-		}
-	}
-	params, _ := col["params"].(map[string]any)
-	switch op {
-	case "last_value":
-		sf, _ := params["sortField"].(string)
-		if sf == "" {
-			v.errorf("%s: last_value needs params.sortField", where)
-		} else if t := v.fieldType(where+" sortField", sf); t != "" && !dateTypes[t] {
-			v.errorf("%s: sortField %q is a %s field, not a date", where, sf, t)
-		}
-	case "terms":
-		ob, _ := params["orderBy"].(map[string]any)
-		switch ob["type"] {
-		case "alphabetical":
-		case "column":
-			ref, _ := ob["columnId"].(string)
-			if c, ok := cols[ref]; !ok {
-				v.errorf("%s: orderBy column %q is not in the layer", where, ref)
-			} else if c["isBucketed"] == true {
-				v.errorf("%s: orderBy column %q is a bucket, not a metric", where, ref)
-			}
-		default:
-			v.errorf("%s: terms needs params.orderBy of type alphabetical or column", where)
-		}
-		if size, _ := params["size"].(float64); size < 1 {
-			v.errorf("%s: terms needs params.size >= 1", where)
-		}
-	}
-}
-
-type gridRect struct {
-	index      string
-	x, y, w, h int
-}
-
-func (v *validator) dashboard(attrs map[string]any, refs []Reference, lookup func(Reference) map[string]any) {
-	v.allowedKeys("dashboard attributes", attrs, dashboardKeys)
-	if t, _ := attrs["title"].(string); t == "" {
-		v.errorf("dashboard has no title")
-	}
-	if ri, ok := attrs["refreshInterval"].(map[string]any); ok {
-		v.allowedKeys("refreshInterval", ri, refreshIntervalKeys)
-		// Kibana 8.9 and later require both when refreshInterval is set.
-		_, pause := ri["pause"].(bool)
-		_, value := ri["value"].(float64)
-		if !pause || !value {
-			v.errorf("refreshInterval needs a boolean pause and a numeric value")
-		}
-	}
-	v.searchSource(attrs)
-	var options map[string]any
-	v.jsonAttr("optionsJSON", attrs["optionsJSON"], &options)
-
-	var panels []map[string]any
-	if !v.jsonAttr("panelsJSON", attrs["panelsJSON"], &panels) {
-		return
-	}
-	if len(panels) == 0 {
-		v.errorf("dashboard has no panels")
-	}
-	refByName := map[string]Reference{}
-	for _, r := range refs {
-		refByName[r.Name] = r
-	}
-	usedRefs := map[string]bool{}
-	indexes := map[string]bool{}
-	var rects []gridRect
-	for n, p := range panels {
-		index, _ := p["panelIndex"].(string)
-		where := fmt.Sprintf("panel %d (panelIndex %q)", n, index)
-		if index == "" {
-			v.errorf("%s: no panelIndex", where)
-		} else if indexes[index] {
-			v.errorf("%s: panelIndex used twice", where)
-		}
-		indexes[index] = true
-
-		refName, _ := p["panelRefName"].(string)
-		if refName == "" {
-			v.errorf("%s: no panelRefName (by-value panels are not part of this bundle)", where)
-		} else if r, ok := refByName[refName]; !ok {
-			v.errorf("%s: panelRefName %q has no reference", where, refName)
-		} else {
-			usedRefs[refName] = true
-			if t, _ := p["type"].(string); t != r.Type {
-				v.errorf("%s: type %q differs from its reference's type %q", where, t, r.Type)
-			}
-			if lookup(r) == nil {
-				v.errorf("%s: refers to %s %q, which is not in the bundle", where, r.Type, r.ID)
-			}
-		}
-
-		g, ok := p["gridData"].(map[string]any)
-		if !ok {
-			v.errorf("%s: no gridData", where)
-			continue
-		}
-		var r gridRect
-		r.index = index
-		for _, f := range []struct {
-			name string
-			dst  *int
-		}{{"x", &r.x}, {"y", &r.y}, {"w", &r.w}, {"h", &r.h}} {
-			n, ok := g[f.name].(float64)
-			if !ok || n != float64(int(n)) {
-				v.errorf("%s: gridData.%s is not an integer", where, f.name)
-			}
-			*f.dst = int(n)
-		}
-		if i, _ := g["i"].(string); i != index {
-			v.errorf("%s: gridData.i %q differs from panelIndex", where, i)
-		}
-		if r.x < 0 || r.y < 0 || r.w < 1 || r.h < 1 {
-			v.errorf("%s: gridData has negative position or empty size", where)
-		}
-		if r.x+r.w > gridColumns {
-			v.errorf("%s: x+w = %d is wider than the %d-column grid", where, r.x+r.w, gridColumns)
-		}
-		for _, o := range rects {
-			if r.x < o.x+o.w && o.x < r.x+r.w && r.y < o.y+o.h && o.y < r.y+r.h {
-				v.errorf("%s overlaps panel %q", where, o.index)
-			}
-		}
-		rects = append(rects, r)
-	}
-	for _, r := range refs {
-		if strings.HasPrefix(r.Name, "panel_") && !usedRefs[r.Name] {
-			v.errorf("reference %q is not used by any panel", r.Name)
-		}
-	}
-}
-
 func TestBundleValid(t *testing.T) {
-	for _, p := range validateBundle(Bundle(), mappings.Default()) {
-		t.Error(p)
+	for _, f := range Formats {
+		t.Run(string(f), func(t *testing.T) {
+			for _, p := range validateBundle(Bundle(f), schemas[f], mappings.Default()) {
+				t.Error(p)
+			}
+		})
+	}
+}
+
+// Each bundle fails the other format's checks: the checks tell the formats
+// apart.
+func TestBundleFailsTheOtherFormat(t *testing.T) {
+	for _, tc := range []struct {
+		bundle, schema Format
+		want           string
+	}{
+		{Format8, Format717, "typeMigrationVersion is the 8.x format"},
+		{Format8, Format717, `datasource "formBased"`},
+		{Format8, Format717, `key "controlGroupInput", which Kibana 7.17 does not map`},
+		{Format717, Format8, "migrationVersion is the 7.x envelope"},
+		{Format717, Format8, `datasource "indexpattern"`},
+	} {
+		problems := validateBundle(Bundle(tc.bundle), schemas[tc.schema], mappings.Default())
+		if !slices.ContainsFunc(problems, func(p string) bool { return strings.Contains(p, tc.want) }) {
+			t.Errorf("%s bundle against the %s checks: no problem mentions %q; got:\n%s",
+				tc.bundle, tc.schema, tc.want, strings.Join(problems, "\n"))
+		}
 	}
 }
 
 func TestObjects(t *testing.T) {
-	objs, err := Objects()
-	if err != nil {
-		t.Fatal(err)
+	want := map[Format]map[string][]string{
+		Format717: {
+			"index-pattern": {IndexPatternID},
+			"lens":          {statusTableID, timeLagID, totalLagID, maxLagID, partitionLagID, latestTableID, trendID},
+			"visualization": {lastSeenID, guideID},
+			"dashboard":     {DashboardID},
+		},
+		Format8: {
+			"index-pattern": {IndexPatternID},
+			"lens":          {statusTableID, timeLagID, totalLagID, maxLagID, partitionLagID, latestTableID, trendID},
+			"visualization": {guideID},
+			"dashboard":     {DashboardID},
+		},
 	}
-	byType := map[string][]string{}
-	for _, o := range objs {
-		byType[o.Type] = append(byType[o.Type], o.ID)
-		if o.CoreMigrationVersion != coreVersion {
-			t.Errorf("%s %s: coreMigrationVersion %q", o.Type, o.ID, o.CoreMigrationVersion)
+	for _, f := range formats {
+		objs, err := Objects(f.name)
+		if err != nil {
+			t.Fatal(err)
 		}
-		if o.Title() == "" {
-			t.Errorf("%s %s: no title", o.Type, o.ID)
+		byType := map[string][]string{}
+		for _, o := range objs {
+			byType[o.Type] = append(byType[o.Type], o.ID)
+			if o.CoreMigrationVersion != f.core {
+				t.Errorf("%s: %s %s: coreMigrationVersion %q", f.name, o.Type, o.ID, o.CoreMigrationVersion)
+			}
+			if f.typeMigrationVersion != (o.TypeMigrationVersion != "") || f.typeMigrationVersion == (o.MigrationVersion != nil) {
+				t.Errorf("%s: %s %s: migrationVersion %v, typeMigrationVersion %q", f.name, o.Type, o.ID, o.MigrationVersion, o.TypeMigrationVersion)
+			}
+			if o.Title() == "" {
+				t.Errorf("%s: %s %s: no title", f.name, o.Type, o.ID)
+			}
+		}
+		for typ, ids := range want[f.name] {
+			if !slices.Equal(byType[typ], ids) {
+				t.Errorf("%s: %s objects: got %v, want %v", f.name, typ, byType[typ], ids)
+			}
+		}
+		if len(byType) != len(want[f.name]) {
+			t.Errorf("%s: object types: got %v", f.name, sortedKeys(byType))
 		}
 	}
-	want := map[string][]string{
-		"index-pattern": {IndexPatternID},
-		"lens":          {statusTableID, timeLagID, totalLagID, maxLagID, partitionLagID, latestTableID},
-		"visualization": {guideID},
-		"dashboard":     {DashboardID},
-	}
-	for typ, ids := range want {
-		if !slices.Equal(byType[typ], ids) {
-			t.Errorf("%s objects: got %v, want %v", typ, byType[typ], ids)
-		}
-	}
-	if len(byType) != len(want) {
-		t.Errorf("object types: got %v", sortedKeys(byType))
+	if _, err := Objects("6"); err == nil {
+		t.Error("Objects accepted an unknown format")
 	}
 }
 
 func TestBundleIsACopy(t *testing.T) {
-	b := Bundle()
-	b[0] = 'X'
-	if Bundle()[0] == 'X' {
-		t.Fatal("Bundle returned the embedded slice")
+	for _, f := range Formats {
+		b := Bundle(f)
+		b[0] = 'X'
+		if Bundle(f)[0] == 'X' {
+			t.Fatalf("Bundle(%s) returned the embedded slice", f)
+		}
+	}
+	if Bundle("9") != nil {
+		t.Error("Bundle of an unknown format is not nil")
 	}
 }
 
-// Every Lens chart of the dashboard must read the per-partition fields that
-// mapping.json declares, and only those: p18 and above exist only once a
-// document carries them, so a chart on them would fail on a fresh index.
-func TestPartitionChartFields(t *testing.T) {
-	objs, err := Objects()
-	if err != nil {
-		t.Fatal(err)
+func TestParseFormat(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want Format
+		err  bool
+	}{
+		{"7.17", Format717, false}, {"7", Format717, false}, {"8", Format8, false},
+		{"8.x", Format8, false}, {" 8.19 ", Format8, false}, {"9", "", true}, {"", "", true}, {"7.10", "", true},
+	} {
+		got, err := ParseFormat(tc.in)
+		if got != tc.want || (err != nil) != tc.err {
+			t.Errorf("ParseFormat(%q) = %q, %v", tc.in, got, err)
+		}
 	}
+}
+
+// The per-partition chart reads the per-partition fields that mapping.json
+// declares, and only those: p18 and above exist only once a document
+// carries them, so a chart on them would fail on a fresh index.
+func TestPartitionChartFields(t *testing.T) {
 	m := mappings.Default()
-	for _, o := range objs {
-		if o.ID != partitionLagID {
-			continue
+	for _, f := range Formats {
+		objs, err := Objects(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		i := slices.IndexFunc(objs, func(o Object) bool { return o.ID == partitionLagID })
+		if i < 0 {
+			t.Fatalf("%s: no object %q", f, partitionLagID)
 		}
 		var got []string
-		for _, f := range regexp.MustCompile(`"sourceField":"(p\d+)"`).FindAllStringSubmatch(string(o.Attributes), -1) {
-			if _, explicit := m.Mappings.Properties[f[1]]; !explicit {
-				t.Errorf("per-partition chart reads %s, which mapping.json does not declare", f[1])
+		for _, fl := range regexp.MustCompile(`"sourceField":"(p\d+)"`).FindAllStringSubmatch(string(objs[i].Attributes), -1) {
+			if _, explicit := m.Mappings.Properties[fl[1]]; !explicit {
+				t.Errorf("%s: per-partition chart reads %s, which mapping.json does not declare", f, fl[1])
 			}
-			got = append(got, f[1])
+			got = append(got, fl[1])
 		}
 		if len(got) != partitionFields {
-			t.Errorf("per-partition chart reads %d partition fields, want %d", len(got), partitionFields)
+			t.Errorf("%s: per-partition chart reads %d partition fields, want %d", f, len(got), partitionFields)
 		}
-		return
 	}
-	t.Fatalf("no object %q", partitionLagID)
+}
+
+// Every chart with a breakdown splits by mirror and topic together, never
+// by topic alone: the same topic in two mirrors must stay two series.
+func TestSeriesSplitByMirrorAndTopic(t *testing.T) {
+	for _, f := range Formats {
+		objs, err := Objects(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		charts := 0
+		for _, o := range objs {
+			if o.Type != "lens" {
+				continue
+			}
+			var a struct {
+				VisualizationType string `json:"visualizationType"`
+				State             struct {
+					DatasourceStates map[string]struct {
+						Layers map[string]struct {
+							Columns map[string]map[string]any `json:"columns"`
+						} `json:"layers"`
+					} `json:"datasourceStates"`
+					Visualization struct {
+						Layers []struct {
+							SplitAccessor string `json:"splitAccessor"`
+						} `json:"layers"`
+					} `json:"visualization"`
+				} `json:"state"`
+			}
+			if err := json.Unmarshal(o.Attributes, &a); err != nil {
+				t.Fatal(err)
+			}
+			if a.VisualizationType != "lnsXY" {
+				continue
+			}
+			charts++
+			for _, l := range a.State.Visualization.Layers {
+				for _, ds := range a.State.DatasourceStates {
+					for _, dl := range ds.Layers {
+						col := dl.Columns[l.SplitAccessor]
+						if col["sourceField"] != seriesField || col["label"] != seriesLabel {
+							t.Errorf("%s: %s splits by %v (%v), want %s", f, o.ID, col["sourceField"], col["label"], seriesField)
+						}
+					}
+				}
+			}
+		}
+		if charts != 5 {
+			t.Errorf("%s: %d line charts, want 5", f, charts)
+		}
+	}
+}
+
+// The runtime field behind the breakdown joins mirror and topic with the
+// separator the labels promise and emits nothing for a document lacking
+// either.
+func TestSeriesRuntimeField(t *testing.T) {
+	for _, f := range Formats {
+		objs, _ := Objects(f)
+		var a struct {
+			RuntimeFieldMap string `json:"runtimeFieldMap"`
+		}
+		if err := json.Unmarshal(objs[0].Attributes, &a); err != nil || objs[0].ID != IndexPatternID {
+			t.Fatalf("%s: first object %s: %v", f, objs[0].ID, err)
+		}
+		var fields map[string]struct {
+			Type   string
+			Script struct{ Source string }
+		}
+		if err := json.Unmarshal([]byte(a.RuntimeFieldMap), &fields); err != nil {
+			t.Fatal(err)
+		}
+		rf := fields[seriesField]
+		for _, want := range []string{"doc['mirror'].size() > 0", "doc['topic'].size() > 0", "' › '", "emit("} {
+			if !strings.Contains(rf.Script.Source, want) {
+				t.Errorf("%s: %s script %q lacks %q", f, seriesField, rf.Script.Source, want)
+			}
+		}
+		if rf.Type != "keyword" {
+			t.Errorf("%s: %s is a %q field", f, seriesField, rf.Type)
+		}
+	}
 }
 
 // mutate parses the bundle, lets f change one object and writes it back.
-func mutate(t *testing.T, id string, f func(o map[string]any)) []byte {
+func mutate(t *testing.T, format Format, id string, f func(o map[string]any)) []byte {
 	t.Helper()
 	var out bytes.Buffer
 	found := false
-	for _, line := range bytes.Split(bytes.TrimSpace(Bundle()), []byte("\n")) {
+	for _, line := range bytes.Split(bytes.TrimSpace(Bundle(format)), []byte("\n")) {
 		o, err := decodeObject(line)
 		if err != nil {
 			t.Fatal(err)
@@ -866,8 +265,15 @@ func mutateJSONAttr(o map[string]any, keyPath []string, f func(doc any) any) {
 	m[last] = jsonString(f(doc))
 }
 
+func lensLayer(o map[string]any) map[string]any {
+	for _, ds := range o["attributes"].(map[string]any)["state"].(map[string]any)["datasourceStates"].(map[string]any) {
+		return ds.(map[string]any)["layers"].(map[string]any)["lagship-layer"].(map[string]any)
+	}
+	panic("no datasource")
+}
+
 func lensColumns(o map[string]any) map[string]any {
-	return o["attributes"].(map[string]any)["state"].(map[string]any)["datasourceStates"].(map[string]any)["indexpattern"].(map[string]any)["layers"].(map[string]any)["lagship-layer"].(map[string]any)["columns"].(map[string]any)
+	return lensLayer(o)["columns"].(map[string]any)
 }
 
 func lensVis(o map[string]any) map[string]any {
@@ -899,6 +305,7 @@ func TestValidatorRejectsBrokenBundles(t *testing.T) {
 
 	tests := []struct {
 		name    string
+		format  Format // Format717 when empty
 		bundle  func(t *testing.T) []byte
 		mapping *mappings.Mapping
 		want    string // substring of one problem; "" means valid
@@ -906,7 +313,7 @@ func TestValidatorRejectsBrokenBundles(t *testing.T) {
 		{
 			name: "dynamic partition field is accepted",
 			bundle: func(t *testing.T) []byte {
-				return mutate(t, partitionLagID, func(o map[string]any) {
+				return mutate(t, Format717, partitionLagID, func(o map[string]any) {
 					lensColumns(o)["p17"].(map[string]any)["sourceField"] = "p42"
 				})
 			},
@@ -914,14 +321,14 @@ func TestValidatorRejectsBrokenBundles(t *testing.T) {
 		{
 			name: "dashboard panel reference dropped",
 			bundle: func(t *testing.T) []byte {
-				return mutate(t, DashboardID, func(o map[string]any) { dropReference(o, "panel_1") })
+				return mutate(t, Format717, DashboardID, func(o map[string]any) { dropReference(o, "panel_1") })
 			},
 			want: `panelRefName "panel_1" has no reference`,
 		},
 		{
 			name: "lens layer reference dropped",
 			bundle: func(t *testing.T) []byte {
-				return mutate(t, totalLagID, func(o map[string]any) {
+				return mutate(t, Format717, totalLagID, func(o map[string]any) {
 					dropReference(o, "indexpattern-datasource-layer-lagship-layer")
 				})
 			},
@@ -930,7 +337,7 @@ func TestValidatorRejectsBrokenBundles(t *testing.T) {
 		{
 			name: "current index pattern reference dropped",
 			bundle: func(t *testing.T) []byte {
-				return mutate(t, maxLagID, func(o map[string]any) {
+				return mutate(t, Format717, maxLagID, func(o map[string]any) {
 					dropReference(o, "indexpattern-datasource-current-indexpattern")
 				})
 			},
@@ -939,7 +346,7 @@ func TestValidatorRejectsBrokenBundles(t *testing.T) {
 		{
 			name: "reference to an object outside the bundle",
 			bundle: func(t *testing.T) []byte {
-				return mutate(t, latestTableID, func(o map[string]any) {
+				return mutate(t, Format717, latestTableID, func(o map[string]any) {
 					o["references"].([]any)[0].(map[string]any)["id"] = "someone-elses-pattern"
 				})
 			},
@@ -948,7 +355,7 @@ func TestValidatorRejectsBrokenBundles(t *testing.T) {
 		{
 			name: "sourceField missing from the mapping",
 			bundle: func(t *testing.T) []byte {
-				return mutate(t, totalLagID, func(o map[string]any) {
+				return mutate(t, Format717, totalLagID, func(o map[string]any) {
 					lensColumns(o)["lag"].(map[string]any)["sourceField"] = "totallag"
 				})
 			},
@@ -956,14 +363,14 @@ func TestValidatorRejectsBrokenBundles(t *testing.T) {
 		},
 		{
 			name:    "terms on a text field",
-			bundle:  func(*testing.T) []byte { return Bundle() },
+			bundle:  func(*testing.T) []byte { return Bundle(Format717) },
 			mapping: textTopic,
 			want:    `"topic" is a text field, which Elasticsearch cannot aggregate`,
 		},
 		{
 			name: "max over a keyword field",
 			bundle: func(t *testing.T) []byte {
-				return mutate(t, maxLagID, func(o map[string]any) {
+				return mutate(t, Format717, maxLagID, func(o map[string]any) {
 					lensColumns(o)["lag"].(map[string]any)["sourceField"] = "mirror"
 				})
 			},
@@ -972,7 +379,7 @@ func TestValidatorRejectsBrokenBundles(t *testing.T) {
 		{
 			name: "last value sorted by a number",
 			bundle: func(t *testing.T) []byte {
-				return mutate(t, latestTableID, func(o map[string]any) {
+				return mutate(t, Format717, latestTableID, func(o map[string]any) {
 					lensColumns(o)["max_lag"].(map[string]any)["params"].(map[string]any)["sortField"] = "total_lag"
 				})
 			},
@@ -981,7 +388,7 @@ func TestValidatorRejectsBrokenBundles(t *testing.T) {
 		{
 			name: "last value of a date field",
 			bundle: func(t *testing.T) []byte {
-				return mutate(t, statusTableID, func(o map[string]any) {
+				return mutate(t, Format717, statusTableID, func(o map[string]any) {
 					c := lensColumns(o)["status"].(map[string]any)
 					c["sourceField"] = "@timestamp"
 					c["dataType"] = "date"
@@ -992,7 +399,7 @@ func TestValidatorRejectsBrokenBundles(t *testing.T) {
 		{
 			name: "dataType differs from the field's",
 			bundle: func(t *testing.T) []byte {
-				return mutate(t, statusTableID, func(o map[string]any) {
+				return mutate(t, Format717, statusTableID, func(o map[string]any) {
 					lensColumns(o)["status"].(map[string]any)["dataType"] = "number"
 				})
 			},
@@ -1001,7 +408,7 @@ func TestValidatorRejectsBrokenBundles(t *testing.T) {
 		{
 			name: "max column not a number",
 			bundle: func(t *testing.T) []byte {
-				return mutate(t, timeLagID, func(o map[string]any) {
+				return mutate(t, Format717, timeLagID, func(o map[string]any) {
 					lensColumns(o)["time_lag"].(map[string]any)["dataType"] = "string"
 				})
 			},
@@ -1010,7 +417,7 @@ func TestValidatorRejectsBrokenBundles(t *testing.T) {
 		{
 			name: "status column coloured by value",
 			bundle: func(t *testing.T) []byte {
-				return mutate(t, statusTableID, func(o map[string]any) {
+				return mutate(t, Format717, statusTableID, func(o map[string]any) {
 					for _, c := range lensVis(o)["columns"].([]any) {
 						if c := c.(map[string]any); c["columnId"] == "status" {
 							c["colorMode"] = "cell"
@@ -1023,7 +430,7 @@ func TestValidatorRejectsBrokenBundles(t *testing.T) {
 		{
 			name: "time lag column coloured by value is accepted",
 			bundle: func(t *testing.T) []byte {
-				return mutate(t, statusTableID, func(o map[string]any) {
+				return mutate(t, Format717, statusTableID, func(o map[string]any) {
 					for _, c := range lensVis(o)["columns"].([]any) {
 						if c := c.(map[string]any); c["columnId"] == "max_time_lag" {
 							c["colorMode"] = "text"
@@ -1036,7 +443,7 @@ func TestValidatorRejectsBrokenBundles(t *testing.T) {
 		{
 			name: "table column key unknown to 7.17",
 			bundle: func(t *testing.T) []byte {
-				return mutate(t, statusTableID, func(o map[string]any) {
+				return mutate(t, Format717, statusTableID, func(o map[string]any) {
 					lensVis(o)["columns"].([]any)[2].(map[string]any)["colorMapping"] = map[string]any{}
 				})
 			},
@@ -1045,7 +452,7 @@ func TestValidatorRejectsBrokenBundles(t *testing.T) {
 		{
 			name: "accessor is not a column",
 			bundle: func(t *testing.T) []byte {
-				return mutate(t, totalLagID, func(o map[string]any) {
+				return mutate(t, Format717, totalLagID, func(o map[string]any) {
 					lensVis(o)["layers"].([]any)[0].(map[string]any)["accessors"] = []any{"lag", "ghost"}
 				})
 			},
@@ -1054,7 +461,7 @@ func TestValidatorRejectsBrokenBundles(t *testing.T) {
 		{
 			name: "split accessor is not a column",
 			bundle: func(t *testing.T) []byte {
-				return mutate(t, partitionLagID, func(o map[string]any) {
+				return mutate(t, Format717, partitionLagID, func(o map[string]any) {
 					lensVis(o)["layers"].([]any)[0].(map[string]any)["splitAccessor"] = "ghost"
 				})
 			},
@@ -1063,7 +470,7 @@ func TestValidatorRejectsBrokenBundles(t *testing.T) {
 		{
 			name: "xy layer id unknown",
 			bundle: func(t *testing.T) []byte {
-				return mutate(t, maxLagID, func(o map[string]any) {
+				return mutate(t, Format717, maxLagID, func(o map[string]any) {
 					lensVis(o)["layers"].([]any)[0].(map[string]any)["layerId"] = "other"
 				})
 			},
@@ -1072,7 +479,7 @@ func TestValidatorRejectsBrokenBundles(t *testing.T) {
 		{
 			name: "table column is not a column",
 			bundle: func(t *testing.T) []byte {
-				return mutate(t, latestTableID, func(o map[string]any) {
+				return mutate(t, Format717, latestTableID, func(o map[string]any) {
 					lensVis(o)["columns"] = append(lensVis(o)["columns"].([]any), map[string]any{"columnId": "ghost"})
 				})
 			},
@@ -1081,7 +488,7 @@ func TestValidatorRejectsBrokenBundles(t *testing.T) {
 		{
 			name: "column not shown",
 			bundle: func(t *testing.T) []byte {
-				return mutate(t, latestTableID, func(o map[string]any) {
+				return mutate(t, Format717, latestTableID, func(o map[string]any) {
 					lensVis(o)["columns"] = lensVis(o)["columns"].([]any)[:4]
 				})
 			},
@@ -1090,18 +497,17 @@ func TestValidatorRejectsBrokenBundles(t *testing.T) {
 		{
 			name: "breakdown nested inside the time axis",
 			bundle: func(t *testing.T) []byte {
-				return mutate(t, partitionLagID, func(o map[string]any) {
-					l := o["attributes"].(map[string]any)["state"].(map[string]any)["datasourceStates"].(map[string]any)["indexpattern"].(map[string]any)["layers"].(map[string]any)["lagship-layer"].(map[string]any)
-					order := l["columnOrder"].([]any)
+				return mutate(t, Format717, partitionLagID, func(o map[string]any) {
+					order := lensLayer(o)["columnOrder"].([]any)
 					order[0], order[1] = order[1], order[0]
 				})
 			},
-			want: `splitAccessor "topic" comes after xAccessor "time" in columnOrder`,
+			want: `splitAccessor "series" comes after xAccessor "time" in columnOrder`,
 		},
 		{
 			name: "8.x datasource key",
 			bundle: func(t *testing.T) []byte {
-				return mutate(t, totalLagID, func(o map[string]any) {
+				return mutate(t, Format717, totalLagID, func(o map[string]any) {
 					ds := o["attributes"].(map[string]any)["state"].(map[string]any)["datasourceStates"].(map[string]any)
 					ds["formBased"] = ds["indexpattern"]
 					delete(ds, "indexpattern")
@@ -1112,8 +518,8 @@ func TestValidatorRejectsBrokenBundles(t *testing.T) {
 		{
 			name: "terms ordered by a missing column",
 			bundle: func(t *testing.T) []byte {
-				return mutate(t, totalLagID, func(o map[string]any) {
-					lensColumns(o)["topic"].(map[string]any)["params"].(map[string]any)["orderBy"] = map[string]any{"type": "column", "columnId": "ghost"}
+				return mutate(t, Format717, totalLagID, func(o map[string]any) {
+					lensColumns(o)["series"].(map[string]any)["params"].(map[string]any)["orderBy"] = map[string]any{"type": "column", "columnId": "ghost"}
 				})
 			},
 			want: `orderBy column "ghost" is not in the layer`,
@@ -1121,7 +527,7 @@ func TestValidatorRejectsBrokenBundles(t *testing.T) {
 		{
 			name: "dashboard attribute unknown to 7.17",
 			bundle: func(t *testing.T) []byte {
-				return mutate(t, DashboardID, func(o map[string]any) {
+				return mutate(t, Format717, DashboardID, func(o map[string]any) {
 					o["attributes"].(map[string]any)["controlGroupInput"] = map[string]any{}
 				})
 			},
@@ -1130,7 +536,7 @@ func TestValidatorRejectsBrokenBundles(t *testing.T) {
 		{
 			name: "refresh interval without pause",
 			bundle: func(t *testing.T) []byte {
-				return mutate(t, DashboardID, func(o map[string]any) {
+				return mutate(t, Format717, DashboardID, func(o map[string]any) {
 					delete(o["attributes"].(map[string]any)["refreshInterval"].(map[string]any), "pause")
 				})
 			},
@@ -1139,7 +545,7 @@ func TestValidatorRejectsBrokenBundles(t *testing.T) {
 		{
 			name: "panelsJSON is not JSON",
 			bundle: func(t *testing.T) []byte {
-				return mutate(t, DashboardID, func(o map[string]any) {
+				return mutate(t, Format717, DashboardID, func(o map[string]any) {
 					o["attributes"].(map[string]any)["panelsJSON"] = "[{"
 				})
 			},
@@ -1148,7 +554,7 @@ func TestValidatorRejectsBrokenBundles(t *testing.T) {
 		{
 			name: "optionsJSON is an object, not a string",
 			bundle: func(t *testing.T) []byte {
-				return mutate(t, DashboardID, func(o map[string]any) {
+				return mutate(t, Format717, DashboardID, func(o map[string]any) {
 					o["attributes"].(map[string]any)["optionsJSON"] = map[string]any{}
 				})
 			},
@@ -1157,7 +563,7 @@ func TestValidatorRejectsBrokenBundles(t *testing.T) {
 		{
 			name: "searchSourceJSON broken",
 			bundle: func(t *testing.T) []byte {
-				return mutate(t, DashboardID, func(o map[string]any) {
+				return mutate(t, Format717, DashboardID, func(o map[string]any) {
 					o["attributes"].(map[string]any)["kibanaSavedObjectMeta"].(map[string]any)["searchSourceJSON"] = "{"
 				})
 			},
@@ -1166,7 +572,7 @@ func TestValidatorRejectsBrokenBundles(t *testing.T) {
 		{
 			name: "panel wider than the grid",
 			bundle: func(t *testing.T) []byte {
-				return mutate(t, DashboardID, func(o map[string]any) {
+				return mutate(t, Format717, DashboardID, func(o map[string]any) {
 					mutateJSONAttr(o, []string{"panelsJSON"}, firstPanel(func(p map[string]any) {
 						p["gridData"].(map[string]any)["x"] = 25
 					}))
@@ -1177,7 +583,7 @@ func TestValidatorRejectsBrokenBundles(t *testing.T) {
 		{
 			name: "panels overlap",
 			bundle: func(t *testing.T) []byte {
-				return mutate(t, DashboardID, func(o map[string]any) {
+				return mutate(t, Format717, DashboardID, func(o map[string]any) {
 					mutateJSONAttr(o, []string{"panelsJSON"}, firstPanel(func(p map[string]any) {
 						p["gridData"].(map[string]any)["h"] = 16
 					}))
@@ -1188,7 +594,7 @@ func TestValidatorRejectsBrokenBundles(t *testing.T) {
 		{
 			name: "gridData.i differs from panelIndex",
 			bundle: func(t *testing.T) []byte {
-				return mutate(t, DashboardID, func(o map[string]any) {
+				return mutate(t, Format717, DashboardID, func(o map[string]any) {
 					mutateJSONAttr(o, []string{"panelsJSON"}, firstPanel(func(p map[string]any) {
 						p["gridData"].(map[string]any)["i"] = "9"
 					}))
@@ -1199,7 +605,7 @@ func TestValidatorRejectsBrokenBundles(t *testing.T) {
 		{
 			name: "panel type differs from its reference",
 			bundle: func(t *testing.T) []byte {
-				return mutate(t, DashboardID, func(o map[string]any) {
+				return mutate(t, Format717, DashboardID, func(o map[string]any) {
 					mutateJSONAttr(o, []string{"panelsJSON"}, firstPanel(func(p map[string]any) {
 						p["type"] = "visualization"
 					}))
@@ -1210,23 +616,23 @@ func TestValidatorRejectsBrokenBundles(t *testing.T) {
 		{
 			name: "coreMigrationVersion differs",
 			bundle: func(t *testing.T) []byte {
-				return mutate(t, guideID, func(o map[string]any) { o["coreMigrationVersion"] = "7.16.0" })
+				return mutate(t, Format717, guideID, func(o map[string]any) { o["coreMigrationVersion"] = "7.16.0" })
 			},
 			want: "coreMigrationVersion differs between objects",
 		},
 		{
 			name: "migrationVersion newer than 7.17",
 			bundle: func(t *testing.T) []byte {
-				return mutate(t, totalLagID, func(o map[string]any) {
+				return mutate(t, Format717, totalLagID, func(o map[string]any) {
 					o["migrationVersion"] = map[string]any{"lens": "8.2.0"}
 				})
 			},
-			want: "migrationVersion.lens 8.2.0 is newer than 7.17.0",
+			want: "lens migration version 8.2.0 is newer than 7.17.0",
 		},
 		{
 			name: "migrationVersion for another type",
 			bundle: func(t *testing.T) []byte {
-				return mutate(t, IndexPatternID, func(o map[string]any) {
+				return mutate(t, Format717, IndexPatternID, func(o map[string]any) {
 					o["migrationVersion"] = map[string]any{"lens": "7.11.0"}
 				})
 			},
@@ -1235,21 +641,21 @@ func TestValidatorRejectsBrokenBundles(t *testing.T) {
 		{
 			name: "typeMigrationVersion mixed in",
 			bundle: func(t *testing.T) []byte {
-				return mutate(t, DashboardID, func(o map[string]any) { o["typeMigrationVersion"] = "7.14.0" })
+				return mutate(t, Format717, DashboardID, func(o map[string]any) { o["typeMigrationVersion"] = "7.14.0" })
 			},
 			want: "typeMigrationVersion is the 8.x format",
 		},
 		{
 			name: "required key missing",
 			bundle: func(t *testing.T) []byte {
-				return mutate(t, guideID, func(o map[string]any) { delete(o, "references") })
+				return mutate(t, Format717, guideID, func(o map[string]any) { delete(o, "references") })
 			},
 			want: `no "references"`,
 		},
 		{
 			name: "time field is not a date",
 			bundle: func(t *testing.T) []byte {
-				return mutate(t, IndexPatternID, func(o map[string]any) {
+				return mutate(t, Format717, IndexPatternID, func(o map[string]any) {
 					o["attributes"].(map[string]any)["timeFieldName"] = "total_lag"
 				})
 			},
@@ -1258,21 +664,268 @@ func TestValidatorRejectsBrokenBundles(t *testing.T) {
 		{
 			name: "index pattern does not match the index",
 			bundle: func(t *testing.T) []byte {
-				return mutate(t, IndexPatternID, func(o map[string]any) {
+				return mutate(t, Format717, IndexPatternID, func(o map[string]any) {
 					o["attributes"].(map[string]any)["title"] = "lag-*"
 				})
 			},
 			want: `"lag-*" does not match the consumer_lag index`,
 		},
 		{
+			name: "max of a date field in 7.17",
+			bundle: func(t *testing.T) []byte {
+				return mutate(t, Format717, latestTableID, func(o map[string]any) {
+					c := lensColumns(o)["max_lag"].(map[string]any)
+					c["operationType"], c["sourceField"], c["dataType"] = "max", "@timestamp", "date"
+				})
+			},
+			want: `max cannot use "@timestamp", a date field`,
+		},
+		{
+			name:   "max of a date field in 8.x is accepted",
+			format: Format8,
+			bundle: func(t *testing.T) []byte {
+				return mutate(t, Format8, latestTableID, func(o map[string]any) {
+					c := lensColumns(o)["max_lag"].(map[string]any)
+					c["operationType"], c["sourceField"], c["dataType"] = "max", "@timestamp", "date"
+					delete(c, "params")
+				})
+			},
+		},
+		{
+			name:   "last seen typed as a number",
+			format: Format8,
+			bundle: func(t *testing.T) []byte {
+				return mutate(t, Format8, latestTableID, func(o map[string]any) {
+					lensColumns(o)["last_seen"].(map[string]any)["dataType"] = "number"
+				})
+			},
+			want: `dataType "number", but max of a date field is "date"`,
+		},
+		{
+			name: "sync cursor in 7.17",
+			bundle: func(t *testing.T) []byte {
+				return mutate(t, Format717, DashboardID, func(o map[string]any) {
+					o["attributes"].(map[string]any)["optionsJSON"] = `{"useMargins":true,"syncCursor":true}`
+				})
+			},
+			want: `optionsJSON has key "syncCursor", which Kibana 7.17 does not map`,
+		},
+		{
+			name:   "typeMigrationVersion newer than 8.9 knows",
+			format: Format8,
+			bundle: func(t *testing.T) []byte {
+				return mutate(t, Format8, totalLagID, func(o map[string]any) { o["typeMigrationVersion"] = "10.1.0" })
+			},
+			want: "lens migration version 10.1.0 is newer than 8.9.0",
+		},
+		{
+			name:   "7.x envelope in the 8.x format",
+			format: Format8,
+			bundle: func(t *testing.T) []byte {
+				return mutate(t, Format8, guideID, func(o map[string]any) {
+					o["migrationVersion"] = map[string]any{"visualization": "8.0.0"}
+				})
+			},
+			want: "migrationVersion is the 7.x envelope",
+		},
+		{
+			name:   "no typeMigrationVersion in the 8.x format",
+			format: Format8,
+			bundle: func(t *testing.T) []byte {
+				return mutate(t, Format8, guideID, func(o map[string]any) { delete(o, "typeMigrationVersion") })
+			},
+			want: "no typeMigrationVersion string",
+		},
+		{
+			name:   "8.x core version",
+			format: Format8,
+			bundle: func(t *testing.T) []byte {
+				return mutate(t, Format8, IndexPatternID, func(o map[string]any) { o["coreMigrationVersion"] = "8.19.0" })
+			},
+			want: `coreMigrationVersion "8.19.0": the Kibana 8.9 to 8.19 format has "8.8.0"`,
+		},
+		{
+			name:   "control reference dropped",
+			format: Format8,
+			bundle: func(t *testing.T) []byte {
+				return mutate(t, Format8, DashboardID, func(o map[string]any) {
+					dropReference(o, "controlGroup_"+topicControlID+":optionsListDataView")
+				})
+			},
+			want: `control "lagship-control-topic": no reference "controlGroup_lagship-control-topic:optionsListDataView"`,
+		},
+		{
+			name:   "control on a field the mapping lacks",
+			format: Format8,
+			bundle: func(t *testing.T) []byte {
+				return mutate(t, Format8, DashboardID, func(o map[string]any) {
+					mutateJSONAttr(o, []string{"controlGroupInput", "panelsJSON"}, func(doc any) any {
+						doc.(map[string]any)[mirrorControlID].(map[string]any)["explicitInput"].(map[string]any)["fieldName"] = "mirrors"
+						return doc
+					})
+				})
+			},
+			want: `field "mirrors" is not in mappings/mapping.json`,
+		},
+		{
+			name:    "control on a text field",
+			format:  Format8,
+			bundle:  func(*testing.T) []byte { return Bundle(Format8) },
+			mapping: textTopic,
+			want:    `control "lagship-control-topic": "topic" is a text field`,
+		},
+		{
+			name:   "control with its data view inline",
+			format: Format8,
+			bundle: func(t *testing.T) []byte {
+				return mutate(t, Format8, DashboardID, func(o map[string]any) {
+					mutateJSONAttr(o, []string{"controlGroupInput", "panelsJSON"}, func(doc any) any {
+						doc.(map[string]any)[mirrorControlID].(map[string]any)["explicitInput"].(map[string]any)["dataViewId"] = IndexPatternID
+						return doc
+					})
+				})
+			},
+			want: "explicitInput.dataViewId is extracted into a reference",
+		},
+		{
+			name:   "control group key newer than 8.9",
+			format: Format8,
+			bundle: func(t *testing.T) []byte {
+				return mutate(t, Format8, DashboardID, func(o map[string]any) {
+					o["attributes"].(map[string]any)["controlGroupInput"].(map[string]any)["showApplySelections"] = false
+				})
+			},
+			want: `controlGroupInput has key "showApplySelections"`,
+		},
+		{
+			name:   "control of an unknown type",
+			format: Format8,
+			bundle: func(t *testing.T) []byte {
+				return mutate(t, Format8, DashboardID, func(o map[string]any) {
+					mutateJSONAttr(o, []string{"controlGroupInput", "panelsJSON"}, func(doc any) any {
+						doc.(map[string]any)[topicControlID].(map[string]any)["type"] = "dropdown"
+						return doc
+					})
+				})
+			},
+			want: `control "lagship-control-topic": type "dropdown"`,
+		},
+		{
+			name: "differences of a missing column",
+			bundle: func(t *testing.T) []byte {
+				return mutate(t, Format717, trendID, func(o map[string]any) {
+					lensColumns(o)["trend"].(map[string]any)["references"] = []any{"ghost"}
+				})
+			},
+			want: `references column "ghost", which is not in the layer`,
+		},
+		{
+			name: "differences without a date histogram",
+			bundle: func(t *testing.T) []byte {
+				return mutate(t, Format717, trendID, func(o map[string]any) {
+					c := lensColumns(o)["time"].(map[string]any)
+					c["operationType"], c["sourceField"], c["dataType"], c["isBucketed"] = "terms", "topic", "string", true
+					c["params"] = map[string]any{"size": 5, "orderBy": map[string]any{"type": "alphabetical"}}
+				})
+			},
+			want: "differences needs a date histogram in its layer",
+		},
+		{
+			name: "runtime field reading an unknown field",
+			bundle: func(t *testing.T) []byte {
+				return mutate(t, Format717, IndexPatternID, func(o map[string]any) {
+					o["attributes"].(map[string]any)["runtimeFieldMap"] = `{"mirror_topic":{"type":"keyword","script":{"source":"emit(doc['mirrors'].value)"}}}`
+				})
+			},
+			want: `runtime field "mirror_topic" reads "mirrors", which is not in mappings/mapping.json`,
+		},
+		{
+			name: "runtime field that never emits",
+			bundle: func(t *testing.T) []byte {
+				return mutate(t, Format717, IndexPatternID, func(o map[string]any) {
+					o["attributes"].(map[string]any)["runtimeFieldMap"] = `{"mirror_topic":{"type":"keyword","script":{"source":"doc['mirror'].value"}}}`
+				})
+			},
+			want: `runtime field "mirror_topic": its script never emits`,
+		},
+		{
+			name: "runtime field dropped",
+			bundle: func(t *testing.T) []byte {
+				return mutate(t, Format717, IndexPatternID, func(o map[string]any) {
+					delete(o["attributes"].(map[string]any), "runtimeFieldMap")
+				})
+			},
+			want: `field "mirror_topic" is not in mappings/mapping.json`,
+		},
+		{
+			name:    "runtime field over a text field",
+			bundle:  func(*testing.T) []byte { return Bundle(Format717) },
+			mapping: textTopic,
+			want:    `runtime field "mirror_topic" reads "topic", a text field without doc values`,
+		},
+		{
+			name: "last seen aggregation over a keyword",
+			bundle: func(t *testing.T) []byte {
+				return mutate(t, Format717, lastSeenID, func(o map[string]any) {
+					mutateJSONAttr(o, []string{"visState"}, func(doc any) any {
+						doc.(map[string]any)["aggs"].([]any)[0].(map[string]any)["params"].(map[string]any)["field"] = "mirror"
+						return doc
+					})
+				})
+			},
+			want: `visState.aggs[0] (max) cannot use "mirror", a keyword field`,
+		},
+		{
+			name: "last seen rows ordered by a missing aggregation",
+			bundle: func(t *testing.T) []byte {
+				return mutate(t, Format717, lastSeenID, func(o map[string]any) {
+					mutateJSONAttr(o, []string{"visState"}, func(doc any) any {
+						doc.(map[string]any)["aggs"].([]any)[1].(map[string]any)["params"].(map[string]any)["orderBy"] = "9"
+						return doc
+					})
+				})
+			},
+			want: `orderBy "9" is neither _key nor a metric aggregation`,
+		},
+		{
+			name: "last seen table without its data view",
+			bundle: func(t *testing.T) []byte {
+				return mutate(t, Format717, lastSeenID, func(o map[string]any) {
+					dropReference(o, "kibanaSavedObjectMeta.searchSourceJSON.index")
+				})
+			},
+			want: "aggregations without an index-pattern reference",
+		},
+		{
+			name:   "panel written by a newer release",
+			format: Format8,
+			bundle: func(t *testing.T) []byte {
+				return mutate(t, Format8, DashboardID, func(o map[string]any) {
+					mutateJSONAttr(o, []string{"panelsJSON"}, firstPanel(func(p map[string]any) { p["version"] = "8.19.0" }))
+				})
+			},
+			want: `version "8.19.0" is not a version up to 8.9.0`,
+		},
+		{
+			name: "panel key unknown",
+			bundle: func(t *testing.T) []byte {
+				return mutate(t, Format717, DashboardID, func(o map[string]any) {
+					mutateJSONAttr(o, []string{"panelsJSON"}, firstPanel(func(p map[string]any) { p["embeddableId"] = "x" }))
+				})
+			},
+			want: `has key "embeddableId"`,
+		},
+		{
 			name:   "line is not JSON",
-			bundle: func(*testing.T) []byte { return append(Bundle(), "{\"id\":\n"...) },
+			bundle: func(*testing.T) []byte { return append(Bundle(Format717), "{\"id\":\n"...) },
 			want:   "not a JSON object",
 		},
 		{
-			name:   "duplicate object",
-			bundle: func(*testing.T) []byte { return append(Bundle(), bytes.SplitAfter(Bundle(), []byte("\n"))[0]...) },
-			want:   "duplicate object",
+			name: "duplicate object",
+			bundle: func(*testing.T) []byte {
+				return append(Bundle(Format717), bytes.SplitAfter(Bundle(Format717), []byte("\n"))[0]...)
+			},
+			want: "duplicate object",
 		},
 	}
 	for _, tc := range tests {
@@ -1281,7 +934,11 @@ func TestValidatorRejectsBrokenBundles(t *testing.T) {
 			if m == nil {
 				m = mappings.Default()
 			}
-			problems := validateBundle(tc.bundle(t), m)
+			f := tc.format
+			if f == "" {
+				f = Format717
+			}
+			problems := validateBundle(tc.bundle(t), schemas[f], m)
 			if tc.want == "" {
 				for _, p := range problems {
 					t.Errorf("unexpected problem: %s", p)
@@ -1299,7 +956,8 @@ func TestValidatorRejectsBrokenBundles(t *testing.T) {
 }
 
 func FuzzParseObjects(f *testing.F) {
-	f.Add(Bundle())
+	f.Add(Bundle(Format717))
+	f.Add(Bundle(Format8))
 	f.Add([]byte(`{"id":"a","type":"lens","attributes":{}}`))
 	f.Add([]byte("{}\n\n{\"id\":1}"))
 	f.Fuzz(func(t *testing.T, b []byte) {
@@ -1318,7 +976,13 @@ func FuzzParseObjects(f *testing.F) {
 // The status table and the time lag chart open the dashboard: they sit side
 // by side in the first row and every other panel comes below them.
 func TestDashboardStatusPanelsFirst(t *testing.T) {
-	objs, err := Objects()
+	for _, f := range Formats {
+		t.Run(string(f), func(t *testing.T) { statusPanelsFirst(t, f) })
+	}
+}
+
+func statusPanelsFirst(t *testing.T, f Format) {
+	objs, err := Objects(f)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1365,4 +1029,52 @@ func TestDashboardStatusPanelsFirst(t *testing.T) {
 		return
 	}
 	t.Fatalf("no dashboard %q", DashboardID)
+}
+
+// A topic whose group has no committed offset yet has a document with
+// mirror, topic and partition_count but no totals and no pN. The latest
+// table must still give it a row (buckets on mirror and topic only, no
+// filter that needs a lag) with its partition count, and its last-seen time
+// must come from @timestamp alone.
+func TestTablesShowTopicsWithoutOffsets(t *testing.T) {
+	for _, f := range Formats {
+		objs, err := Objects(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lastSeen := false
+		for _, o := range objs {
+			text := string(o.Attributes)
+			switch o.ID {
+			case latestTableID:
+				var a struct {
+					State struct {
+						Query   struct{ Query string }
+						Filters []any
+					}
+				}
+				if err := json.Unmarshal(o.Attributes, &a); err != nil {
+					t.Fatal(err)
+				}
+				if a.State.Query.Query != "" || len(a.State.Filters) != 0 || strings.Contains(text, `"filter":`) {
+					t.Errorf("%s: the latest table filters its documents", f)
+				}
+				for _, want := range []string{`"sourceField":"mirror"`, `"sourceField":"topic"`, `"sourceField":"partition_count"`} {
+					if !strings.Contains(text, want) {
+						t.Errorf("%s: the latest table lacks %s", f, want)
+					}
+				}
+				if strings.Contains(text, `"operationType":"max","scale":"ratio","sourceField":"@timestamp"`) {
+					lastSeen = true
+				}
+			case lastSeenID:
+				if strings.Contains(text, `\"type\":\"max\"`) && strings.Contains(text, `\"field\":\"@timestamp\"`) {
+					lastSeen = true
+				}
+			}
+		}
+		if !lastSeen {
+			t.Errorf("%s: no last-seen column or table (Maximum of @timestamp per mirror and topic)", f)
+		}
+	}
 }

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/lagship/lagship/internal/tlsconfig"
 	"io"
 	"mime/multipart"
 	"net/http"
@@ -16,6 +15,8 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/lagship/lagship/internal/tlsconfig"
 )
 
 // ImportOptions says where and how to import.
@@ -89,14 +90,9 @@ func Import(ctx context.Context, opts ImportOptions, bundle []byte) (ImportResul
 	if err != nil {
 		return ImportResult{}, fmt.Errorf("kibana import to %s: %w", where, err)
 	}
-	if opts.APIKey != "" && (opts.Username != "" || opts.Password != "") {
-		return ImportResult{}, errors.New("kibana import: set either an API key or a username and password, not both")
-	}
-	client := opts.HTTPClient
-	if client == nil {
-		if client, err = newClient(opts); err != nil {
-			return ImportResult{}, err
-		}
+	client, err := clientFor(opts)
+	if err != nil {
+		return ImportResult{}, err
 	}
 
 	body, contentType, err := multipartBody(bundle)
@@ -110,12 +106,7 @@ func Import(ctx context.Context, opts ImportOptions, bundle []byte) (ImportResul
 	req.Header.Set("Content-Type", contentType)
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("kbn-xsrf", "true")
-	switch {
-	case opts.APIKey != "":
-		req.Header.Set("Authorization", "ApiKey "+opts.APIKey)
-	case opts.Username != "" || opts.Password != "":
-		req.SetBasicAuth(opts.Username, opts.Password)
-	}
+	authorize(req, opts)
 
 	resp, err := client.Do(req)
 	if err != nil {
@@ -147,8 +138,48 @@ func Import(ctx context.Context, opts ImportOptions, bundle []byte) (ImportResul
 	return res, nil
 }
 
+// clientFor returns opts.HTTPClient, or a client built from opts' TLS
+// settings.
+func clientFor(opts ImportOptions) (*http.Client, error) {
+	if opts.APIKey != "" && (opts.Username != "" || opts.Password != "") {
+		return nil, errors.New("kibana import: set either an API key or a username and password, not both")
+	}
+	if opts.HTTPClient != nil {
+		return opts.HTTPClient, nil
+	}
+	return newClient(opts)
+}
+
+// authorize sets the Authorization header opts ask for.
+func authorize(req *http.Request, opts ImportOptions) {
+	switch {
+	case opts.APIKey != "":
+		req.Header.Set("Authorization", "ApiKey "+opts.APIKey)
+	case opts.Username != "" || opts.Password != "":
+		req.SetBasicAuth(opts.Username, opts.Password)
+	}
+}
+
 // importURL builds <url>[/s/<space>]/api/saved_objects/_import?overwrite=true.
 func importURL(opts ImportOptions) (*url.URL, error) {
+	u, err := baseURL(opts)
+	if err != nil {
+		return nil, err
+	}
+	p := u.Path
+	if opts.Space != "" && opts.Space != "default" {
+		if !spaceRE.MatchString(opts.Space) {
+			return nil, fmt.Errorf("kibana import: space %q is not a Kibana space id (lowercase letters, digits, _ and -)", opts.Space)
+		}
+		p += "/s/" + opts.Space
+	}
+	u.Path = p + "/api/saved_objects/_import"
+	u.RawQuery = "overwrite=true"
+	return u, nil
+}
+
+// baseURL checks opts.URL and returns it without a trailing slash.
+func baseURL(opts ImportOptions) (*url.URL, error) {
 	if opts.URL == "" {
 		return nil, errors.New("kibana import: no Kibana URL")
 	}
@@ -166,16 +197,8 @@ func importURL(opts ImportOptions) (*url.URL, error) {
 	if u.RawQuery != "" || u.Fragment != "" {
 		return nil, fmt.Errorf("kibana import: Kibana URL %s has a query or fragment", u.Redacted())
 	}
-	p := strings.TrimSuffix(u.Path, "/")
-	if opts.Space != "" && opts.Space != "default" {
-		if !spaceRE.MatchString(opts.Space) {
-			return nil, fmt.Errorf("kibana import: space %q is not a Kibana space id (lowercase letters, digits, _ and -)", opts.Space)
-		}
-		p += "/s/" + opts.Space
-	}
-	u.Path = p + "/api/saved_objects/_import"
+	u.Path = strings.TrimSuffix(u.Path, "/")
 	u.RawPath = ""
-	u.RawQuery = "overwrite=true"
 	return u, nil
 }
 

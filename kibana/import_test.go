@@ -16,20 +16,27 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 )
 
-// fakeKibana mimics POST /api/saved_objects/_import the way Kibana answers
-// it: 404 off the route, 400 without kbn-xsrf, 401 on bad credentials, 400
-// without a multipart file part named *.ndjson, and a 200 that reports each
-// object whose references resolve neither in the upload nor in what was
-// imported before as missing_references, and each object that exists
-// already as a conflict unless overwrite=true.
+// fakeKibana mimics a Kibana release (version, "8.19.0" when empty):
+// GET /api/status answers with the version (401 on bad credentials), and
+// POST /api/saved_objects/_import the way Kibana answers it: 404 off the
+// route, 400 without kbn-xsrf, 401 on bad credentials, 400 without a
+// multipart file part named *.ndjson, 400 for an object newer than the
+// release (its coreMigrationVersion, or a type version beyond the newest
+// migration the release has for the type) or exported two majors back, and a
+// 200 that reports each object whose references resolve neither in the
+// upload nor in what was imported before as missing_references, each
+// dashboard with an attribute the release does not store as an error, and
+// each object that exists already as a conflict unless overwrite=true.
 type fakeKibana struct {
 	t        *testing.T
+	version  string
 	basePath string
 	user     string
 	password string
@@ -45,6 +52,88 @@ type fakeKibana struct {
 type fakeRequest struct {
 	path, query, filename, auth string
 	objects                     int
+	core                        string // coreMigrationVersion of the first object
+}
+
+// releaseTypeVersions is, per release line, the newest migration each type
+// has there (for dashboards and Lens, the newest the release registers,
+// embeddable migrations and model versions included).
+var releaseTypeVersions = map[string]map[string]string{
+	"7.17": {"index-pattern": "7.11.0", "lens": "7.16.0", "visualization": "7.17.0", "dashboard": "7.17.3"},
+	"8.5":  {"index-pattern": "8.0.0", "lens": "8.5.0", "visualization": "8.5.0", "dashboard": "8.5.0"},
+	"8.8":  {"index-pattern": "8.0.0", "lens": "8.6.0", "visualization": "8.5.0", "dashboard": "8.7.0"},
+	"8.19": {"index-pattern": "8.0.0", "lens": "8.9.0", "visualization": "8.5.0", "dashboard": "10.2.0"},
+	"9.2":  {"index-pattern": "8.0.0", "lens": "8.9.0", "visualization": "8.5.0", "dashboard": "10.3.0"},
+}
+
+func (f *fakeKibana) release() (Version, map[string]string) {
+	s := f.version
+	if s == "" {
+		s = "8.19.0"
+	}
+	v, err := ParseVersion(s)
+	if err != nil {
+		f.t.Fatalf("fake Kibana version: %v", err)
+	}
+	types := releaseTypeVersions[fmt.Sprintf("%d.%d", v.Major, v.Minor)]
+	if types == nil {
+		f.t.Fatalf("fake Kibana knows no migrations of %s", v)
+	}
+	return v, types
+}
+
+func newer(a, b string) bool {
+	va, _ := ParseVersion(a)
+	vb, _ := ParseVersion(b)
+	return slices.Compare([]int{va.Major, va.Minor, va.Patch}, []int{vb.Major, vb.Minor, vb.Patch}) > 0
+}
+
+// refuse returns why this release refuses the object before importing
+// anything ("" when it does not).
+func (f *fakeKibana) refuse(o map[string]any) string {
+	v, types := f.release()
+	id, typ := fmt.Sprint(o["id"]), fmt.Sprint(o["type"])
+	core, _ := o["coreMigrationVersion"].(string)
+	if core != "" && newer(core, v.String()) {
+		return fmt.Sprintf("Document %q belongs to a more recent version of Kibana [%s] when the last known version is [%s].", id, core, v)
+	}
+	if c, err := ParseVersion(core); err == nil && c.Major < v.Major-1 {
+		return fmt.Sprintf("Document %q was exported from Kibana %s; Kibana %s imports saved objects from %d.x and %d.x only.", id, core, v, v.Major-1, v.Major)
+	}
+	tv, _ := o["typeMigrationVersion"].(string)
+	if mv, ok := o["migrationVersion"].(map[string]any); ok {
+		if v.Major >= 8 && tv != "" {
+			return fmt.Sprintf("Document %q has both migrationVersion and typeMigrationVersion.", id)
+		}
+		tv, _ = mv[typ].(string)
+	} else if v.Major < 8 && tv != "" {
+		return fmt.Sprintf("[request body.typeMigrationVersion]: definition for this key is missing (document %q)", id)
+	}
+	if latest, ok := types[typ]; ok && tv != "" && newer(tv, latest) {
+		return fmt.Sprintf("Document %q has property %q which belongs to a more recent version of Kibana [%s]. The last known version is [%s]", id, typ, tv, latest)
+	}
+	return ""
+}
+
+// storesAttributes returns the first dashboard attribute this release does
+// not store ("" for none): 7.17 maps them strictly, 8.x forbids unknown keys
+// in its schema.
+func (f *fakeKibana) storesAttributes(o map[string]any) string {
+	if o["type"] != "dashboard" {
+		return ""
+	}
+	v, _ := f.release()
+	allowed := dashboardKeys717
+	if v.Major >= 8 {
+		allowed = dashboardKeys8
+	}
+	attrs, _ := o["attributes"].(map[string]any)
+	for _, k := range sortedKeys(attrs) {
+		if !allowed[k] {
+			return k
+		}
+	}
+	return ""
 }
 
 func newFakeKibana(t *testing.T) *fakeKibana {
@@ -67,6 +156,10 @@ func kibanaError(w http.ResponseWriter, status int, msg string) {
 
 func (f *fakeKibana) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p, ok := strings.CutPrefix(r.URL.Path, f.basePath)
+	if ok && p == "/api/status" && r.Method == http.MethodGet {
+		f.status(w, r)
+		return
+	}
 	space := "default"
 	if rest, found := strings.CutPrefix(p, "/s/"); ok && found {
 		var s string
@@ -142,10 +235,20 @@ func (f *fakeKibana) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.requests = append(f.requests, fakeRequest{
+	req := fakeRequest{
 		path: r.URL.Path, query: r.URL.RawQuery, filename: filename,
 		auth: r.Header.Get("Authorization"), objects: len(objs),
-	})
+	}
+	if len(objs) > 0 {
+		req.core, _ = objs[0]["coreMigrationVersion"].(string)
+	}
+	f.requests = append(f.requests, req)
+	for _, o := range objs {
+		if why := f.refuse(o); why != "" {
+			kibanaError(w, http.StatusBadRequest, why)
+			return
+		}
+	}
 	store := f.stored[space]
 	if store == nil {
 		store = map[string]map[string]any{}
@@ -178,6 +281,12 @@ func (f *fakeKibana) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				"error": map[string]any{"type": "conflict"}})
 			continue
 		}
+		if k := f.storesAttributes(o); k != "" {
+			errs = append(errs, map[string]any{"id": id, "type": typ, "title": title, "meta": meta,
+				"error": map[string]any{"type": "unknown", "statusCode": 400,
+					"message": fmt.Sprintf("[attributes.%s]: definition for this key is missing", k)}})
+			continue
+		}
 		if f.fail != nil {
 			if e := f.fail(typ, id); e != nil {
 				errs = append(errs, map[string]any{"id": id, "type": typ, "title": title, "meta": meta, "error": e})
@@ -192,6 +301,43 @@ func (f *fakeKibana) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		"success": len(errs) == 0, "successCount": len(results),
 		"successResults": results, "errors": errs,
 	})
+}
+
+// status answers GET /api/status as 8.x and 9.x do (7.x has the same
+// version object); without valid credentials, 401.
+func (f *fakeKibana) status(w http.ResponseWriter, r *http.Request) {
+	if !f.authorized(r) {
+		kibanaError(w, http.StatusUnauthorized, "Unauthorized")
+		return
+	}
+	v, _ := f.release()
+	f.mu.Lock()
+	f.requests = append(f.requests, fakeRequest{path: r.URL.Path, auth: r.Header.Get("Authorization")})
+	f.mu.Unlock()
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	_ = json.NewEncoder(w).Encode(map[string]any{
+		"name": "kibana", "uuid": "5b2de169-2785-441b-ae8c-186a1936b17d",
+		"version": map[string]any{
+			"number": v.String(), "build_hash": "0c9e0b4", "build_number": 84000,
+			"build_snapshot": v.Pre == "SNAPSHOT", "build_flavor": "traditional",
+			"build_date": "2025-10-01T00:00:00.000Z",
+		},
+		"status": map[string]any{
+			"overall": map[string]any{"level": "available", "summary": "All services and plugins are available"},
+		},
+	})
+}
+
+func (f *fakeKibana) imports() []fakeRequest {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []fakeRequest
+	for _, r := range f.requests {
+		if strings.HasSuffix(r.path, "/_import") {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 func (f *fakeKibana) authorized(r *http.Request) bool {
@@ -229,7 +375,7 @@ func testContext(t *testing.T) context.Context {
 // bundleObjects is the number of objects in the bundle.
 func bundleObjects(t *testing.T) int {
 	t.Helper()
-	objs, err := Objects()
+	objs, err := Objects(Format717)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -244,7 +390,7 @@ func TestImportDefaultSpaceBasicAuth(t *testing.T) {
 	opts := ImportOptions{URL: srv.URL, Username: "elastic", Password: "changeme-123"}
 
 	for range 2 { // the second import overwrites: same ids, same count
-		res, err := Import(testContext(t), opts, Bundle())
+		res, err := Import(testContext(t), opts, Bundle(Format717))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -272,7 +418,7 @@ func TestImportSpaceAPIKeyBasePath(t *testing.T) {
 	fake.apiKey = "VnVhQ2ZHY0JDZGJrUW0tZTVhT3g6dWkybHAyYXhUTm1zeWFrdzl0dk5udw=="
 	fake.basePath = "/kibana"
 	srv := fake.start()
-	res, err := Import(testContext(t), ImportOptions{URL: srv.URL + "/kibana/", Space: "ops-team", APIKey: fake.apiKey}, Bundle())
+	res, err := Import(testContext(t), ImportOptions{URL: srv.URL + "/kibana/", Space: "ops-team", APIKey: fake.apiKey}, Bundle(Format717))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -306,7 +452,7 @@ func TestImportPartialFailure(t *testing.T) {
 	srv := fake.start()
 
 	// Without the data view, every Lens chart misses its references.
-	lines := bytes.SplitAfter(Bundle(), []byte("\n"))
+	lines := bytes.SplitAfter(Bundle(Format717), []byte("\n"))
 	bundle := bytes.Join(lines[1:], nil)
 	res, err := Import(testContext(t), ImportOptions{URL: srv.URL}, bundle)
 	if err == nil {
@@ -319,7 +465,7 @@ func TestImportPartialFailure(t *testing.T) {
 	msg := err.Error()
 	for _, want := range []string{
 		fmt.Sprintf("%d of %d objects failed", failed, failed),
-		`lens "lagship-total-lag-by-topic" (Total consumer lag by topic): missing_references: index-pattern "lagship-consumer-lag"`,
+		`lens "lagship-total-lag-by-topic" (Total consumer lag by mirror and topic): missing_references: index-pattern "lagship-consumer-lag"`,
 		`lens "lagship-latest-lag-table"`,
 		`dashboard "lagship-consumer-lag-dashboard" (Kafka MirrorMaker consumer lag): conflict: an object with this id already exists (destination "other-dashboard")`,
 		`visualization "lagship-dashboard-guide" (Consumer lag guide): unknown: document parsing exception (status 400)`,
@@ -353,7 +499,7 @@ func TestImportHTTPErrors(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := Import(testContext(t), tc.opts, Bundle())
+			_, err := Import(testContext(t), tc.opts, Bundle(Format717))
 			if err == nil {
 				t.Fatal("no error")
 			}
@@ -389,7 +535,7 @@ func TestImportNeverShowsSecrets(t *testing.T) {
 			[]string{password, base64.StdEncoding.EncodeToString([]byte("u:" + password))}},
 		{ImportOptions{URL: srv.URL, APIKey: apiKey}, []string{apiKey}},
 	} {
-		_, err := Import(testContext(t), tc.opts, Bundle())
+		_, err := Import(testContext(t), tc.opts, Bundle(Format717))
 		if err == nil || !strings.Contains(err.Error(), "HTTP 502") {
 			t.Fatalf("error %v, want HTTP 502", err)
 		}
@@ -419,7 +565,7 @@ func TestImportUnexpectedAnswers(t *testing.T) {
 				io.WriteString(w, tc.body)
 			}))
 			t.Cleanup(srv.Close)
-			_, err := Import(testContext(t), ImportOptions{URL: srv.URL}, Bundle())
+			_, err := Import(testContext(t), ImportOptions{URL: srv.URL}, Bundle(Format717))
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("error %v, want %q", err, tc.want)
 			}
@@ -455,7 +601,7 @@ func TestImportTLS(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			res, err := Import(testContext(t), tc.opts, Bundle())
+			res, err := Import(testContext(t), tc.opts, Bundle(Format717))
 			if tc.want == "" {
 				if err != nil || res.SuccessCount != bundleObjects(t) {
 					t.Fatalf("got %+v, %v", res, err)
@@ -476,13 +622,13 @@ func TestImportBadOptions(t *testing.T) {
 		bundle []byte
 		want   string
 	}{
-		{"no url", ImportOptions{}, Bundle(), "no Kibana URL"},
-		{"not http", ImportOptions{URL: "ftp://kibana:5601"}, Bundle(), "not an http(s) URL"},
-		{"no host", ImportOptions{URL: "http://"}, Bundle(), "not an http(s) URL"},
-		{"credentials in url", ImportOptions{URL: "https://elastic:topsecret@kibana:5601"}, Bundle(), "carries credentials"},
-		{"query in url", ImportOptions{URL: "https://kibana:5601/?x=1"}, Bundle(), "query or fragment"},
-		{"bad space", ImportOptions{URL: "https://kibana:5601", Space: "Ops Team"}, Bundle(), "not a Kibana space id"},
-		{"two kinds of auth", ImportOptions{URL: "https://kibana:5601", APIKey: "k", Username: "u", Password: "p"}, Bundle(), "not both"},
+		{"no url", ImportOptions{}, Bundle(Format717), "no Kibana URL"},
+		{"not http", ImportOptions{URL: "ftp://kibana:5601"}, Bundle(Format717), "not an http(s) URL"},
+		{"no host", ImportOptions{URL: "http://"}, Bundle(Format717), "not an http(s) URL"},
+		{"credentials in url", ImportOptions{URL: "https://elastic:topsecret@kibana:5601"}, Bundle(Format717), "carries credentials"},
+		{"query in url", ImportOptions{URL: "https://kibana:5601/?x=1"}, Bundle(Format717), "query or fragment"},
+		{"bad space", ImportOptions{URL: "https://kibana:5601", Space: "Ops Team"}, Bundle(Format717), "not a Kibana space id"},
+		{"two kinds of auth", ImportOptions{URL: "https://kibana:5601", APIKey: "k", Username: "u", Password: "p"}, Bundle(Format717), "not both"},
 		{"empty bundle", ImportOptions{URL: "https://kibana:5601"}, nil, "no objects"},
 		{"broken bundle", ImportOptions{URL: "https://kibana:5601"}, []byte("{\"id\":\"x\"}\n"), "no type"},
 	}
@@ -517,7 +663,7 @@ func TestImportCanceled(t *testing.T) {
 		<-started
 		cancel()
 	}()
-	_, err := Import(ctx, ImportOptions{URL: srv.URL}, Bundle())
+	_, err := Import(ctx, ImportOptions{URL: srv.URL}, Bundle(Format717))
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("error %v, want context.Canceled", err)
 	}
