@@ -55,6 +55,11 @@ type Agent struct {
 	SinkReady, SinkRunning func() bool
 	// Counters are the workers' totals.
 	Counters func() Counters
+	// Collectors are components' own metrics (Kafka requests by API, SSH
+	// commands by host, documents by outcome, notifications...), served
+	// with the agent's. They may describe nothing (unchecked collectors),
+	// since the series of a component change with the config.
+	Collectors []prometheus.Collector
 }
 
 // Counters are the workers' totals since start.
@@ -88,6 +93,11 @@ func New(s Settings, a Agent, log *slog.Logger) (*Server, error) {
 	build := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "lagship_build_info", Help: "lagship's version and the Go version it was built with; always 1."}, []string{"version", "goversion"})
 	build.WithLabelValues(a.Version, goVersion()).Set(1)
 	srv.reg.MustRegister(build)
+	for _, c := range a.Collectors {
+		if err := srv.reg.Register(c); err != nil {
+			return nil, fmt.Errorf("registering metrics: %w", err)
+		}
+	}
 
 	srv.mux = http.NewServeMux()
 	srv.mux.HandleFunc("GET /metrics", srv.serveMetrics)
