@@ -22,6 +22,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
 	"github.com/lagship/lagship/internal/configkit"
@@ -351,4 +352,18 @@ func (e *Env) Health() []health.Status {
 		}
 	})
 	return out
+}
+
+// Describe sends nothing: the resources an Env holds change with the
+// config, so it is an unchecked collector.
+func (e *Env) Describe(chan<- *prometheus.Desc) {}
+
+// Collect collects every shared resource that has metrics (cluster
+// connections, SSH pools, offsets readers).
+func (e *Env) Collect(ch chan<- prometheus.Metric) {
+	e.Each(func(_ string, v any) {
+		if c, ok := v.(prometheus.Collector); ok {
+			c.Collect(ch)
+		}
+	})
 }

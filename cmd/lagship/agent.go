@@ -5,6 +5,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
 	"github.com/lagship/lagship/internal/config"
@@ -37,6 +38,13 @@ type watch struct {
 	unwatch func()
 	used    bool
 }
+
+// Describe and Collect serve the shared resources' metrics (Kafka requests,
+// SSH commands, offsets records).
+func (p *planner) Describe(ch chan<- *prometheus.Desc) { p.env.Describe(ch) }
+
+// Collect implements prometheus.Collector.
+func (p *planner) Collect(ch chan<- prometheus.Metric) { p.env.Collect(ch) }
 
 func newPlanner(log zerolog.Logger) *planner {
 	return &planner{env: sources.NewEnv(log), log: log, watches: map[*sources.Mirror]*watch{}}

@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
 	"github.com/lagship/lagship/internal/config"
@@ -38,6 +39,12 @@ func newHTTP(live *liveConfig, ev *status.Evaluator, group *pipeline.Group, stat
 	if r, ok := sink.(health.Reporter); ok {
 		comps = append([]health.Reporter{r}, comps...)
 	}
+	var colls []prometheus.Collector
+	for _, c := range []any{sink, srcs} {
+		if c, ok := c.(prometheus.Collector); ok {
+			colls = append(colls, c)
+		}
+	}
 	agent := httpapi.Agent{
 		Version: version,
 		Started: time.Now(),
@@ -54,6 +61,7 @@ func newHTTP(live *liveConfig, ev *status.Evaluator, group *pipeline.Group, stat
 		Latest:     ev.Latest,
 		Generation: ev.Generation,
 		Components: comps,
+		Collectors: colls,
 		Pending:    group.Pending,
 		LastTick: func() time.Time {
 			if n := stats.LastTick.Load(); n > 0 {

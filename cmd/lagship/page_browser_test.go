@@ -14,12 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rs/zerolog"
-
-	"github.com/lagship/lagship/internal/config"
 	"github.com/lagship/lagship/internal/testutil/await"
 	"github.com/lagship/lagship/internal/testutil/esfake"
-	"github.com/lagship/lagship/pipeline"
 )
 
 // chromium finds Debian's Chromium; a test that needs it skips without it,
@@ -93,35 +89,7 @@ clusters:
 mirrors:
   - {name: mm, cluster: dc1, group: mirrormaker, topics: [orders, payments, clicks]}
 `, es.URL(), filepath.Join(dir, "spool"), kf.ListenAddrs()[0]))
-	cfg, err := config.Load(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	urls := make(chan string, 1)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	log := zerolog.New(io.Discard)
-	go func() {
-		done <- runAgent(ctx, cfg, log, agentOptions{
-			grace:   5 * time.Second,
-			newSink: func(ctx context.Context, c *config.Config) (pipeline.Sink, error) { return newESSink(ctx, c, log) },
-			onHTTP:  func(u string) { urls <- u },
-		})
-	}()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("agent: %v", err)
-		}
-	}()
-	var url string
-	select {
-	case url = <-urls:
-	case err := <-done:
-		t.Fatalf("agent stopped: %v", err)
-	case <-time.After(30 * time.Second):
-		t.Fatal("no status page URL")
-	}
+	url := startHTTPAgent(t, path)
 	// Ready, and every topic judged: the group's offsets do not move and it
 	// has no member, so STOP once 3 observations span half the window.
 	var last string

@@ -124,6 +124,7 @@ func runAgent(ctx context.Context, cfg *config.Config, log zerolog.Logger, opt a
 			opt.onHTTP(u)
 		}
 	}
+	group.Observe = web.Observer()
 	g.Go(func() error { return web.Run(bg) })
 
 	apply := func(tasks []pipeline.Task) {

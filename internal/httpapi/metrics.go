@@ -15,7 +15,6 @@ var (
 	descDocs      = prometheus.NewDesc("lagship_documents_total", "Documents handed to the sink.", nil, nil)
 	descCollect   = prometheus.NewDesc("lagship_last_collect_seconds", "Duration of the latest collection.", nil, nil)
 	descCompState = prometheus.NewDesc("lagship_component_up", "1 when the component (sink, cluster connection, SSH host, offsets reader) is up, 0 otherwise; the state label says which.", []string{"component", "state"}, nil)
-	descCompValue = prometheus.NewDesc("lagship_component_value", "A component's own counters and gauges (documents delivered, refused, spooled; spool bytes; Kafka requests; SSH dials...), by name.", []string{"component", "name"}, nil)
 )
 
 // collector serves the agent's own counters and its components' health at
@@ -23,7 +22,7 @@ var (
 type collector struct{ srv *Server }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descTicks, descMissed, descErrors, descDocs, descCollect, descCompState, descCompValue} {
+	for _, d := range []*prometheus.Desc{descTicks, descMissed, descErrors, descDocs, descCollect, descCompState} {
 		ch <- d
 	}
 }
@@ -37,7 +36,6 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descDocs, prometheus.CounterValue, float64(n.Documents))
 		ch <- prometheus.MustNewConstMetric(descCollect, prometheus.GaugeValue, n.LastCollect.Seconds())
 	}
-	seen := map[[2]string]bool{}
 	seenComp := map[string]bool{}
 	for _, r := range c.srv.agent.Components {
 		for _, st := range r.Health() {
@@ -50,14 +48,6 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 				up = 1
 			}
 			ch <- prometheus.MustNewConstMetric(descCompState, prometheus.GaugeValue, up, st.Component, string(st.State))
-			for name, v := range st.Counters {
-				key := [2]string{st.Component, name}
-				if seen[key] {
-					continue
-				}
-				seen[key] = true
-				ch <- prometheus.MustNewConstMetric(descCompValue, prometheus.GaugeValue, float64(v), st.Component, name)
-			}
 		}
 	}
 }

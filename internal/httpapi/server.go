@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/exporter-toolkit/web"
 
 	"github.com/lagship/lagship/internal/health"
+	"github.com/lagship/lagship/pipeline"
 	"github.com/lagship/lagship/pipeline/status"
 )
 
@@ -78,17 +79,20 @@ type Server struct {
 	log      *slog.Logger
 	now      func() time.Time
 	cache    expositionCache
+	ticks    *ticks
 }
 
 // New builds the server and listens on the configured address, so that a
 // port already taken is an error at start. Run serves.
 func New(s Settings, a Agent, log *slog.Logger) (*Server, error) {
 	srv := &Server{settings: s, agent: a, log: log, now: time.Now}
+	srv.ticks = &ticks{mirrors: srv.mirrors}
 	srv.reg = prometheus.NewRegistry()
 	srv.reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		&collector{srv: srv},
+		srv.ticks,
 	)
 	build := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "lagship_build_info", Help: "lagship's version and the Go version it was built with; always 1."}, []string{"version", "goversion"})
 	build.WithLabelValues(a.Version, goVersion()).Set(1)
@@ -114,6 +118,10 @@ func New(s Settings, a Agent, log *slog.Logger) (*Server, error) {
 	}
 	return srv, nil
 }
+
+// Observer counts and times the workers' collections per mirror for
+// /metrics; set it as the worker group's Observe.
+func (s *Server) Observer() pipeline.Observer { return s.ticks }
 
 // Handler is the server's handler (for tests and embedding).
 func (s *Server) Handler() http.Handler { return s.mux }

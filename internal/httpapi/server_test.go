@@ -79,8 +79,12 @@ func (f *fixture) agent() Agent {
 		SinkReady:   func() bool { return true },
 		SinkRunning: func() bool { f.mu.Lock(); defer f.mu.Unlock(); return f.running },
 		Counters:    func() Counters { return Counters{Ticks: 12, Documents: 11, Errors: 1} },
+		Collectors:  []prometheus.Collector{spoolBytes},
 	}
 }
+
+// spoolBytes stands for a component's own collector.
+var spoolBytes = prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "lagship_sink_spool_bytes", Help: "Size of the spool.", ConstLabels: prometheus.Labels{"sink": "elasticsearch"}}, func() float64 { return 4096 })
 
 func newTestServer(t *testing.T, f *fixture, compat bool) *Server {
 	t.Helper()
@@ -130,6 +134,11 @@ next:
 func TestMetrics(t *testing.T) {
 	for _, compat := range []bool{false, true} {
 		s := newTestServer(t, newFixture(), compat)
+		mm := pipeline.Target{Mirror: "mm", Topic: "orders"}
+		s.Observer().Observe(mm, 20*time.Millisecond, pipeline.Collected)
+		s.Observer().Observe(mm, 3*time.Second, pipeline.Collected)
+		s.Observer().Observe(mm, time.Second, pipeline.Failed)
+		s.Observer().Observe(pipeline.Target{Mirror: "gone", Topic: "x"}, time.Second, pipeline.Collected) // not in the config
 		code, body, hdr := get(t, s.Handler(), "/metrics")
 		if code != 200 || !strings.HasPrefix(hdr.Get("Content-Type"), "text/plain") {
 			t.Fatalf("code %d, type %s", code, hdr.Get("Content-Type"))
@@ -179,7 +188,11 @@ func TestMetrics(t *testing.T) {
 			{"lagship_partition_time_lag_seconds", map[string]string{"mirror": "mm2", "topic": "payments", "partition": "0"}, 0, false},
 			{"lagship_ticks_total", nil, 12, false},
 			{"lagship_component_up", map[string]string{"component": "elasticsearch", "state": "degraded"}, 0, false},
-			{"lagship_component_value", map[string]string{"component": "elasticsearch", "name": "spooled"}, 42, false},
+			{"lagship_mirror_ticks_total", map[string]string{"mirror": "mm", "outcome": "collected"}, 2, false},
+			{"lagship_mirror_ticks_total", map[string]string{"mirror": "mm", "outcome": "failed"}, 1, false},
+			{"lagship_mirror_ticks_total", map[string]string{"mirror": "mm2", "outcome": "state"}, 0, false},
+			{"lagship_mirror_ticks_total", map[string]string{"mirror": "gone"}, 0, true},
+			{"lagship_sink_spool_bytes", map[string]string{"sink": "elasticsearch"}, 4096, false},
 			{"lagship_build_info", map[string]string{"version": "v1.2.3"}, 1, false},
 		} {
 			got, ok := gauge(t, fams, tt.name, tt.labels)
@@ -192,6 +205,10 @@ func TestMetrics(t *testing.T) {
 		}
 		if _, ok := fams["go_goroutines"]; !ok {
 			t.Error("no Go collector")
+		}
+		if h := fams["lagship_tick_duration_seconds"]; h == nil || len(h.Metric) != 1 || h.Metric[0].GetHistogram().GetSampleCount() != 3 ||
+			h.Metric[0].GetHistogram().GetSampleSum() != 4.02 {
+			t.Errorf("tick duration histogram: %v", h)
 		}
 		_, hasKE := fams["kafka_consumergroup_lag"]
 		if hasKE != compat {

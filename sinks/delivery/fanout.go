@@ -5,6 +5,7 @@ import (
 	"errors"
 	"sync"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/lagship/lagship/internal/health"
@@ -78,4 +79,16 @@ func (f Fanout) Running() bool {
 		}
 	}
 	return true
+}
+
+// Describe sends nothing: Fanout is an unchecked collector.
+func (f Fanout) Describe(chan<- *prometheus.Desc) {}
+
+// Collect collects every sink that has metrics.
+func (f Fanout) Collect(ch chan<- prometheus.Metric) {
+	for _, s := range f {
+		if c, ok := s.(prometheus.Collector); ok {
+			c.Collect(ch)
+		}
+	}
 }

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/rs/zerolog"
 	kafka "github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kfake"
@@ -252,6 +253,13 @@ func TestSourceEndToEnd(t *testing.T) {
 	}
 	if got := r.Malformed(); got != 3 {
 		t.Errorf("Malformed() = %d, want 3", got)
+	}
+	exposition := fmt.Sprintf(`# HELP lagship_mm2_malformed_records_total Records of the offsets topic that could not be decoded (skipped).
+# TYPE lagship_mm2_malformed_records_total counter
+lagship_mm2_malformed_records_total{topic=%q} 3
+`, offsetsTopic)
+	if err := testutil.CollectAndCompare(r, strings.NewReader(exposition), "lagship_mm2_malformed_records_total"); err != nil {
+		t.Error(err)
 	}
 
 	tick := clock.next()

@@ -95,6 +95,7 @@ type HostStats struct {
 	DialFailures int64
 	Reconnects   int64 // successful connects after the first
 	Drops        int64 // established connections lost
+	Commands     int64 // commands started
 	LastError    string
 }
 
@@ -398,6 +399,9 @@ func runSession(ctx context.Context, h *host, c *conn, cmd string, started func(
 		}
 		return Output{}, fmt.Errorf("starting command on %s: %w", h.cfg, err)
 	}
+	h.mu.Lock()
+	h.stats.Commands++
+	h.mu.Unlock()
 	started()
 	waited := make(chan error, 1)
 	go func() { waited <- sess.Wait() }()

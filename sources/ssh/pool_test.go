@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
 
@@ -325,8 +326,21 @@ func TestReconnectAfterDrop(t *testing.T) {
 		t.Errorf("server saw %d connections, want 2", n)
 	}
 	st := p.Stats()
-	if len(st) != 1 || st[0].Reconnects != 1 || st[0].Drops != 1 || !st[0].Connected {
-		t.Errorf("stats = %+v, want one reconnect after one drop", st)
+	if len(st) != 1 || st[0].Reconnects != 1 || st[0].Drops != 1 || !st[0].Connected || st[0].Commands != 2 {
+		t.Errorf("stats = %+v, want one reconnect after one drop, two commands", st)
+	}
+	want := fmt.Sprintf(`# HELP lagship_ssh_commands_total Commands started on the host (each kafka-consumer-groups.sh is one JVM launch there).
+# TYPE lagship_ssh_commands_total counter
+lagship_ssh_commands_total{host=%[1]q} 2
+# HELP lagship_ssh_connection_drops_total Established connections to the host that were lost.
+# TYPE lagship_ssh_connection_drops_total counter
+lagship_ssh_connection_drops_total{host=%[1]q} 1
+# HELP lagship_ssh_connected 1 while a connection to the host is open.
+# TYPE lagship_ssh_connected gauge
+lagship_ssh_connected{host=%[1]q} 1
+`, st[0].Host)
+	if err := testutil.CollectAndCompare(p, strings.NewReader(want), "lagship_ssh_commands_total", "lagship_ssh_connection_drops_total", "lagship_ssh_connected"); err != nil {
+		t.Error(err)
 	}
 }
 
