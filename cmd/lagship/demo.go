@@ -95,6 +95,9 @@ func cmdDemo(ctx context.Context, args []string, out, stderr io.Writer) error {
 	return runAgent(ctx, cfg, log, agentOptions{
 		grace:           10 * time.Second,
 		fastCommitsDemo: true,
+		onHTTP: func(u string) {
+			fmt.Fprintf(stderr, "\n  status page: %s   (also %smetrics, %sstatus, %shealthz, %sreadyz)\n\n", u, u, u, u, u)
+		},
 		newSink: func(ctx context.Context, c *config.Config) (pipeline.Sink, error) {
 			if *esURL == "" {
 				return printer, nil

@@ -111,7 +111,7 @@ func (s *Server) servePage(w http.ResponseWriter, r *http.Request) {
 			row := componentRow{Name: st.Component, State: string(st.State), Bad: st.State != health.Up}
 			var parts []string
 			if v, ok := st.Counters["spooled"]; ok && v > 0 {
-				parts = append(parts, fmt.Sprintf("%d documents in the spool", v))
+				parts = append(parts, fmt.Sprintf("%d documents (%s) in the spool", v, humanBytes(st.Counters["spool_bytes"])))
 			}
 			if st.LastError != "" && st.State != health.Up {
 				parts = append(parts, "last error: "+st.LastError)
@@ -164,4 +164,18 @@ func orDash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// humanBytes writes a size in B, KiB, MiB or GiB.
+func humanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	v, i := float64(n), -1
+	for v >= unit && i < 2 {
+		v /= unit
+		i++
+	}
+	return fmt.Sprintf("%.1f %ciB", v, "KMG"[i])
 }

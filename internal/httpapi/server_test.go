@@ -67,7 +67,7 @@ func (f *fixture) agent() Agent {
 		Latest:     f.ev.Latest,
 		Generation: f.ev.Generation,
 		Components: []health.Reporter{reporter{
-			{Component: "elasticsearch", State: health.Degraded, LastError: "no answer after 1s", Counters: map[string]int64{"spooled": 42, "delivered": 10}},
+			{Component: "elasticsearch", State: health.Degraded, LastError: "no answer after 1s", Counters: map[string]int64{"spooled": 42, "spool_bytes": 3 << 20, "delivered": 10}},
 			{Component: "cluster dc1", State: health.Up, Counters: map[string]int64{"requests": 7}},
 		}},
 		Pending: func() []string {
@@ -318,7 +318,7 @@ func TestPage(t *testing.T) {
 	if code != 200 || !strings.HasPrefix(hdr.Get("Content-Type"), "text/html") {
 		t.Fatalf("code %d %s", code, hdr.Get("Content-Type"))
 	}
-	for _, want := range []string{`data-topic="orders" data-status="STALL"`, `data-topic="payments" data-status="OK"`, ">STALL<", "elasticsearch: degraded", "42 documents in the spool", "version v1.2.3", `<meta http-equiv="refresh"`, "<svg class=\"spark\""} {
+	for _, want := range []string{`data-topic="orders" data-status="STALL"`, `data-topic="payments" data-status="OK"`, ">STALL<", "elasticsearch: degraded", "42 documents (3.0 MiB) in the spool", "version v1.2.3", `<meta http-equiv="refresh"`, "<svg class=\"spark\""} {
 		if !strings.Contains(body, want) {
 			t.Errorf("page lacks %q", want)
 		}
@@ -431,5 +431,16 @@ func TestMetricsFollowTicks(t *testing.T) {
 	}
 	if !found {
 		t.Fatal("the protocol-buffer answer lacks the payments lag")
+	}
+}
+
+func TestHumanBytes(t *testing.T) {
+	for _, tt := range []struct {
+		n    int64
+		want string
+	}{{0, "0 B"}, {1023, "1023 B"}, {1024, "1.0 KiB"}, {1536, "1.5 KiB"}, {5 << 20, "5.0 MiB"}, {3 << 30, "3.0 GiB"}, {2048 << 30, "2048.0 GiB"}} {
+		if got := humanBytes(tt.n); got != tt.want {
+			t.Errorf("humanBytes(%d) = %q, want %q", tt.n, got, tt.want)
+		}
 	}
 }

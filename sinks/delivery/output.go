@@ -801,6 +801,7 @@ func (o *Output) Health() []health.Status {
 			"refused":         int64(st.Refused),
 			"failed_requests": int64(st.FailedRequests),
 			"spooled":         st.Spool.Pending,
+			"spool_bytes":     st.Spool.Bytes,
 			"spool_dropped":   st.Spool.Dropped,
 			"in_memory":       int64(st.InMemory),
 		},
