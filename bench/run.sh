@@ -5,6 +5,8 @@
 # Elasticsearch hosted by bench/env.
 #
 # usage: bench/run.sh [seconds] [topics] [partitions]
+# SCRAPE=1 also fetches /metrics once a second during the run (as a
+# Prometheus scraping every 1 s would), to measure what scrapes cost.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-30}
@@ -27,7 +29,16 @@ grep -q '^ready' "$work/env.err" || { cat "$work/env.err"; exit 1; }
 # Run the agent for $secs seconds, then SIGTERM (graceful stop).
 "$work/lagship" run -config "$work/lagship.yaml" -log-level warn 2>"$work/lagship.err" &
 pid=$!
-sleep "$secs"
+scrapes=0
+if [ "${SCRAPE:-0}" = 1 ]; then
+  end=$((SECONDS + secs))
+  while [ $SECONDS -lt $end ]; do
+    curl -sf -o /dev/null http://127.0.0.1:9839/metrics && scrapes=$((scrapes + 1))
+    sleep 1
+  done
+else
+  sleep "$secs"
+fi
 # CPU time and peak RSS from /proc before stopping.
 read -r utime stime < <(awk '{print $14, $15}' "/proc/$pid/stat")
 hz=$(getconf CLK_TCK)
@@ -40,6 +51,7 @@ wait "$envpid" || true
 cpu=$(awk -v u="$utime" -v s="$stime" -v hz="$hz" 'BEGIN {printf "%.2f", (u+s)/hz}')
 echo "layout: $topics topics x $parts partitions, 3 brokers, 1 group, interval 1s, ${secs}s of lagship run"
 echo "agent CPU (user+sys): ${cpu} s"
+[ "${SCRAPE:-0}" = 1 ] && echo "scrapes of /metrics answered: $scrapes"
 echo "agent peak RSS (VmHWM): $((peak_kb / 1024)) MiB"
 echo "requests seen by the cluster over the run, and documents indexed:"
 cat "$work/env.out"
