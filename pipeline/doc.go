@@ -167,8 +167,8 @@ func (d Doc) MarshalJSON() ([]byte, error) {
 // every sink, so it writes bytes directly instead of going through reflection.
 //
 // Field order: @timestamp, topic, p0..pN, mirror, group, cluster, method,
-// total_lag, max_lag, partition_count, then status and max_time_lag when
-// known.
+// total_lag and max_lag (when some lag is known), partition_count, then
+// status and max_time_lag when known.
 func (d *Doc) AppendJSON(b []byte) []byte {
 	b = append(b, `{"@timestamp":"`...)
 	b = d.Timestamp.UTC().AppendFormat(b, TimestampLayout)
@@ -191,11 +191,14 @@ func (d *Doc) AppendJSON(b []byte) []byte {
 	b = appendString(b, d.Cluster)
 	b = append(b, `,"method":`...)
 	b = appendString(b, d.Method)
-	total, max, _ := d.Summary()
-	b = append(b, `,"total_lag":`...)
-	b = strconv.AppendInt(b, total, 10)
-	b = append(b, `,"max_lag":`...)
-	b = strconv.AppendInt(b, max, 10)
+	// Without any known lag there are no totals either: a topic the
+	// group has committed nothing on has partition_count only.
+	if total, max, known := d.Summary(); known > 0 {
+		b = append(b, `,"total_lag":`...)
+		b = strconv.AppendInt(b, total, 10)
+		b = append(b, `,"max_lag":`...)
+		b = strconv.AppendInt(b, max, 10)
+	}
 	b = append(b, `,"partition_count":`...)
 	b = strconv.AppendInt(b, int64(len(d.Lags)), 10)
 	if d.Status != "" {

@@ -494,3 +494,36 @@ func TestWorkerReportsOutcomes(t *testing.T) {
 		t.Fatal("outcome names changed: they are metric label values")
 	}
 }
+
+// TestWorkerNoOffsetsDocument: a topic whose group has committed nothing
+// yet still gets a document, with partition_count only, when the source
+// knows its partitions; without them there is no document.
+func TestWorkerNoOffsetsDocument(t *testing.T) {
+	var n atomic.Int32
+	src := funcSource(func(ctx context.Context, tick time.Time, topic string) (Sample, error) {
+		if n.Add(1) == 1 {
+			return Sample{}, fmt.Errorf("partitions unknown: %w", ErrNoOffsets)
+		}
+		return NoOffsets([]int64{10, 20, 30}), fmt.Errorf("nothing committed: %w", ErrNoOffsets)
+	})
+	sink := newMemSink()
+	stats := &Stats{}
+	stop, cancel := context.WithCancel(context.Background())
+	w := &Worker{Task: Task{Target: Target{Mirror: "m", Topic: "t"}, Interval: 10 * time.Millisecond, Source: src}, Sink: sink, Log: zerolog.Nop(), Stats: stats}
+	done := make(chan struct{})
+	go func() { w.Run(stop, context.Background()); close(done) }()
+	sink.wait(t, 2)
+	cancel()
+	<-done
+	if n.Load() < 3 {
+		t.Fatalf("%d collections for 2 documents: the first (partitions unknown) must not make one", n.Load())
+	}
+	d := sink.docs[0]
+	b, _ := d.MarshalJSON()
+	if strings.Contains(string(b), `"p0"`) || strings.Contains(string(b), "total_lag") || !strings.Contains(string(b), `"partition_count":3`) {
+		t.Errorf("document %s: want partition_count 3 and neither pN nor totals", b)
+	}
+	if stats.States.Load() < 3 || stats.Docs.Load() < 2 || stats.Errors.Load() != 0 {
+		t.Errorf("states %d docs %d errors %d", stats.States.Load(), stats.Docs.Load(), stats.Errors.Load())
+	}
+}

@@ -25,12 +25,25 @@ var (
 	// ErrGroupNotFound: the consumer group does not exist.
 	ErrGroupNotFound = errors.New("group not found")
 	// ErrNoOffsets: the group has no committed offset for any partition of
-	// the topic.
+	// the topic. A source that knows the topic's partitions returns, with
+	// it, a sample of that many partitions of unknown lag (NoOffsets): the
+	// worker then writes a document with partition_count only, so that a
+	// mirror that never started on a topic shows rather than stays silent.
 	ErrNoOffsets = errors.New("group has no committed offsets for topic")
 	// ErrNotReady: the source is still warming up (for instance reading a
 	// MirrorMaker 2 offsets topic); documents start once it is ready.
 	ErrNotReady = errors.New("source not ready")
 )
+
+// NoOffsets is the sample of a topic whose group has committed nothing yet:
+// the log-end offsets, every lag and committed offset unknown.
+func NoOffsets(logEnd []int64) Sample {
+	committed := make([]int64, len(logEnd))
+	for p := range committed {
+		committed[p] = UnknownOffset
+	}
+	return SampleFromOffsets(committed, logEnd)
+}
 
 // IsState reports whether err is one of the states above rather than a
 // failure.

@@ -165,7 +165,11 @@ func (w *Worker) Run(stop, work context.Context) {
 					log.Info().Str("previous", lastState).Msg("collection recovered")
 				}
 			default:
-				log.Warn().Str("state", state).Str("reason", err.Error()).Msg("no document for this topic until the state changes")
+				msg := "no document for this topic until the state changes"
+				if errors.Is(err, ErrNoOffsets) {
+					msg = "the group has committed nothing on this topic: its documents carry partition_count only (when the partitions are known) until it does"
+				}
+				log.Warn().Str("state", state).Str("reason", err.Error()).Msg(msg)
 			}
 			if w.Stats != nil && state != "canceled" && lastState != "canceled" {
 				switch {
@@ -240,8 +244,21 @@ func (w *Worker) collect(ctx context.Context, tick time.Time, log *zerolog.Logge
 			w.Stats.Errors.Add(1)
 		}
 		*lastErr = err
+		if errors.Is(err, ErrNoOffsets) && len(s.Lags) > 0 {
+			// The topic's partitions are known: a document with
+			// partition_count only says that the group has not started
+			// on it.
+			w.write(ctx, tick, s, log)
+		}
 		return stateKey(err)
 	}
+	w.write(ctx, tick, s, log)
+	return ""
+}
+
+// write makes the sample's document, lets the processor see it, and hands
+// it to the sink.
+func (w *Worker) write(ctx context.Context, tick time.Time, s Sample, log *zerolog.Logger) {
 	doc := NewDoc(tick, w.Task.Target, s)
 	if w.Process != nil {
 		w.Process.Process(tick, w.Task.Target, s, &doc)
@@ -251,12 +268,11 @@ func (w *Worker) collect(ctx context.Context, tick time.Time, log *zerolog.Logge
 			w.Stats.SinkErrors.Add(1)
 		}
 		log.Error().Err(err).Msg("writing document")
-		return ""
+		return
 	}
 	if w.Stats != nil {
 		w.Stats.Docs.Add(1)
 	}
-	return ""
 }
 
 // stateKey names the kind of failure, so that a failure whose text varies

@@ -65,10 +65,10 @@ func sampleOf(te *topicEnds, g *groupOffsets, topic, group, cluster string) (pip
 		return pipeline.Sample{}, te.err
 	case g.err != nil:
 		return pipeline.Sample{}, g.err
-	case g.noGroup:
-		return pipeline.Sample{}, fmt.Errorf("group %q on cluster %q is unknown to its coordinator: %w", group, cluster, pipeline.ErrNoOffsets)
 	case te.known == 0 && te.fetchErr != nil:
 		return pipeline.Sample{}, te.fetchErr
+	case g.noGroup:
+		return pipeline.NoOffsets(slices.Clone(te.ends)), fmt.Errorf("group %q on cluster %q is unknown to its coordinator: %w", group, cluster, pipeline.ErrNoOffsets)
 	}
 	offs := g.offsets[topic]
 	committed := make([]int64, len(te.ends))
@@ -81,7 +81,7 @@ func sampleOf(te *topicEnds, g *groupOffsets, topic, group, cluster string) (pip
 		}
 	}
 	if withOffset == 0 {
-		return pipeline.Sample{}, fmt.Errorf("group %q, topic %q on cluster %q: %w", group, topic, cluster, pipeline.ErrNoOffsets)
+		return pipeline.NoOffsets(slices.Clone(te.ends)), fmt.Errorf("group %q, topic %q on cluster %q: %w", group, topic, cluster, pipeline.ErrNoOffsets)
 	}
 	// A commit can pass the log end read a moment earlier: the lag is
 	// floored at 0.

@@ -75,7 +75,7 @@ func (s *Source) Collect(ctx context.Context, tick time.Time, topic string) (pip
 		return pipeline.Sample{}, err
 	}
 	if !ok {
-		return pipeline.Sample{}, fmt.Errorf("topic %q from alias %q in offsets topic %q: %w", topic, s.alias, s.r.Topic(), pipeline.ErrNoOffsets)
+		return pipeline.NoOffsets(ends), fmt.Errorf("topic %q from alias %q in offsets topic %q: %w", topic, s.alias, s.r.Topic(), pipeline.ErrNoOffsets)
 	}
 	smp := pipeline.SampleFromOffsets(Committed(len(ends), offsets), ends)
 	smp.Group = GroupName(name, s.alias)

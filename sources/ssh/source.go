@@ -127,7 +127,10 @@ func (s *Source) Collect(ctx context.Context, tick time.Time, topic string) (pip
 	// the layouts of Kafka 0.10.2-2.2 have no GROUP column.
 	sample, found := res.Sample("", topic)
 	if !found || !committed || len(sample.Lags) == 0 {
-		return pipeline.Sample{}, fmt.Errorf("group %q on %s has no committed offsets for topic %q: %w",
+		if !found {
+			sample = pipeline.Sample{} // the partitions are not known
+		}
+		return sample, fmt.Errorf("group %q on %s has no committed offsets for topic %q: %w",
 			s.cfg.Group, s.cfg.Host.Addr(), topic, pipeline.ErrNoOffsets)
 	}
 	return sample, nil
