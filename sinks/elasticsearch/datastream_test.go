@@ -553,3 +553,22 @@ func TestStreamConfigValidate(t *testing.T) {
 		})
 	}
 }
+
+// TestTSDSProbe: check says from which @timestamp on a time series data
+// stream accepts documents.
+func TestTSDSProbe(t *testing.T) {
+	srv := esfake.NewTB(t)
+	if err := newBare(t, srv, streamCfg("30d", true)).sink.Prepare(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	start := srv.Setting(srv.BackingIndices(DefaultIndex)[0], "index.time_series.start_time")
+	from, err := time.Parse(time.RFC3339Nano, start)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs := newBare(t, srv, streamCfg("30d", true)).sink.Probe(ctxT(t))
+	want := "time series data stream with 1 backing indices (write index " + srv.BackingIndices(DefaultIndex)[0] + "); accepts @timestamp from " + from.Format("2006-01-02T15:04:05.000Z") + " on; lifecycle retention 30d"
+	if len(cs) != 4 || !cs[2].OK || cs[2].Detail != want {
+		t.Errorf("probe %+v\nwant detail %q", cs, want)
+	}
+}
