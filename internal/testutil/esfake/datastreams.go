@@ -305,7 +305,10 @@ func (s *Server) resolveStreamItem(ds *dataStream, a *bulkAction) (*index, *esEr
 	switch tsNode.kind {
 	case kString:
 		t, perr := time.Parse(time.RFC3339Nano, tsNode.s)
-		if perr != nil {
+		switch {
+		case perr != nil && parseDate("strict_date_optional_time", tsNode.s):
+			return nil, illegalArgument("esfake: a TSDS @timestamp other than RFC 3339 or epoch millis is not supported by the fake")
+		case perr != nil:
 			return nil, docParsing("failed to parse date field [" + tsNode.s + "] with format [strict_date_optional_time||epoch_millis]")
 		}
 		ts = t.UTC()

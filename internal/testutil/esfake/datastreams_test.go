@@ -2,6 +2,8 @@ package esfake
 
 import (
 	"encoding/json"
+	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -297,4 +299,98 @@ func TestTimeSeriesDataStream(t *testing.T) {
 	if n := len(s.Docs("lag")); n != 4 {
 		t.Errorf("%d documents in the stream, want 4", n)
 	}
+}
+
+// FuzzStreamBulk sends bulk bodies into a time series data stream: every
+// item gets an answer, a stored document has the _id its dimensions and
+// @timestamp give, and nothing outside the time bounds is stored.
+func FuzzStreamBulk(f *testing.F) {
+	seed, err := os.ReadFile("testdata/tsds_bulk.ndjson")
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(seed)
+	f.Add([]byte("{\"create\":{}}\n{\"@timestamp\":\"2024-05-01T09:59:59.999Z\",\"mirror\":\"m\"}\n"))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		s := newServer(WithClock(func() time.Time { return dsNow }))
+		s.mu.Lock()
+		tmpl, e := s.parseIndexTemplate("lag", []byte(tsdsTemplate))
+		if e == nil {
+			s.templates["lag"] = tmpl
+			e = s.createDataStreamLocked("lag")
+		}
+		s.mu.Unlock()
+		if e != nil {
+			t.Fatal(e)
+		}
+		actions, e := parseBulk(body, "lag", false)
+		if e != nil {
+			return
+		}
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		for i := range actions {
+			res := s.bulkItem(&actions[i])
+			if res.Status == 0 || (res.Status >= 300) != (res.Error != nil) {
+				t.Fatalf("item %d: status %d, error %v", i, res.Status, res.Error)
+			}
+		}
+		for _, n := range s.dataStreams["lag"].indices {
+			ix := s.indices[n]
+			for id, d := range ix.docs {
+				root, err := parseJSON(d.src)
+				if err != nil {
+					t.Fatalf("stored %s: %v", d.src, err)
+				}
+				ts := root.get("@timestamp")
+				var at time.Time
+				if ts.kind == kString {
+					at, _ = time.Parse(time.RFC3339Nano, ts.s)
+				} else {
+					ms, _ := strconv.ParseInt(ts.s, 10, 64)
+					at = time.UnixMilli(ms)
+				}
+				if at.Before(ix.start) || !at.Before(ix.end) {
+					t.Fatalf("stored %s outside [%s, %s)", d.src, ix.start, ix.end)
+				}
+				var dims []string
+				for _, dm := range dimensions(ix.m) {
+					if n := root.get(dm); n != nil && n.kind != kNull {
+						dims = append(dims, dm+"="+n.s)
+					}
+				}
+				if want := tsdsID(dims, at.UTC()); id != want {
+					t.Fatalf("stored %s as %s, want %s", d.src, id, want)
+				}
+			}
+		}
+	})
+}
+
+// FuzzPolicy: a policy the fake accepts renders as JSON GET can return and
+// parses again to the same rendering.
+func FuzzPolicy(f *testing.F) {
+	f.Add([]byte(`{"policy":{"_meta":{"a":1},"phases":{"hot":{"actions":{"rollover":{"max_primary_shard_size":"50gb","max_age":"30d"}}},"delete":{"min_age":"30d","actions":{"delete":{}}}}}}`))
+	f.Add([]byte(`{"policy":{"phases":{"warm":{"min_age":"1d","actions":{"readonly":{}}}}}}`))
+	f.Add([]byte(`{"policy":{"phases":{"hot":{"actions":{"rollover":{"min_docs":1}}}}}}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		p, e := parsePolicy(body)
+		if e != nil {
+			if e.status != 400 {
+				t.Fatalf("status %d", e.status)
+			}
+			return
+		}
+		b, err := json.Marshal(map[string]any{"policy": p})
+		if err != nil {
+			t.Fatalf("rendering %v: %v", p, err)
+		}
+		again, e := parsePolicy(b)
+		if e != nil {
+			t.Fatalf("rendered policy %s refused: %v", b, e)
+		}
+		if b2, _ := json.Marshal(map[string]any{"policy": again}); string(b2) != string(b) {
+			t.Fatalf("rendering is not stable:\n%s\n%s", b, b2)
+		}
+	})
 }

@@ -160,6 +160,21 @@ type storedDoc struct {
 // New starts a fake on a free port of 127.0.0.1. It panics when it cannot
 // listen, like httptest.NewServer.
 func New(opts ...Option) *Server {
+	s := newServer(opts...)
+	if s.useTLS {
+		if err := s.makeCert(); err != nil {
+			panic("esfake: " + err.Error())
+		}
+	}
+	if err := s.listen("127.0.0.1:0"); err != nil {
+		panic("esfake: " + err.Error())
+	}
+	return s
+}
+
+// newServer is a Server that does not listen, for fuzz tests of its
+// handlers.
+func newServer(opts ...Option) *Server {
 	s := &Server{
 		version:    DefaultVersion,
 		autoCreate: true,
@@ -174,14 +189,6 @@ func New(opts ...Option) *Server {
 	}
 	for _, o := range opts {
 		o(s)
-	}
-	if s.useTLS {
-		if err := s.makeCert(); err != nil {
-			panic("esfake: " + err.Error())
-		}
-	}
-	if err := s.listen("127.0.0.1:0"); err != nil {
-		panic("esfake: " + err.Error())
 	}
 	return s
 }
