@@ -322,7 +322,7 @@ func (s *Server) resolveStreamItem(ds *dataStream, a *bulkAction) (*index, *esEr
 		return nil, docParsing("failed to parse field [@timestamp] of type [date]")
 	}
 	write := s.indices[ds.indices[len(ds.indices)-1]]
-	if e := write.now(s.clock()); e.After(write.end) {
+	if e := write.aheadOf(s.clock()); e.After(write.end) {
 		write.end = e
 		write.settings["index.time_series.end_time"] = e.Format(time.RFC3339Nano)
 	}
@@ -357,8 +357,8 @@ func (s *Server) resolveStreamItem(ds *dataStream, a *bulkAction) (*index, *esEr
 
 const dateMillis = "2006-01-02T15:04:05.000Z"
 
-// now is the end a TSDS write index has at t: t + look_ahead_time.
-func (ix *index) now(t time.Time) time.Time { return t.Add(ix.lookAhead).Truncate(time.Second) }
+// aheadOf is the end a TSDS write index has at t: t + look_ahead_time.
+func (ix *index) aheadOf(t time.Time) time.Time { return t.Add(ix.lookAhead).Truncate(time.Second) }
 
 // tsdsID derives a document _id from its dimensions and timestamp, as a
 // TSDS does: the same series at the same instant has the same _id.

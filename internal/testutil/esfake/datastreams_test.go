@@ -72,6 +72,7 @@ func TestDataStream(t *testing.T) {
 		{"delete the write index", "DELETE", "/" + want, "", "illegal_argument_exception", "is the write index for data stream [lag]"},
 		{"delete the template in use", "DELETE", "/_index_template/lag", "", "illegal_argument_exception", "in use by a data streams [lag]"},
 		{"template loses data_stream", "PUT", "/_index_template/lag", `{"index_patterns":["lag"],"priority":200}`, "illegal_argument_exception", "no longer match a data stream template"},
+		{"template stops matching", "PUT", "/_index_template/lag", `{"index_patterns":["lag2"],"priority":200,"data_stream":{}}`, "illegal_argument_exception", "would cause data streams [lag] to no longer match"},
 		{"stream name .ds-", "PUT", "/_data_stream/.ds-x", "", "illegal_argument_exception", "must not start with '.ds-'"},
 	} {
 		r := do(t, s, c.method, c.path, c.body)

@@ -190,12 +190,18 @@ func (s *Server) putTemplate(w http.ResponseWriter, r *http.Request, name string
 		writeError(w, illegalArgument("index template ["+name+"] already exists"))
 		return
 	}
-	if !t.dataStream {
-		for _, ds := range s.dataStreams {
-			if ds.template == name {
-				writeError(w, illegalArgument(fmt.Sprintf("composable template [%s] with index patterns %v, priority [%d] and no data stream configuration would cause data streams [%s] to no longer match a data stream template", name, t.patterns, t.priority, ds.name)))
-				return
-			}
+	for _, ds := range s.dataStreams {
+		if ds.template != name {
+			continue
+		}
+		matches := slices.ContainsFunc(t.patterns, func(p string) bool { ok, _ := path.Match(p, ds.name); return ok })
+		switch {
+		case !t.dataStream:
+			writeError(w, illegalArgument(fmt.Sprintf("composable template [%s] with index patterns %v, priority [%d] and no data stream configuration would cause data streams [%s] to no longer match a data stream template", name, t.patterns, t.priority, ds.name)))
+			return
+		case !matches:
+			writeError(w, illegalArgument(fmt.Sprintf("composable template [%s] with index patterns %v, priority [%d] would cause data streams [%s] to no longer match a data stream template", name, t.patterns, t.priority, ds.name)))
+			return
 		}
 	}
 	for _, o := range s.templates {
