@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"path"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -16,8 +17,10 @@ import (
 
 	"github.com/lagship/lagship/internal/config"
 	"github.com/lagship/lagship/internal/testutil/esfake"
+	"github.com/lagship/lagship/kibana"
 	"github.com/lagship/lagship/mappings"
 	"github.com/lagship/lagship/pipeline"
+	"github.com/lagship/lagship/sinks/elasticsearch"
 )
 
 // ticksByTopic reads the documents of the stream (or index) by topic and
@@ -193,4 +196,14 @@ func TestCheckDataStream(t *testing.T) {
 			t.Errorf("check wrote: templates %v, streams %v", es.Templates(), es.DataStreams())
 		}
 	})
+}
+
+// TestDataViewMatchesStream: Kibana's data view finds the documents in the
+// default stream as in the default index.
+func TestDataViewMatchesStream(t *testing.T) {
+	for _, name := range []string{elasticsearch.DefaultIndex, "consumer_lag_stream"} {
+		if ok, _ := path.Match(kibana.IndexPatternTitle, name); !ok {
+			t.Errorf("data view %q does not match %q", kibana.IndexPatternTitle, name)
+		}
+	}
 }
