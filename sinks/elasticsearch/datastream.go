@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -516,7 +517,7 @@ func annotateTSDS(tmpl map[string]any) error {
 	}
 	for name, v := range props {
 		f, _ := v.(map[string]any)
-		if f != nil && (lagField.MatchString(name) || contains(tsdsMetrics, name)) {
+		if f != nil && (lagField.MatchString(name) || slices.Contains(tsdsMetrics, name)) {
 			gauge(f)
 		}
 	}
@@ -531,15 +532,6 @@ func annotateTSDS(tmpl map[string]any) error {
 		}
 	}
 	return nil
-}
-
-func contains(list []string, s string) bool {
-	for _, e := range list {
-		if e == s {
-			return true
-		}
-	}
-	return false
 }
 
 // PolicyBody is the ILM policy of the data stream (before 8.14): roll over
