@@ -137,8 +137,13 @@ func (s *Settings) Mapping() ([]byte, error) {
 }
 
 // Config is the client configuration of the section; mapping nil means
-// the embedded mapping.
+// mapping_file when it is set and readable, else the embedded mapping, so
+// that `lagship check` compares a data stream's template with the one a
+// start would install.
 func (s *Settings) Config(mapping []byte) Config {
+	if mapping == nil && s.MappingFile != "" {
+		mapping, _ = s.Mapping()
+	}
 	c := DefaultConfig()
 	c.Addresses = s.Addresses
 	c.Username = s.Username

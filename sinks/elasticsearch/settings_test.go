@@ -1,10 +1,13 @@
 package elasticsearch_test
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/lagship/lagship/internal/config"
+	"github.com/lagship/lagship/mappings"
 )
 
 const base = `
@@ -55,5 +58,30 @@ func TestStreamSettings(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestConfigReadsMappingFile: the client configuration check builds carries
+// mapping_file, so its comparison of the stream's template is right.
+func TestConfigReadsMappingFile(t *testing.T) {
+	mf := filepath.Join(t.TempDir(), "mapping.json")
+	custom := strings.Replace(string(mappings.JSON), `"status": { "type": "keyword" }`, `"status": { "type": "keyword", "ignore_above": 64 }`, 1)
+	if custom == string(mappings.JSON) {
+		t.Fatal("the mapping changed: adjust the test")
+	}
+	if err := os.WriteFile(mf, []byte(custom), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	noEnv := func(string) (string, bool) { return "", false }
+	c, err := config.Parse("f.yaml", []byte("elasticsearch: {data_stream: true, mapping_file: "+mf+"}\n"+base), noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Elasticsearch.Config(nil).Mapping; string(got) != custom {
+		t.Errorf("Config(nil) mapping is not mapping_file's:\n%s", got)
+	}
+	c.Elasticsearch.MappingFile = filepath.Join(t.TempDir(), "missing.json")
+	if got := c.Elasticsearch.Config(nil).Mapping; string(got) != string(mappings.JSON) {
+		t.Errorf("an unreadable mapping_file: Config(nil) mapping is not the embedded one")
 	}
 }
