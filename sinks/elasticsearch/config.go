@@ -33,6 +33,19 @@ type Config struct {
 	// (default: mappings.JSON).
 	Mapping []byte
 
+	// DataStream makes Index the name of a data stream rather than of a
+	// plain index: a composable template with data_stream, documents
+	// written with "create" into backing indices (datastream.go).
+	DataStream bool
+	// Retention is how long Elasticsearch keeps documents of the data
+	// stream (an Elasticsearch time value such as 30d; "" keeps them
+	// forever): the data stream lifecycle on 8.14 and later, an ILM policy
+	// before. It needs DataStream.
+	Retention string
+	// TSDS makes the data stream a time series data stream (index.mode
+	// time_series, Elasticsearch 8.7 and later). It needs DataStream.
+	TSDS bool
+
 	// Compress gzips request bodies.
 	Compress bool
 	// CompressLevel is the gzip level when Compress is on, from 1
@@ -140,6 +153,9 @@ func (c Config) Validate() error {
 		if _, err := mappings.Parse(c.Mapping); err != nil {
 			return fmt.Errorf("elasticsearch: mapping: %w", err)
 		}
+	}
+	if err := c.validateStream(); err != nil {
+		return fmt.Errorf("elasticsearch: %w", err)
 	}
 	switch {
 	case c.Timeout < 0:

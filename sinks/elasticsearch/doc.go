@@ -32,6 +32,24 @@
 // operator pastes into Kibana Dev Tools; `lagship check` prints them via
 // Probe.
 //
+// # Data streams (DataStream, Retention, TSDS)
+//
+// With DataStream the index name is a data stream's: Prepare reads what
+// exists (GET _data_stream, GET _index_template, GET _ilm/policy) and sends
+// only what differs, so a second start sends GET requests only. The
+// template matches the stream's name exactly, with data_stream, the
+// mapping and priority 200; retention is the data stream lifecycle on 8.14
+// and later and an ILM policy before; TSDS adds index.mode time_series, the
+// dimensions (mirror, cluster, group, topic, method) and the gauge metrics.
+// An existing plain index of that name, a TSDS on a cluster before 8.7 and
+// a TSDS setting the existing stream does not have are refused before
+// anything is written, with the way out in the error. In a TSDS documents
+// go without _id (Elasticsearch derives it from the dimensions and
+// @timestamp, so a re-sent document still answers 409), and a document
+// whose @timestamp is older than the stream's oldest backing index accepts
+// is refused for good, counted (OutsideTimeBounds) and explained in the
+// log. datastream.go has the details.
+//
 // # Writing
 //
 // Write sends each record as a "create" item whose _id is the document's

@@ -3,6 +3,7 @@ package elasticsearch
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 )
 
@@ -53,6 +54,9 @@ func (s *Sink) Probe(ctx context.Context) []Check {
 		auth.Detail = "no credentials configured; the cluster allows anonymous access"
 	}
 
+	if s.cfg.DataStream {
+		return append([]Check{reach, auth}, s.probeStream(ctx, info)...)
+	}
 	st, err := s.InspectIndex(ctx)
 	if err != nil {
 		idx.Detail = err.Error()
@@ -68,4 +72,82 @@ func (s *Sink) Probe(ctx context.Context) []Check {
 			" are integer: lags above 2147483647 will be rejected; use a new index created by lagship"
 	}
 	return []Check{reach, auth, idx}
+}
+
+// probeStream reports the data stream, its template and its retention:
+// what exists, what differs from the settings and what lagship sends at
+// start to make them agree.
+func (s *Sink) probeStream(ctx context.Context, info serverInfo) []Check {
+	name := s.cfg.Index
+	stream := Check{Name: "elasticsearch data stream " + name}
+	st, err := s.inspectStream(ctx, info)
+	if err != nil {
+		stream.Detail = err.Error()
+		return []Check{stream}
+	}
+	steps, perr := s.plan(st)
+	if perr != nil {
+		stream.Detail = perr.Error()
+		return []Check{stream}
+	}
+	stream.OK = true
+	switch {
+	case !st.Exists:
+		stream.Detail = "does not exist; lagship creates it at start"
+	default:
+		kind := "data stream"
+		if st.TimeSeries {
+			kind = "time series data stream"
+		}
+		stream.Detail = fmt.Sprintf("%s with %d backing indices (write index %s)", kind, len(st.BackingIndices), st.BackingIndices[len(st.BackingIndices)-1])
+		if len(st.TimeRanges) > 0 {
+			stream.Detail += fmt.Sprintf("; accepts @timestamp from %s on", st.TimeRanges[0][0])
+		}
+		switch {
+		case st.HasLifecycle && st.Retention != "":
+			stream.Detail += "; lifecycle retention " + st.Retention
+		case st.HasLifecycle:
+			stream.Detail += "; lifecycle without retention"
+		case st.ILMPolicy != "":
+			stream.Detail += "; ILM policy " + st.ILMPolicy
+		default:
+			stream.Detail += "; no retention"
+		}
+		if st.Lifecycle && s.cfg.Retention != "" && !sameRetention(st.Retention, s.cfg.Retention, st.HasLifecycle) {
+			stream.Detail += " (settings say " + s.cfg.Retention + ": lagship updates it at start)"
+		}
+	}
+	tmpl := Check{Name: "elasticsearch index template " + s.TemplateName(), OK: true}
+	switch {
+	case !st.TemplateExists:
+		tmpl.Detail = "does not exist; lagship installs it at start"
+	case !st.TemplateCurrent:
+		tmpl.Detail = "differs from what the settings make (retention, tsds, mapping or an older lagship); lagship updates it at start"
+	default:
+		tmpl.Detail = "up to date"
+	}
+	checks := []Check{stream, tmpl}
+	if st.PolicyWanted {
+		pol := Check{Name: "elasticsearch ILM policy " + name, OK: true}
+		switch {
+		case !st.PolicyExists:
+			pol.Detail = "does not exist; lagship installs it at start (Elasticsearch " + st.Version + " predates the data stream lifecycle of 8.14)"
+		case !st.PolicyCurrent:
+			pol.Detail = "differs from the settings (retention " + s.cfg.Retention + "); lagship updates it at start"
+		default:
+			pol.Detail = "up to date: deletes backing indices " + s.cfg.Retention + " after their rollover"
+		}
+		checks = append(checks, pol)
+	}
+	if s.cfg.Retention == "" {
+		checks[0].Detail += ". retention is empty: Elasticsearch keeps every document forever"
+	}
+	if len(steps) > 0 {
+		var what []string
+		for _, stp := range steps {
+			what = append(what, stp.what)
+		}
+		checks[0].Detail += ". At start lagship sends: " + strings.Join(what, ", ")
+	}
+	return checks
 }

@@ -22,6 +22,9 @@ type Settings struct {
 	CAFile             string             `yaml:"ca_file"`
 	InsecureSkipVerify bool               `yaml:"insecure_skip_verify"`
 	Index              string             `yaml:"index"`
+	DataStream         bool               `yaml:"data_stream"`
+	Retention          string             `yaml:"retention"`
+	TSDS               bool               `yaml:"tsds"`
 	MappingFile        string             `yaml:"mapping_file"`
 	FlushInterval      configkit.Duration `yaml:"flush_interval"`
 	FlushBytes         configkit.ByteSize `yaml:"flush_bytes"`
@@ -88,6 +91,21 @@ func (s *Settings) Validate(r configkit.Reporter) {
 	if s.Index != "" && validIndexName(s.Index) != nil {
 		r.Errorf([]any{"index"}, "%q is not a valid index name (lowercase, at most 255 bytes, not starting with _ - +, no spaces or \\/*?\"<>|,#:)", s.Index)
 	}
+	if s.Retention != "" {
+		if _, err := ParseRetention(s.Retention); err != nil {
+			r.Errorf([]any{"retention"}, "%v", err)
+		} else if !s.DataStream {
+			r.Errorf([]any{"retention"}, "needs data_stream: true (a plain index has no lifecycle; Elasticsearch deletes documents by whole backing indices of a data stream)")
+		}
+	}
+	if s.TSDS && !s.DataStream {
+		r.Errorf([]any{"tsds"}, "needs data_stream: true (a time series data stream is a data stream)")
+	}
+	if s.DataStream && s.Index != "" && validIndexName(s.Index) == nil {
+		if err := validStreamName(s.Index); err != nil {
+			r.Errorf([]any{"index"}, "%q cannot name lagship's data stream: %v", s.Index, err)
+		}
+	}
 	if time.Duration(s.FlushInterval) < 0 {
 		r.Errorf([]any{"flush_interval"}, "must be positive")
 	}
@@ -119,8 +137,13 @@ func (s *Settings) Mapping() ([]byte, error) {
 }
 
 // Config is the client configuration of the section; mapping nil means
-// the embedded mapping.
+// mapping_file when it is set and readable, else the embedded mapping, so
+// that `lagship check` compares a data stream's template with the one a
+// start would install.
 func (s *Settings) Config(mapping []byte) Config {
+	if mapping == nil && s.MappingFile != "" {
+		mapping, _ = s.Mapping()
+	}
 	c := DefaultConfig()
 	c.Addresses = s.Addresses
 	c.Username = s.Username
@@ -129,6 +152,7 @@ func (s *Settings) Config(mapping []byte) Config {
 	c.CAFile = s.CAFile
 	c.InsecureSkipVerify = s.InsecureSkipVerify
 	c.Index = s.Index
+	c.DataStream, c.Retention, c.TSDS = s.DataStream, s.Retention, s.TSDS
 	if mapping != nil {
 		c.Mapping = mapping
 	}

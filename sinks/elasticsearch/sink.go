@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/elastic/elastic-transport-go/v8/elastictransport"
@@ -33,6 +34,10 @@ type Sink struct {
 
 	mu        sync.Mutex
 	warnedOld bool
+	warned    map[string]bool
+	lastOut   time.Time // last warning about documents outside TSDS bounds
+
+	outside atomic.Uint64
 }
 
 var _ delivery.Writer = (*Sink)(nil)
@@ -106,10 +111,15 @@ func (s *Sink) backoff(n int) time.Duration {
 }
 
 // Prepare checks that the server is Elasticsearch, installs the index
-// template and creates the index when it does not exist.
+// template and creates the index when it does not exist; with DataStream,
+// it sets up the data stream instead (datastream.go).
 func (s *Sink) Prepare(ctx context.Context) error {
-	if _, err := s.info(ctx); err != nil {
+	info, err := s.info(ctx)
+	if err != nil {
 		return err
+	}
+	if s.cfg.DataStream {
+		return s.prepareStream(ctx, info)
 	}
 	if err := s.EnsureTemplate(ctx); err != nil {
 		return err
@@ -174,7 +184,9 @@ func describeBody(contentType string, body []byte) string {
 	return contentType + ": " + strconv.Quote(text)
 }
 
-// Write sends recs as one _bulk request of "create" items.
+// Write sends recs as one _bulk request of "create" items, with the
+// records' deterministic _id; in a time series data stream, which makes the
+// _id from the dimensions and @timestamp and refuses any other, without.
 func (s *Sink) Write(ctx context.Context, recs []delivery.Record, res []delivery.Result) error {
 	bp := s.bufs.Get().(*[]byte)
 	defer func() {
@@ -184,9 +196,13 @@ func (s *Sink) Write(ctx context.Context, recs []delivery.Record, res []delivery
 	}()
 	b := (*bp)[:0]
 	for _, r := range recs {
-		b = append(b, `{"create":{"_id":`...)
-		b = strconv.AppendQuote(b, r.ID)
-		b = append(b, "}}\n"...)
+		if s.cfg.TSDS {
+			b = append(b, `{"create":{}}`+"\n"...)
+		} else {
+			b = append(b, `{"create":{"_id":`...)
+			b = strconv.AppendQuote(b, r.ID)
+			b = append(b, "}}\n"...)
+		}
 		b = append(b, r.Body...)
 		b = append(b, '\n')
 	}
@@ -228,6 +244,10 @@ func (s *Sink) Write(ctx context.Context, recs []delivery.Record, res []delivery
 			res[i] = delivery.Result{Outcome: delivery.Retry, Reason: r.Error.describe(r.Status)}
 		case r.Status == http.StatusNotFound && r.Error.Type == "index_not_found_exception":
 			missing = true
+		case outsideBounds(r.Error):
+			res[i] = delivery.Result{Outcome: delivery.Refused, Reason: "outside the time bounds of the time series data stream (older than its oldest backing index accepts; see index.look_back_time): " + r.Error.describe(r.Status)}
+			s.outside.Add(1)
+			s.warnOutside(r)
 		default:
 			res[i] = delivery.Result{Outcome: delivery.Refused, Reason: r.Error.describe(r.Status)}
 			s.logRejected(recs[i].ID, r)
@@ -273,6 +293,22 @@ func (m bulkEntry) result() bulkItem {
 		return it
 	}
 	return bulkItem{}
+}
+
+// warnOutside explains, at most once a minute, why a time series data
+// stream refuses documents for their @timestamp.
+func (s *Sink) warnOutside(it bulkItem) {
+	now := time.Now()
+	s.mu.Lock()
+	due := now.Sub(s.lastOut) >= time.Minute
+	if due {
+		s.lastOut = now
+	}
+	s.mu.Unlock()
+	if due {
+		s.log.Warn().Uint64("outside_time_bounds", s.outside.Load()).Str("reason", it.Error.Reason).
+			Msg("the time series data stream refuses documents whose @timestamp is older than its oldest backing index accepts (a replay after a long outage, or a spool older than the stream); they are set aside in the spool's rejected/ directory and not retried")
+	}
 }
 
 // logRejected explains a mapping refusal once per kind of error and field a

@@ -181,7 +181,8 @@ func (s *Server) bulkItem(a *bulkAction) *bulkItemResult {
 		return fail(illegalArgument("esfake: the update action is not supported by the fake"))
 	}
 	ix := s.indices[a.index]
-	if ix == nil {
+	ds := s.dataStreams[a.index]
+	if ix == nil && ds == nil {
 		switch {
 		case a.requireAlias:
 			return fail(indexNotFound(a.index).withReason("no such index [" + a.index + "] and [require_alias] request flag is [true] and [" + a.index + "] is not an alias"))
@@ -190,10 +191,32 @@ func (s *Server) bulkItem(a *bulkAction) *bulkItemResult {
 		case !s.autoCreate:
 			return fail(indexNotFound(a.index).withReason("no such index [" + a.index + "] and [action.auto_create_index] is [false]"))
 		}
-		if e := s.createIndexLocked(a.index, nil, true); e != nil {
+		if t := s.templateForLocked(a.index); t != nil && t.dataStream {
+			if e := s.createDataStreamLocked(a.index); e != nil {
+				return fail(e)
+			}
+			s.autoCreated = append(s.autoCreated, a.index)
+			ds = s.dataStreams[a.index]
+		} else {
+			if e := s.createIndexLocked(a.index, nil, true); e != nil {
+				return fail(e)
+			}
+			ix = s.indices[a.index]
+		}
+	}
+	if ds != nil {
+		if a.requireAlias {
+			return fail(indexNotFound(a.index).withReason("no such index [" + a.index + "] and [require_alias] request flag is [true] and [" + a.index + "] is not an alias"))
+		}
+		target, e := s.resolveStreamItem(ds, a)
+		if e != nil {
 			return fail(e)
 		}
-		ix = s.indices[a.index]
+		ix = target
+		res.Index, res.ID = ix.name, a.id
+	}
+	if ix.dataStream != "" && ds == nil && a.op == "index" {
+		return fail(illegalArgument("index request with op_type=index and no if_primary_term and if_seq_no set targeting backing indices is disallowed, target corresponding data stream [" + ix.dataStream + "] instead"))
 	}
 	if a.requireAlias {
 		return fail(indexNotFound(a.index).withReason("no such index [" + a.index + "] and [require_alias] request flag is [true] and [" + a.index + "] is not an alias"))

@@ -753,7 +753,8 @@ func TestIndexTemplates(t *testing.T) {
 		"negative":        `{"index_patterns":["x"],"priority":-1}`,
 		"unknown-key":     `{"index_patterns":["x"],"mapping":{}}`,
 		"bad-mapping":     `{"index_patterns":["x"],"template":{"mappings":{"properties":{"a":{"type":"nope"}}}}}`,
-		"data-stream":     `{"index_patterns":["x"],"data_stream":{}}`,
+		"ds-option":       `{"index_patterns":["x"],"data_stream":{"nope":true}}`,
+		"lifecycle-no-ds": `{"index_patterns":["x"],"template":{"lifecycle":{"data_retention":"30d"}}}`,
 		"Upper":           `{"index_patterns":["x"]}`,
 		"pattern-w-space": `{"index_patterns":["a b"]}`,
 	} {

@@ -7,9 +7,11 @@
 // What it models: GET /, index exists/create/get/delete, composable index
 // templates (applied at explicit and automatic index creation), get and put
 // mapping (with merge rules), _bulk (index, create, delete), _count,
-// _refresh and a simple _update_by_query; dynamic mapping with dynamic
-// templates and date detection; gzip request bodies; basic and API key
-// authentication; TLS. What it does not model is refused with an error whose
+// _refresh and a simple _update_by_query; data streams with their backing
+// indices, the data stream lifecycle, ILM policies and time series data
+// streams (datastreams.go), with the behaviour of the version WithVersion
+// reports; dynamic mapping with dynamic templates and date detection; gzip
+// request bodies; basic and API key authentication; TLS. What it does not model is refused with an error whose
 // reason starts with "esfake:" rather than silently accepted.
 //
 // Tests steer it with fault injection (FailNext, RejectNextItems, Hang and
@@ -123,6 +125,9 @@ type Server struct {
 	templates      map[string]*indexTemplate
 	hang           map[string]chan struct{} // endpoint ("" any) -> closed by Answer
 	held           int
+	dataStreams    map[string]*dataStream
+	policies       map[string]*ilmPolicy
+	now            func() time.Time
 }
 
 type fault struct {
@@ -140,6 +145,11 @@ type index struct {
 	docs     map[string]*storedDoc
 	order    []string
 	seqNo    int64
+
+	dataStream string // the stream this is a backing index of, or ""
+	tsds       bool   // index.mode time_series
+	start, end time.Time
+	lookAhead  time.Duration
 }
 
 type storedDoc struct {
@@ -150,6 +160,21 @@ type storedDoc struct {
 // New starts a fake on a free port of 127.0.0.1. It panics when it cannot
 // listen, like httptest.NewServer.
 func New(opts ...Option) *Server {
+	s := newServer(opts...)
+	if s.useTLS {
+		if err := s.makeCert(); err != nil {
+			panic("esfake: " + err.Error())
+		}
+	}
+	if err := s.listen("127.0.0.1:0"); err != nil {
+		panic("esfake: " + err.Error())
+	}
+	return s
+}
+
+// newServer is a Server that does not listen, for fuzz tests of its
+// handlers.
+func newServer(opts ...Option) *Server {
 	s := &Server{
 		version:    DefaultVersion,
 		autoCreate: true,
@@ -158,17 +183,12 @@ func New(opts ...Option) *Server {
 		indices:    map[string]*index{},
 		requests:   map[string]int{},
 		headers:    map[string]http.Header{},
+
+		dataStreams: map[string]*dataStream{},
+		policies:    map[string]*ilmPolicy{},
 	}
 	for _, o := range opts {
 		o(s)
-	}
-	if s.useTLS {
-		if err := s.makeCert(); err != nil {
-			panic("esfake: " + err.Error())
-		}
-	}
-	if err := s.listen("127.0.0.1:0"); err != nil {
-		panic("esfake: " + err.Error())
 	}
 	return s
 }
@@ -351,27 +371,42 @@ func (s *Server) Indices() []string {
 	return sortedKeys(s.indices)
 }
 
-// Docs returns the documents of an index by _id (nil when it does not exist).
+// Docs returns the documents of an index, or of every backing index of a
+// data stream, by _id (nil when neither exists).
 func (s *Server) Docs(name string) map[string]json.RawMessage {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	ix := s.indices[name]
-	if ix == nil {
-		return nil
-	}
-	out := make(map[string]json.RawMessage, len(ix.docs))
-	for id, d := range ix.docs {
-		out[id] = slices.Clone(d.src)
+	var out map[string]json.RawMessage
+	for _, n := range s.namesLocked(name) {
+		if out == nil {
+			out = map[string]json.RawMessage{}
+		}
+		for id, d := range s.indices[n].docs {
+			out[id] = slices.Clone(d.src)
+		}
 	}
 	return out
 }
 
-// DocIDs returns the _ids of an index in order of first arrival.
+// DocIDs returns the _ids of an index (or of a data stream's backing
+// indices, oldest index first) in order of first arrival.
 func (s *Server) DocIDs(name string) []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if ix := s.indices[name]; ix != nil {
-		return slices.Clone(ix.order)
+	var out []string
+	for _, n := range s.namesLocked(name) {
+		out = append(out, s.indices[n].order...)
+	}
+	return out
+}
+
+// namesLocked are the existing indices name stands for.
+func (s *Server) namesLocked(name string) []string {
+	if ds := s.dataStreams[name]; ds != nil {
+		return slices.Clone(ds.indices)
+	}
+	if s.indices[name] != nil {
+		return []string{name}
 	}
 	return nil
 }
@@ -439,18 +474,42 @@ func newDocID() string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-// createIndexLocked creates an index from a PUT /<index> body.
+// createIndexLocked creates an index from a PUT /<index> body, with the
+// matching template.
 func (s *Server) createIndexLocked(name string, body []byte, auto bool) *esError {
 	if e := validateIndexName(name); e != nil {
 		return e
 	}
+	if _, ok := s.dataStreams[name]; ok {
+		return newError(http.StatusBadRequest, "resource_already_exists_exception", "data stream ["+name+"] already exists")
+	}
+	t := s.templateForLocked(name)
+	if t != nil && t.dataStream {
+		return illegalArgument("cannot create index with name [" + name + "], because it matches with template [" + t.name + "] that creates data streams only, use create data stream api instead")
+	}
+	how := createExplicit
+	if auto {
+		how = createAuto
+	}
+	return s.createIndexFrom(name, body, how, t)
+}
+
+// How an index comes to be, for the accessors that report creations.
+const (
+	createExplicit = iota // PUT /<index>
+	createAuto            // a bulk item's auto-create
+	createBacking         // a data stream's backing index
+)
+
+// createIndexFrom creates an index from a body and a template (nil: none).
+func (s *Server) createIndexFrom(name string, body []byte, how int, t *indexTemplate) *esError {
 	if ix, ok := s.indices[name]; ok {
 		return newError(http.StatusBadRequest, "resource_already_exists_exception", "index ["+name+"/"+ix.uuid+"] already exists").
 			with("index_uuid", ix.uuid).with("index", name)
 	}
 	ix := &index{name: name, uuid: newUUID(name, s.creations), m: newMapping(), settings: map[string]any{}, limit: defaultFieldLimit, docs: map[string]*storedDoc{}}
 	orig := body
-	if t := s.templateForLocked(name); t != nil {
+	if t != nil {
 		merged, e := applyTemplate(t, body)
 		if e != nil {
 			return e
@@ -501,9 +560,10 @@ func (s *Server) createIndexLocked(name string, body []byte, auto bool) *esError
 	}
 	s.indices[name] = ix
 	s.creations++
-	if auto {
+	switch how {
+	case createAuto:
 		s.autoCreated = append(s.autoCreated, name)
-	} else {
+	case createExplicit:
 		s.lastCreateBody = slices.Clone(orig)
 	}
 	return nil
@@ -537,6 +597,20 @@ func route(path string) (endpoint, idx string, methods []string) {
 			name = parts[1]
 		}
 		return "template", name, []string{"GET", "PUT", "POST", "DELETE", "HEAD"}
+	case parts[0] == "_data_stream" && len(parts) <= 2:
+		name := ""
+		if len(parts) == 2 {
+			name = parts[1]
+		}
+		return "data_stream", name, []string{"GET", "PUT", "DELETE"}
+	case parts[0] == "_data_stream" && len(parts) == 3 && parts[2] == "_lifecycle":
+		return EndpointPutLifecycle, parts[1], []string{"PUT"}
+	case parts[0] == "_ilm" && len(parts) >= 2 && len(parts) <= 3 && parts[1] == "policy":
+		name := ""
+		if len(parts) == 3 {
+			name = parts[2]
+		}
+		return "policy", name, []string{"GET", "PUT", "DELETE"}
 	case len(parts) == 1:
 		return "index", parts[0], []string{"HEAD", "GET", "PUT", "DELETE"}
 	case len(parts) == 2 && !strings.HasPrefix(parts[0], "_"):
@@ -581,6 +655,22 @@ func endpointFor(kind, method string) string {
 			return EndpointDeleteTemplate
 		}
 		return EndpointGetTemplate
+	case "data_stream":
+		switch method {
+		case "PUT":
+			return EndpointPutDataStream
+		case "DELETE":
+			return EndpointDeleteDataStream
+		}
+		return EndpointGetDataStream
+	case "policy":
+		switch method {
+		case "PUT":
+			return EndpointPutPolicy
+		case "DELETE":
+			return EndpointDeletePolicy
+		}
+		return EndpointGetPolicy
 	}
 	return kind
 }
@@ -653,6 +743,20 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, e)
 		return
 	}
+	if ep == EndpointPutLifecycle && !s.versionAtLeast(8, 11) {
+		writeError(w, illegalArgument("no handler found for uri ["+r.URL.RequestURI()+"] and method ["+r.Method+"]"))
+		return
+	}
+	if (ep == EndpointPutDataStream || ep == EndpointDeleteDataStream || ep == EndpointPutPolicy || ep == EndpointDeletePolicy) && idx == "" {
+		writeError(w, illegalArgument("no handler found for uri ["+r.URL.RequestURI()+"] and method ["+r.Method+"]"))
+		return
+	}
+	s.mu.Lock()
+	ds := s.dataStreams[idx]
+	s.mu.Unlock()
+	if ds != nil && s.serveStream(w, ep, idx, body) {
+		return
+	}
 	switch ep {
 	case EndpointInfo:
 		s.info(w, r)
@@ -677,10 +781,17 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]any{"acknowledged": true, "shards_acknowledged": true, "index": idx})
 	case EndpointIndexGet:
 		s.withIndex(w, idx, func(ix *index) (int, any) {
-			return 200, map[string]any{idx: map[string]any{"aliases": map[string]any{}, "mappings": ix.m.render(), "settings": ix.renderSettings()}}
+			return 200, map[string]any{idx: ix.renderIndex()}
 		})
 	case EndpointIndexDelete:
 		s.withIndex(w, idx, func(ix *index) (int, any) {
+			if ds := s.dataStreams[ix.dataStream]; ds != nil {
+				if ds.indices[len(ds.indices)-1] == idx {
+					e := illegalArgument("index [" + idx + "] is the write index for data stream [" + ds.name + "] and cannot be deleted")
+					return e.status, e.body()
+				}
+				ds.indices = slices.DeleteFunc(ds.indices, func(n string) bool { return n == idx })
+			}
 			delete(s.indices, idx)
 			return 200, map[string]any{"acknowledged": true}
 		})
@@ -689,13 +800,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return 200, map[string]any{idx: map[string]any{"mappings": ix.m.render()}}
 		})
 	case EndpointPutMapping:
-		s.putMapping(w, idx, body)
+		s.putMapping(w, s.targets(idx), body)
 	case EndpointRefresh:
 		s.withIndex(w, idx, func(ix *index) (int, any) {
 			return 200, map[string]any{"_shards": map[string]any{"total": 2, "successful": 1, "failed": 0}}
 		})
 	case EndpointCount, EndpointUpdateByQuery:
-		s.countLike(w, r, ep, idx, body)
+		s.countLike(w, r, ep, s.targets(idx), body)
 	case EndpointBulk:
 		s.bulk(w, r, idx, body)
 	case EndpointPutTemplate:
@@ -708,7 +819,101 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.getTemplate(w, idx)
 	case EndpointDeleteTemplate:
 		s.deleteTemplate(w, idx)
+	case EndpointGetDataStream:
+		s.getDataStream(w, idx)
+	case EndpointPutDataStream:
+		s.putDataStream(w, idx, body)
+	case EndpointDeleteDataStream:
+		s.deleteDataStream(w, idx)
+	case EndpointPutLifecycle:
+		s.putLifecycle(w, idx, body)
+	case EndpointGetPolicy:
+		s.getPolicy(w, idx)
+	case EndpointPutPolicy:
+		s.putPolicy(w, idx, body)
+	case EndpointDeletePolicy:
+		s.deletePolicy(w, idx)
 	}
+}
+
+// serveStream answers the index-level requests that name a data stream:
+// they apply to its backing indices. It reports whether it answered.
+func (s *Server) serveStream(w http.ResponseWriter, ep, name string, body []byte) bool {
+	s.mu.Lock()
+	ds := s.dataStreams[name]
+	var backing []string
+	if ds != nil {
+		backing = slices.Clone(ds.indices)
+	}
+	s.mu.Unlock()
+	switch ep {
+	case EndpointIndexExists:
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusOK)
+	case EndpointIndexCreate:
+		writeError(w, newError(http.StatusBadRequest, "resource_already_exists_exception", "data stream ["+name+"] already exists"))
+	case EndpointIndexDelete:
+		writeError(w, illegalArgument("The provided expression ["+name+"] matches a data stream, specify the corresponding concrete indices instead."))
+	case EndpointIndexGet, EndpointGetMapping:
+		s.mu.Lock()
+		out := map[string]any{}
+		for _, n := range backing {
+			ix := s.indices[n]
+			if ep == EndpointIndexGet {
+				out[n] = ix.renderIndex()
+			} else {
+				out[n] = map[string]any{"mappings": ix.m.render()}
+			}
+		}
+		s.mu.Unlock()
+		writeJSON(w, http.StatusOK, out)
+	case EndpointRefresh:
+		writeJSON(w, http.StatusOK, map[string]any{"_shards": map[string]any{"total": 2 * len(backing), "successful": len(backing), "failed": 0}})
+	default:
+		return false
+	}
+	return true
+}
+
+// targets are the indices a name stands for: a stream's backing indices,
+// or the name itself.
+func (s *Server) targets(name string) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if ds := s.dataStreams[name]; ds != nil {
+		return slices.Clone(ds.indices)
+	}
+	return []string{name}
+}
+
+// withIndices runs fn on every index of names under the lock, stopping at
+// the first error answer; a missing index is index_not_found.
+func (s *Server) withIndices(w http.ResponseWriter, names []string, fn func(*index) (int, any)) {
+	s.mu.Lock()
+	var status int
+	var body any
+	for _, n := range names {
+		ix := s.indices[n]
+		if ix == nil {
+			s.mu.Unlock()
+			writeError(w, indexNotFound(n))
+			return
+		}
+		status, body = fn(ix)
+		if status >= 300 {
+			break
+		}
+	}
+	s.mu.Unlock()
+	writeJSON(w, status, body)
+}
+
+func (ix *index) renderIndex() map[string]any {
+	out := map[string]any{"aliases": map[string]any{}, "mappings": ix.m.render(), "settings": ix.renderSettings()}
+	if ix.dataStream != "" {
+		out["data_stream"] = ix.dataStream
+	}
+	return out
 }
 
 // Hang makes requests to endpoint ("" for every endpoint) hang, as behind a
@@ -949,7 +1154,7 @@ func readBody(r *http.Request) ([]byte, int, *esError) {
 	return body, 0, nil
 }
 
-func (s *Server) putMapping(w http.ResponseWriter, name string, body []byte) {
+func (s *Server) putMapping(w http.ResponseWriter, names []string, body []byte) {
 	if len(body) == 0 {
 		writeError(w, newError(http.StatusBadRequest, "action_request_validation_exception", "Validation Failed: 1: mapping source is missing;"))
 		return
@@ -964,7 +1169,7 @@ func (s *Server) putMapping(w http.ResponseWriter, name string, body []byte) {
 		writeError(w, e)
 		return
 	}
-	s.withIndex(w, name, func(ix *index) (int, any) {
+	s.withIndices(w, names, func(ix *index) (int, any) {
 		next := ix.m.clone()
 		if e := next.merge(upd, root.get("dynamic") != nil); e != nil {
 			return e.status, e.body()
@@ -981,7 +1186,7 @@ func (s *Server) putMapping(w http.ResponseWriter, name string, body []byte) {
 
 // countLike serves _count and _update_by_query, which only support
 // match_all.
-func (s *Server) countLike(w http.ResponseWriter, r *http.Request, ep, name string, body []byte) {
+func (s *Server) countLike(w http.ResponseWriter, r *http.Request, ep string, names []string, body []byte) {
 	if len(body) > 0 {
 		root, err := parseJSON(body)
 		if err != nil {
@@ -1001,8 +1206,9 @@ func (s *Server) countLike(w http.ResponseWriter, r *http.Request, ep, name stri
 		return
 	}
 	start := time.Now()
-	s.withIndex(w, name, func(ix *index) (int, any) {
-		n := len(ix.docs)
+	n := 0
+	s.withIndices(w, names, func(ix *index) (int, any) {
+		n += len(ix.docs)
 		if ep == EndpointCount {
 			return 200, map[string]any{"count": n, "_shards": map[string]any{"total": 1, "successful": 1, "skipped": 0, "failed": 0}}
 		}

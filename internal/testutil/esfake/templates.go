@@ -16,9 +16,10 @@ import (
 // a bulk auto-create, the matching template with the highest priority
 // gives its settings and mappings; the request's own mappings and settings
 // are merged over them. Two templates with overlapping patterns and the
-// same priority are refused, as Elasticsearch refuses them. Data streams
-// (a "data_stream" key) are not modelled and refused with an "esfake:"
-// reason.
+// same priority are refused, as Elasticsearch refuses them. A template
+// with a "data_stream" object makes data streams (datastreams.go): it can
+// carry a lifecycle (8.11 and later) and index.mode time_series (8.7 and
+// later in the fake).
 
 // Endpoint names of the template API.
 const (
@@ -34,6 +35,9 @@ type indexTemplate struct {
 	settings map[string]any
 	mappings json.RawMessage // the template.mappings object, or nil
 	body     json.RawMessage // as put, for GET
+
+	dataStream bool
+	lifecycle  *dsLifecycle // template.lifecycle, or nil
 }
 
 func init() {
@@ -43,7 +47,7 @@ func init() {
 }
 
 // parseTemplate validates a PUT /_index_template body.
-func parseIndexTemplate(name string, body []byte) (*indexTemplate, *esError) {
+func (s *Server) parseIndexTemplate(name string, body []byte) (*indexTemplate, *esError) {
 	if name == "" || strings.ContainsAny(name, ` ,"*\/<>|?#`) || strings.HasPrefix(name, "_") || name != strings.ToLower(name) {
 		return nil, newError(http.StatusBadRequest, "invalid_index_template_exception", "index_template ["+name+"] invalid, cause [name must be lowercase and must not contain spaces, commas, wildcards or start with '_']")
 	}
@@ -105,7 +109,14 @@ func parseIndexTemplate(name string, body []byte) (*indexTemplate, *esError) {
 						return nil, illegalArgument("esfake: aliases are not supported by the fake")
 					}
 				case "lifecycle":
-					return nil, illegalArgument("esfake: data stream lifecycle is not modelled by the fake")
+					if !s.versionAtLeast(8, 11) {
+						return nil, newError(http.StatusBadRequest, "x_content_parse_exception", "[template] unknown field ["+tk+"]")
+					}
+					lc, e := parseLifecycleObject(tv)
+					if e != nil {
+						return nil, e
+					}
+					t.lifecycle = lc
 				default:
 					return nil, newError(http.StatusBadRequest, "x_content_parse_exception", "[template] unknown field ["+tk+"]")
 				}
@@ -116,7 +127,25 @@ func parseIndexTemplate(name string, body []byte) (*indexTemplate, *esError) {
 				return nil, illegalArgument("esfake: component templates are not supported by the fake")
 			}
 		case "data_stream":
-			return nil, illegalArgument("esfake: data streams are not modelled by the fake")
+			obj, ok := v.(map[string]any)
+			if !ok {
+				return nil, newError(http.StatusBadRequest, "x_content_parse_exception", "[index_template] failed to parse field [data_stream]")
+			}
+			for dk, dv := range obj {
+				switch dk {
+				case "hidden":
+					if dv != false {
+						return nil, illegalArgument("esfake: hidden data streams are not modelled by the fake")
+					}
+				case "allow_custom_routing":
+					if dv != false {
+						return nil, illegalArgument("esfake: custom routing is not modelled by the fake")
+					}
+				default:
+					return nil, newError(http.StatusBadRequest, "x_content_parse_exception", "[data_stream_template] unknown field ["+dk+"]")
+				}
+			}
+			t.dataStream = true
 		default:
 			return nil, newError(http.StatusBadRequest, "x_content_parse_exception", "[index_template] unknown field ["+k+"]")
 		}
@@ -128,6 +157,12 @@ func parseIndexTemplate(name string, body []byte) (*indexTemplate, *esError) {
 		if strings.ContainsAny(p, ` ,"\/<>|?#`) || strings.HasPrefix(p, "_") {
 			return nil, newError(http.StatusBadRequest, "invalid_index_template_exception", "index_template ["+name+"] invalid, cause [index_pattern ["+p+"] must not contain a space, comma, quote, slash, <, >, |, ? or #, nor start with '_']")
 		}
+	}
+	if t.lifecycle != nil && !t.dataStream {
+		return nil, illegalArgument("index template [" + name + "] specifies lifecycle configuration that can only be used in combination with a data stream")
+	}
+	if e := s.checkTimeSeriesTemplate(t); e != nil {
+		return nil, e
 	}
 	return t, nil
 }
@@ -144,7 +179,7 @@ func patternsOverlap(a, b string) bool {
 }
 
 func (s *Server) putTemplate(w http.ResponseWriter, r *http.Request, name string, body []byte) {
-	t, e := parseIndexTemplate(name, body)
+	t, e := s.parseIndexTemplate(name, body)
 	if e != nil {
 		writeError(w, e)
 		return
@@ -154,6 +189,20 @@ func (s *Server) putTemplate(w http.ResponseWriter, r *http.Request, name string
 	if _, exists := s.templates[name]; exists && r.URL.Query().Get("create") == "true" {
 		writeError(w, illegalArgument("index template ["+name+"] already exists"))
 		return
+	}
+	for _, ds := range s.dataStreams {
+		if ds.template != name {
+			continue
+		}
+		matches := slices.ContainsFunc(t.patterns, func(p string) bool { ok, _ := path.Match(p, ds.name); return ok })
+		switch {
+		case !t.dataStream:
+			writeError(w, illegalArgument(fmt.Sprintf("composable template [%s] with index patterns %v, priority [%d] and no data stream configuration would cause data streams [%s] to no longer match a data stream template", name, t.patterns, t.priority, ds.name)))
+			return
+		case !matches:
+			writeError(w, illegalArgument(fmt.Sprintf("composable template [%s] with index patterns %v, priority [%d] would cause data streams [%s] to no longer match a data stream template", name, t.patterns, t.priority, ds.name)))
+			return
+		}
 	}
 	for _, o := range s.templates {
 		if o.name == name || o.priority != t.priority {
@@ -200,6 +249,17 @@ func (s *Server) deleteTemplate(w http.ResponseWriter, name string) {
 	defer s.mu.Unlock()
 	if _, ok := s.templates[name]; !ok {
 		writeError(w, newError(http.StatusNotFound, "resource_not_found_exception", "index_template ["+name+"] missing"))
+		return
+	}
+	var using []string
+	for _, ds := range s.dataStreams {
+		if ds.template == name {
+			using = append(using, ds.name)
+		}
+	}
+	if len(using) > 0 {
+		sort.Strings(using)
+		writeError(w, illegalArgument("unable to remove composable templates ["+name+"] as they are in use by a data streams ["+strings.Join(using, ", ")+"]"))
 		return
 	}
 	delete(s.templates, name)
