@@ -39,7 +39,7 @@ func newHTTP(live *liveConfig, ev *status.Evaluator, group *pipeline.Group, stat
 		comps = append([]health.Reporter{r}, comps...)
 	}
 	agent := httpapi.Agent{
-		Version: version,
+		Version: buildVersion(),
 		Started: time.Now(),
 		Mirrors: func() []httpapi.Mirror {
 			cfg := live.get()
