@@ -81,7 +81,7 @@ func TestHelpDefaults(t *testing.T) {
 	for _, tc := range []struct {
 		cmd, want string
 	}{
-		{"run", `log format on stderr: json or console (for a terminal) (default "json")`},
+		{"run", `log format on stderr: json, console (for a terminal) or ecs (Elastic Common Schema JSON) (default "json")`},
 		{"once", `(default "json")`},
 		{"demo", `(default "console")`},
 		{"check", `log level: debug, info, warn or error (default "error")`},

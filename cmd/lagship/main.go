@@ -86,7 +86,7 @@ func usage() string {
 	}
 	b.WriteString(`
 run, check, once and kibana import log JSON to stderr by default, demo logs for a
-terminal (console); -log-format json|console and -log-level debug|info|warn|error
+terminal (console); -log-format json|console|ecs and -log-level debug|info|warn|error
 change that (check logs only errors by default). Flags work as -flag and --flag.
 Without -config, run, check and once read $LAGSHIP_CONFIG, or else ` + defaultConfig + `.
 Run 'lagship help <command>' or 'lagship <command> -h' for a command's flags.

@@ -1,0 +1,109 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestLogFormats: each -log-format writes what its readers expect.
+func TestLogFormats(t *testing.T) {
+	for _, tc := range []struct {
+		format string
+		check  func(t *testing.T, out string)
+	}{
+		{"json", func(t *testing.T, out string) {
+			m := decodeLine(t, out)
+			if m["level"] != "info" || m["message"] != "hello" || m["mirror"] != "mm" || m["time"] == nil {
+				t.Errorf("json line: %v", m)
+			}
+		}},
+		{"console", func(t *testing.T, out string) {
+			if !strings.Contains(out, "INF hello mirror=mm") {
+				t.Errorf("console line: %q", out)
+			}
+		}},
+		{"ecs", func(t *testing.T, out string) {
+			m := decodeLine(t, out)
+			want := map[string]any{"log.level": "info", "message": "hello", "mirror": "mm", "ecs.version": ecsVersion,
+				"service.name": "lagship", "service.version": buildVersion()}
+			for k, v := range want {
+				if m[k] != v {
+					t.Errorf("%s = %v, want %v (line %s)", k, m[k], v, out)
+				}
+			}
+			ts, _ := m["@timestamp"].(string)
+			if _, err := time.Parse("2006-01-02T15:04:05.000Z", ts); err != nil {
+				t.Errorf("@timestamp %q: %v", ts, err)
+			}
+			if m["time"] != nil || m["level"] != nil {
+				t.Errorf("zerolog's names remain: %s", out)
+			}
+			if !strings.HasPrefix(out, `{"@timestamp":`) {
+				t.Errorf("@timestamp is not first: %s", out)
+			}
+		}},
+	} {
+		t.Run(tc.format, func(t *testing.T) {
+			var b bytes.Buffer
+			lf := logFlags{format: tc.format, level: "info"}
+			log, err := lf.logger(&b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			log.Info().Str("mirror", "mm").Msg("hello")
+			log.Debug().Msg("below the level")
+			tc.check(t, b.String())
+			if strings.Contains(b.String(), "below the level") {
+				t.Error("a debug line at level info")
+			}
+		})
+	}
+}
+
+// TestECSFields: errors, numbers, nested objects and strings that need
+// escaping survive the renaming.
+func TestECSFields(t *testing.T) {
+	var b bytes.Buffer
+	log, err := (&logFlags{format: "ecs", level: "debug"}).logger(&b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log.Error().Err(errors.New(`dial "es:9200": refused`)).Int("documents", 42).Dict("methods", log.Info().Int("ssh", 1)).Str("topic", "a\"b").Msg("line\nbreak")
+	m := decodeLine(t, b.String())
+	if m["log.level"] != "error" || m["error.message"] != `dial "es:9200": refused` || m["documents"] != 42.0 || m["topic"] != `a"b` || m["message"] != "line\nbreak" {
+		t.Errorf("%v", m)
+	}
+	if mm, _ := m["methods"].(map[string]any); mm["ssh"] != 1.0 {
+		t.Errorf("methods %v", m["methods"])
+	}
+	// Something that is not one of zerolog's events is passed on as is.
+	b.Reset()
+	w := newECSWriter(&b, "v1")
+	if _, err := w.Write([]byte("not json\n")); err != nil || b.String() != "not json\n" {
+		t.Errorf("%q %v", b.String(), err)
+	}
+}
+
+func TestLogFlagErrors(t *testing.T) {
+	for _, lf := range []logFlags{{format: "xml", level: "info"}, {format: "json", level: "loud"}, {format: "ecs", level: ""}} {
+		if _, err := lf.logger(&bytes.Buffer{}); err == nil {
+			t.Errorf("%+v: no error", lf)
+		}
+	}
+}
+
+func decodeLine(t *testing.T, out string) map[string]any {
+	t.Helper()
+	if strings.Count(out, "\n") != 1 || !strings.HasSuffix(out, "\n") {
+		t.Fatalf("want one line, got %q", out)
+	}
+	var m map[string]any
+	if err := json.Unmarshal([]byte(out), &m); err != nil {
+		t.Fatalf("%q: %v", out, err)
+	}
+	return m
+}
