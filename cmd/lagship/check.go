@@ -40,6 +40,8 @@ func cmdCheck(ctx context.Context, args []string, out, stderr io.Writer) error {
 		return &exitError{code: 1}
 	}
 	checks := []check{{scope: "config", name: *path, ok: true, detail: fmt.Sprintf("%d clusters, %d mirrors", len(cfg.Clusters), len(cfg.Mirrors))}}
+	// The spool: run refuses to start without it.
+	checks = append(checks, probeSpool(cfg.Elasticsearch.SpoolDir, int64(cfg.Elasticsearch.SpoolMaxBytes))...)
 	probeCtx := func() (context.Context, context.CancelFunc) { return context.WithTimeout(ctx, *timeout) }
 
 	// Elasticsearch
