@@ -63,6 +63,7 @@ func TestHelp(t *testing.T) {
 		{[]string{"once", "-h"}, "help/once.golden"},
 		{[]string{"demo", "--help"}, "help/demo.golden"},
 		{[]string{"mapping", "-h"}, "help/mapping.golden"},
+		{[]string{"help", "healthcheck"}, "help/healthcheck.golden"},
 		{[]string{"version", "-h"}, "help/version.golden"},
 		{[]string{"help", "version"}, "help/version.golden"},
 	} {
@@ -103,6 +104,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"run", "-bogus"}, []string{"flag provided but not defined: -bogus", "Usage: lagship run [-config FILE]", "-reload-poll duration"}},
 		{[]string{"once", "--json=maybe"}, []string{`invalid boolean value "maybe" for -json`, "Usage: lagship once"}},
 		{[]string{"version", "extra"}, []string{`lagship version: unexpected argument "extra"`, "Usage: lagship version [-json]"}},
+		{[]string{"healthcheck", "-timeout"}, []string{"flag needs an argument: -timeout", "Usage: lagship healthcheck"}},
 		{[]string{"help", "nope"}, []string{`lagship help: unknown command "nope"`, "Usage:\n  lagship run"}},
 		{[]string{"help", "run", "check"}, []string{`unknown command "run check"`}},
 	} {

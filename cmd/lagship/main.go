@@ -9,6 +9,7 @@
 //	lagship demo                   run on an in-process Kafka cluster
 //	lagship mapping                print the index mapping
 //	lagship kibana  export|import  saved objects for the dashboards
+//	lagship healthcheck            ask a running agent's /healthz
 //	lagship version                version, commit, build date, Go version
 //	lagship help [command]         this list, or a command's flags
 //
@@ -62,6 +63,9 @@ func commands() []command {
 				return cmdMapping(args, stdout, stderr)
 			}},
 		{"kibana", "export|import", "Kibana saved objects for the dashboards", "", cmdKibana},
+		{"healthcheck", "[-url URL] [-timeout 5s]", "exit 0 when a running agent's /healthz answers 200",
+			"Asks a running agent's /healthz and exits 0 when it answers 200, 1 otherwise: the\n" +
+				"HEALTHCHECK of images without a shell or curl.", cmdHealthcheck},
 		{"version", "[-json]", "print version, commit, build date and Go version",
 			"Prints the version, commit, build date and Go version of this binary (-json: one\n" +
 				"JSON object, for scripts).", cmdVersion},
