@@ -75,7 +75,9 @@ func TestComposeMatchesConfig(t *testing.T) {
 		}
 	}
 	lag := compose.Services["lagship"]
-	if !slices.Contains(lag.Volumes, "./lagship.yaml:/etc/lagship/lagship.yaml:ro") || strings.Join(lag.Command, " ") != "run -config /etc/lagship/lagship.yaml" {
+	// The image's CMD is run, its config $LAGSHIP_CONFIG; cmd/lagship's
+	// TestDockerfileAndCompose checks the two agree.
+	if !slices.Contains(lag.Volumes, "./lagship.yaml:/etc/lagship/lagship.yaml:ro") || len(lag.Command) != 0 {
 		t.Errorf("lagship service: %+v", lag)
 	}
 	c, err := LoadWith("../../examples/docker-compose/lagship.yaml", func(string) (string, bool) { return "", false })
