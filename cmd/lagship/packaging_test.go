@@ -12,8 +12,11 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"gopkg.in/yaml.v3"
 
@@ -338,5 +341,82 @@ func TestDockerBuildStage(t *testing.T) {
 	srv.Close()
 	if err := exec.Command(bin, args...).Run(); err == nil {
 		t.Error("HEALTHCHECK passes with nothing listening")
+	}
+}
+
+// unitFile is a systemd unit: section -> key -> values, in order.
+type unitFile map[string]map[string][]string
+
+func parseUnit(t *testing.T, path string) unitFile {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := unitFile{}
+	section := ""
+	for i, line := range strings.Split(string(b), "\n") {
+		line = strings.TrimSpace(line)
+		switch {
+		case line == "" || strings.HasPrefix(line, "#") || strings.HasPrefix(line, ";"):
+		case strings.HasPrefix(line, "[") && strings.HasSuffix(line, "]"):
+			section = line[1 : len(line)-1]
+			u[section] = map[string][]string{}
+		default:
+			k, v, ok := strings.Cut(line, "=")
+			if !ok || section == "" {
+				t.Fatalf("%s:%d: %q is not key=value in a section", path, i+1, line)
+			}
+			u[section][k] = append(u[section][k], v)
+		}
+	}
+	return u
+}
+
+// one is the single value of key in section.
+func (u unitFile) one(t *testing.T, section, key string) string {
+	t.Helper()
+	v := u[section][key]
+	if len(v) != 1 {
+		t.Errorf("[%s] %s: %v, want one value", section, key, v)
+		return ""
+	}
+	return v[0]
+}
+
+// TestSystemdUnit: the unit gives the shutdown deadline a margin, does not
+// restart on a config error, and fails clearly without its environment
+// file.
+func TestSystemdUnit(t *testing.T) {
+	u := parseUnit(t, "../../examples/systemd/lagship.service")
+	stop, err := time.ParseDuration(u.one(t, "Service", "TimeoutStopSec"))
+	if err != nil {
+		t.Fatalf("TimeoutStopSec: %v", err)
+	}
+	if stop < defaultGrace+10*time.Second {
+		t.Errorf("TimeoutStopSec %v leaves less than 10s over the %v shutdown deadline", stop, defaultGrace)
+	}
+	if ks := u["Service"]["KillSignal"]; len(ks) > 0 && ks[0] != "SIGTERM" {
+		t.Errorf("KillSignal %v: lagship drains on SIGTERM", ks)
+	}
+	if got := strings.Fields(u.one(t, "Service", "RestartPreventExitStatus")); !slices.Contains(got, strconv.Itoa(exitConfig)) {
+		t.Errorf("RestartPreventExitStatus %v lacks the config error's exit code %d", got, exitConfig)
+	}
+	if r := u.one(t, "Service", "Restart"); r != "on-failure" {
+		t.Errorf("Restart=%s", r)
+	}
+	env := u.one(t, "Service", "EnvironmentFile")
+	if strings.HasPrefix(env, "-") {
+		t.Errorf("EnvironmentFile=%s: a missing file would be ignored silently", env)
+	}
+	if a := u["Unit"]["AssertPathExists"]; !slices.Contains(a, env) {
+		t.Errorf("[Unit] AssertPathExists=%v: want %s, so that systemctl status names the missing file", a, env)
+	}
+	exec := strings.Fields(u.one(t, "Service", "ExecStart"))
+	if len(exec) < 4 || exec[1] != "run" || exec[2] != "-config" || exec[3] != defaultConfig {
+		t.Errorf("ExecStart=%v", exec)
+	}
+	if sd := u.one(t, "Service", "StateDirectory"); !strings.HasPrefix(config.DefaultSpoolDir, "/var/lib/"+sd+"/") {
+		t.Errorf("StateDirectory=%s does not hold the default spool %s", sd, config.DefaultSpoolDir)
 	}
 }
