@@ -42,6 +42,9 @@ func cmdCheck(ctx context.Context, args []string, out, stderr io.Writer) error {
 	checks := []check{{scope: "config", name: *path, ok: true, detail: fmt.Sprintf("%d clusters, %d mirrors", len(cfg.Clusters), len(cfg.Mirrors))}}
 	// The spool: run refuses to start without it.
 	checks = append(checks, probeSpool(cfg.Elasticsearch.SpoolDir, int64(cfg.Elasticsearch.SpoolMaxBytes))...)
+	// The HTTP port: taken, run refuses to start too.
+	held, _ := spoolLocked(cfg.Elasticsearch.SpoolDir)
+	checks = append(checks, probeListen(cfg.HTTP.Address(), held)...)
 	probeCtx := func() (context.Context, context.CancelFunc) { return context.WithTimeout(ctx, *timeout) }
 
 	// Elasticsearch
