@@ -48,9 +48,9 @@ func commands() []command {
 				"Elasticsearch, spooling them on disk while it is unreachable. SIGHUP or a change of the\n" +
 				"file reloads the config; SIGINT or SIGTERM stops it after a final flush.", cmdRun},
 		{"check", "[-config FILE] [-timeout 30s]", "validate the config and probe every endpoint",
-			"Validates the config and probes what run needs: Elasticsearch, every cluster, SSH host\n" +
-				"and MirrorMaker 2 offsets topic, and the spool directory. One line per check; exit 1\n" +
-				"on any failure.", cmdCheck},
+			"Validates the config and probes what run needs: the spool directory, the http.listen\n" +
+				"port, Elasticsearch, every cluster, SSH host and MirrorMaker 2 offsets topic. One\n" +
+				"line per check; exit 1 on any failure, so that a green check means run will start.", cmdCheck},
 		{"once", "[-config FILE] [-json] [-wait 30s]", "collect every topic once and print the documents",
 			"Collects every configured topic once and prints the documents (a table, or JSON lines\n" +
 				"with -json); writes nothing to Elasticsearch. Exit 3 when a topic could not be collected.", cmdOnce},
