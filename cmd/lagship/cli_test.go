@@ -123,11 +123,17 @@ func TestUsageErrors(t *testing.T) {
 }
 
 // TestHelpKibana: 'lagship help kibana' is what the kibana command says of
-// itself.
+// itself, and its subcommands' -h goes to stdout like every other.
 func TestHelpKibana(t *testing.T) {
 	_, out, errs := runCLI(t, "help", "kibana")
 	if !strings.Contains(out+errs, "lagship kibana export") {
 		t.Errorf("stdout %q stderr %q", out, errs)
+	}
+	for _, sub := range []string{"export", "import"} {
+		code, out, errs := runCLI(t, "kibana", sub, "-h")
+		if code != 0 || errs != "" || !strings.HasPrefix(out, "Usage: lagship kibana "+sub) {
+			t.Errorf("kibana %s -h: code %d\nstdout %q\nstderr %q", sub, code, out, errs)
+		}
 	}
 }
 
