@@ -1,14 +1,25 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"flag"
+	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/lagship/lagship/internal/config"
+	"github.com/lagship/lagship/pipeline"
+	"github.com/lagship/lagship/sinks/stdout"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
@@ -240,4 +251,74 @@ func TestConfigDefault(t *testing.T) {
 			})
 		}
 	}
+}
+
+// TestVersionEverywhere: lagship version, the status page and
+// lagship_build_info show the same version, set as -ldflags -X sets it.
+func TestVersionEverywhere(t *testing.T) {
+	defer func(v string) { version = v }(version)
+	version = "v7.7.7-test"
+	_, out, _ := runCLI(t, "version", "-json")
+	var v versionInfo
+	if err := json.Unmarshal([]byte(out), &v); err != nil || v.Version != "v7.7.7-test" {
+		t.Fatalf("version -json %q: %v", out, err)
+	}
+	kf, _ := kafkaWithLag(t, []string{"orders"}, 1)
+	path := writeFile(t, "lagship.yaml", fmt.Sprintf("http: {listen: \"127.0.0.1:0\"}\nclusters: [{name: dc1, brokers: [%q]}]\n"+
+		"mirrors: [{name: mm, cluster: dc1, group: mirrormaker, topics: [orders]}]\n", kf.ListenAddrs()[0]))
+	cfg, err := config.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	urls := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- runAgent(ctx, cfg, zerolog.Nop(), agentOptions{
+			grace: 5 * time.Second,
+			newSink: func(context.Context, *config.Config) (pipeline.Sink, error) {
+				return stdout.New(io.Discard, stdout.JSON), nil
+			},
+			onHTTP: func(u string) { urls <- u },
+		})
+	}()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("agent: %v", err)
+		}
+	}()
+	var url string
+	select {
+	case url = <-urls:
+	case err := <-done:
+		t.Fatalf("agent stopped: %v", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("no status page URL")
+	}
+	get := func(path string) string {
+		res, err := http.Get(url + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return string(b)
+	}
+	if m := get("metrics"); !strings.Contains(m, `lagship_build_info{goversion="`+runtime.Version()+`",version="v7.7.7-test"} 1`) {
+		t.Errorf("/metrics lagship_build_info:\n%s", grepLines(m, "lagship_build_info"))
+	}
+	if page := get(""); !strings.Contains(page, "v7.7.7-test") {
+		t.Errorf("the status page does not show the version")
+	}
+}
+
+func grepLines(text, sub string) string {
+	var out []string
+	for _, l := range strings.Split(text, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }
