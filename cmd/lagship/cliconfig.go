@@ -19,7 +19,7 @@ func configFlag(fs *flag.FlagSet) *string {
 	if v := os.Getenv(configEnv); v != "" {
 		def = v
 	}
-	return fs.String("config", def, "config `FILE` (when not given: $"+configEnv+" if set)")
+	return fs.String("config", def, "config `FILE` (when not given: $"+configEnv+", else the default)")
 }
 
 // configOrigin says where the path of -config came from, for an error

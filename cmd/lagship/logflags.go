@@ -157,6 +157,8 @@ func (w *ecsWriter) convert(p []byte) ([]byte, error) {
 			head[1] = val
 		case "message":
 			head[2] = val
+		case "ecs.version", "service.name", "service.version":
+			// the writer's own, never an event's
 		default:
 			rest = append(rest, field{key, val})
 		}

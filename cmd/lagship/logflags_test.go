@@ -107,3 +107,33 @@ func decodeLine(t *testing.T, out string) map[string]any {
 	}
 	return m
 }
+
+// FuzzECSWriter: whatever zerolog (or anything else) writes, the ECS
+// writer passes on one line, and a JSON object stays a JSON object with
+// the ECS fields.
+func FuzzECSWriter(f *testing.F) {
+	f.Add([]byte(`{"level":"info","time":"2026-12-07T01:02:03.456789+01:00","message":"hello","mirror":"mm"}` + "\n"))
+	f.Add([]byte(`{"level":"error","error":"x","n":1,"d":{"a":[1,2]}}` + "\n"))
+	f.Add([]byte(`{}`))
+	f.Add([]byte(`not json`))
+	f.Add([]byte(`{"time":5,"level":null}`))
+	f.Add([]byte(`{"ecs.version":"1.0","service.name":"other","message":"m"}`))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		var b bytes.Buffer
+		n, err := newECSWriter(&b, "v1").Write(in)
+		if err != nil || n != len(in) {
+			t.Fatalf("Write = %d, %v", n, err)
+		}
+		var obj map[string]json.RawMessage
+		if json.Unmarshal(in, &obj) != nil || !json.Valid(in) {
+			return
+		}
+		var out map[string]any
+		if err := json.Unmarshal(b.Bytes(), &out); err != nil {
+			t.Fatalf("%q became %q: %v", in, b.Bytes(), err)
+		}
+		if out["ecs.version"] != ecsVersion || out["service.name"] != "lagship" {
+			t.Fatalf("%q became %q", in, b.Bytes())
+		}
+	})
+}
