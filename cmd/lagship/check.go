@@ -26,8 +26,8 @@ func cmdCheck(ctx context.Context, args []string, out, stderr io.Writer) error {
 	fs := newFlagSet("check", stderr)
 	var lf logFlags
 	lf.register(fs)
-	fs.Lookup("log-level").Value.Set("error")
-	path := fs.String("config", defaultConfig, "config file")
+	setDefault(fs, "log-level", "error")
+	path := configFlag(fs)
 	timeout := fs.Duration("timeout", 30*time.Second, "bound for each probe")
 	log, err := lf.parse(fs, args, stderr)
 	if err != nil {
@@ -36,10 +36,15 @@ func cmdCheck(ctx context.Context, args []string, out, stderr io.Writer) error {
 	cfg, err := config.Load(*path)
 	if err != nil {
 		fmt.Fprintf(out, "FAIL  config  %s\n", *path)
-		fmt.Fprintln(out, err)
+		fmt.Fprintln(out, configError(err, configOrigin(fs)))
 		return &exitError{code: 1}
 	}
 	checks := []check{{scope: "config", name: *path, ok: true, detail: fmt.Sprintf("%d clusters, %d mirrors", len(cfg.Clusters), len(cfg.Mirrors))}}
+	// The spool: run refuses to start without it.
+	checks = append(checks, probeSpool(cfg.Elasticsearch.SpoolDir, int64(cfg.Elasticsearch.SpoolMaxBytes))...)
+	// The HTTP port: taken, run refuses to start too.
+	held, _ := spoolLocked(cfg.Elasticsearch.SpoolDir)
+	checks = append(checks, probeListen(cfg.HTTP.Address(), held)...)
 	probeCtx := func() (context.Context, context.CancelFunc) { return context.WithTimeout(ctx, *timeout) }
 
 	// Elasticsearch

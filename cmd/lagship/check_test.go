@@ -35,6 +35,7 @@ func checkConfig(t *testing.T, esURL string, brokers []string, group string) str
 	dir := t.TempDir()
 	p := filepath.Join(dir, "lagship.yaml")
 	text := fmt.Sprintf(`elasticsearch: {addresses: [%q], spool_dir: %q}
+http: {listen: "127.0.0.1:0"}
 clusters:
   - {name: dc1, brokers: [%q, %q, %q]}
 mirrors:

@@ -31,9 +31,8 @@ func cmdDemo(ctx context.Context, args []string, out, stderr io.Writer) error {
 	fs := newFlagSet("demo", stderr)
 	var lf logFlags
 	lf.register(fs)
-	fs.Lookup("log-format").Value.Set("console")
-	fs.Lookup("log-format").DefValue = "console"
-	esURL := fs.String("es", "", "also index into this Elasticsearch (e.g. http://localhost:9200); default: print only")
+	setDefault(fs, "log-format", "console") // a terminal, not a log shipper
+	esURL := fs.String("es", "", "also index into the Elasticsearch at `URL` (e.g. http://localhost:9200); default: print only")
 	asJSON := fs.Bool("json", false, "print documents as JSON lines instead of one line each")
 	duration := fs.Duration("duration", 0, "stop after this long (0 = until Ctrl-C)")
 	log, err := lf.parse(fs, args, stderr)

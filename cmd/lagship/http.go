@@ -46,7 +46,7 @@ func newHTTP(live *liveConfig, ev *status.Evaluator, group *pipeline.Group, stat
 		}
 	}
 	agent := httpapi.Agent{
-		Version: version,
+		Version: buildVersion(),
 		Started: time.Now(),
 		Mirrors: func() []httpapi.Mirror {
 			cfg := live.get()

@@ -9,9 +9,12 @@
 //	lagship demo                   run on an in-process Kafka cluster
 //	lagship mapping                print the index mapping
 //	lagship kibana  export|import  saved objects for the dashboards
-//	lagship version
+//	lagship healthcheck            ask a running agent's /healthz
+//	lagship version                version, commit, build date, Go version
+//	lagship help [command]         this list, or a command's flags
 //
-// Logs go to stderr (JSON by default); stdout carries only a command's output.
+// Logs go to stderr (JSON by default, console for demo); stdout carries only
+// a command's output.
 package main
 
 import (
@@ -23,34 +26,77 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
-	"runtime/debug"
 	"strings"
 	"syscall"
-	"time"
-
-	"github.com/mattn/go-isatty"
-	"github.com/rs/zerolog"
 )
 
-// version is set at build time with -ldflags "-X main.version=v1.2.3".
-var version = "dev"
+// command is one subcommand of lagship.
+type command struct {
+	name     string
+	synopsis string // flags and arguments, after the name
+	summary  string // one line for the command list
+	about    string // a paragraph for 'lagship help <command>'
+	run      func(ctx context.Context, args []string, stdout, stderr io.Writer) error
+}
 
-const usage = `lagship ships Kafka MirrorMaker consumer lag to Elasticsearch.
+// commands are lagship's subcommands, in the order the usage lists them. A
+// function, not a variable: the commands' own help refers back to it.
+func commands() []command {
+	return []command{
+		{"run", "[-config FILE] [-reload-poll 5s]", "run the agent",
+			"Runs the agent: collects every configured topic each tick and ships the documents to\n" +
+				"Elasticsearch, spooling them on disk while it is unreachable. SIGHUP or a change of the\n" +
+				"file reloads the config; SIGINT or SIGTERM stops it after a final flush.", cmdRun},
+		{"check", "[-config FILE] [-timeout 30s]", "validate the config and probe every endpoint",
+			"Validates the config and probes what run needs: the spool directory, the http.listen\n" +
+				"port, Elasticsearch, every cluster, SSH host and MirrorMaker 2 offsets topic. One\n" +
+				"line per check; exit 1 on any failure, so that a green check means run will start.", cmdCheck},
+		{"once", "[-config FILE] [-json] [-wait 30s]", "collect every topic once and print the documents",
+			"Collects every configured topic once and prints the documents (a table, or JSON lines\n" +
+				"with -json); writes nothing to Elasticsearch. Exit 3 when a topic could not be collected.", cmdOnce},
+		{"demo", "[-json] [-es URL] [-duration D]", "run on an in-process Kafka cluster, print documents",
+			"Runs the real pipeline on an in-process Kafka cluster with a lagging and a stuck mirror,\n" +
+				"and prints each document; -es also indexes them into an Elasticsearch.", cmdDemo},
+		{"mapping", "", "print the embedded index mapping",
+			"Prints the index mapping lagship creates its index with.",
+			func(_ context.Context, args []string, stdout, stderr io.Writer) error {
+				return cmdMapping(args, stdout, stderr)
+			}},
+		{"kibana", "export|import", "Kibana saved objects for the dashboards", "", cmdKibana},
+		{"healthcheck", "[-url URL] [-timeout 5s]", "exit 0 when a running agent's /healthz answers 200",
+			"Asks a running agent's /healthz and exits 0 when it answers 200, 1 otherwise: the\n" +
+				"HEALTHCHECK of images without a shell or curl.", cmdHealthcheck},
+		{"version", "[-json]", "print version, commit, build date and Go version",
+			"Prints the version, commit, build date and Go version of this binary (-json: one\n" +
+				"JSON object, for scripts).", cmdVersion},
+	}
+}
 
-Usage:
-  lagship run     -config FILE [-reload-poll 5s]     run the agent
-  lagship check   -config FILE [-timeout 30s]        validate the config and probe every endpoint
-  lagship once    -config FILE [-json] [-wait 30s]   collect every topic once and print the documents
-  lagship demo    [-json] [-es URL] [-duration D]    run on an in-process Kafka cluster, print documents
-  lagship mapping                                    print the embedded index mapping
-  lagship kibana  export                             print the Kibana saved objects (NDJSON)
-  lagship kibana  import -url URL | -config FILE     import them into Kibana
-  lagship version
+func lookupCommand(name string) (command, bool) {
+	for _, c := range commands() {
+		if c.name == name {
+			return c, true
+		}
+	}
+	return command{}, false
+}
 
-run, check, once, demo and kibana import take -log-format json|console and
--log-level debug|info|warn|error. Flags work as -flag and --flag.
-Run 'lagship <command> -h' for a command's flags.
-`
+// usage is the top-level help.
+func usage() string {
+	var b strings.Builder
+	b.WriteString("lagship ships Kafka MirrorMaker consumer lag to Elasticsearch.\n\nUsage:\n")
+	for _, c := range commands() {
+		fmt.Fprintf(&b, "  lagship %-12s %-36s %s\n", c.name, c.synopsis, c.summary)
+	}
+	b.WriteString(`
+run, check, once and kibana import log JSON to stderr by default, demo logs for a
+terminal (console); -log-format json|console|ecs and -log-level debug|info|warn|error
+change that (check logs only errors by default). Flags work as -flag and --flag.
+Without -config, run, check and once read $LAGSHIP_CONFIG, or else ` + defaultConfig + `.
+Run 'lagship help <command>' or 'lagship <command> -h' for a command's flags.
+`)
+	return b.String()
+}
 
 func main() {
 	tuneRuntime()
@@ -74,38 +120,44 @@ func tuneRuntime() {
 // run is main without the exit, for tests. It returns the exit code.
 func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
+		fmt.Fprint(stderr, usage())
 		return 2
 	}
-	cmd, args := args[0], args[1:]
+	name, args := args[0], args[1:]
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	// After the first signal, a second one ends the process at once.
 	context.AfterFunc(ctx, stop)
 	var err error
-	switch cmd {
-	case "run":
-		err = cmdRun(ctx, args, stdout, stderr)
-	case "check":
-		err = cmdCheck(ctx, args, stdout, stderr)
-	case "once":
-		err = cmdOnce(ctx, args, stdout, stderr)
-	case "demo":
-		err = cmdDemo(ctx, args, stdout, stderr)
-	case "mapping":
-		err = cmdMapping(args, stdout, stderr)
-	case "kibana":
-		err = cmdKibana(ctx, args, stdout, stderr)
-	case "version", "-version", "--version":
-		fmt.Fprintln(stdout, "lagship", buildVersion())
+	switch name {
 	case "help", "-h", "-help", "--help":
-		fmt.Fprint(stdout, usage)
+		if len(args) == 0 {
+			fmt.Fprint(stdout, usage())
+			return 0
+		}
+		c, ok := lookupCommand(args[0])
+		if !ok || len(args) > 1 {
+			fmt.Fprintf(stderr, "lagship help: unknown command %q\n\n%s", strings.Join(args, " "), usage())
+			return 2
+		}
+		// A command's help is what its -h prints.
+		err = c.run(ctx, []string{"-h"}, stdout, stderr)
+	case "-version", "--version":
+		err = cmdVersion(ctx, args, stdout, stderr)
 	default:
-		fmt.Fprintf(stderr, "lagship: unknown command %q\n\n%s", cmd, usage)
-		return 2
+		c, ok := lookupCommand(name)
+		if !ok {
+			fmt.Fprintf(stderr, "lagship: unknown command %q\n\n%s", name, usage())
+			return 2
+		}
+		err = c.run(ctx, args, stdout, stderr)
 	}
+	var help *helpError
 	switch {
 	case err == nil:
+		return 0
+	case errors.As(err, &help):
+		fmt.Fprint(stdout, help.text)
 		return 0
 	case errors.Is(err, flag.ErrHelp):
 		return 0
@@ -134,61 +186,6 @@ type exitError struct {
 
 func (e *exitError) Error() string { return e.msg }
 
-func buildVersion() string {
-	if version != "dev" {
-		return version
-	}
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-		return bi.Main.Version
-	}
-	return version
-}
-
-// logFlags are the flags every command has.
-type logFlags struct {
-	format string
-	level  string
-}
-
-func (l *logFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&l.format, "log-format", "json", "log format: json or console")
-	fs.StringVar(&l.level, "log-level", "info", "log level: debug, info, warn or error")
-}
-
-// parse parses the command line and builds the logger.
-func (l *logFlags) parse(fs *flag.FlagSet, args []string, stderr io.Writer) (zerolog.Logger, error) {
-	if err := parseFlags(fs, args); err != nil {
-		return zerolog.Nop(), err
-	}
-	return l.logger(stderr)
-}
-
-// logger builds the zerolog logger writing to stderr.
-func (l *logFlags) logger(stderr io.Writer) (zerolog.Logger, error) {
-	lvl, err := zerolog.ParseLevel(strings.ToLower(l.level))
-	if err != nil || l.level == "" {
-		return zerolog.Nop(), fmt.Errorf("-log-level %q: use debug, info, warn or error", l.level)
-	}
-	var w io.Writer
-	color := isTerminal(stderr)
-	stderr = zerolog.SyncWriter(stderr) // goroutines log concurrently
-	switch l.format {
-	case "json":
-		w = stderr
-	case "console":
-		w = zerolog.ConsoleWriter{Out: stderr, TimeFormat: time.RFC3339, NoColor: !color}
-	default:
-		return zerolog.Nop(), fmt.Errorf("-log-format %q: use json or console", l.format)
-	}
-	zerolog.TimeFieldFormat = time.RFC3339Nano
-	return zerolog.New(w).Level(lvl).With().Timestamp().Logger(), nil
-}
-
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	return ok && isatty.IsTerminal(f.Fd())
-}
-
 // newFlagSet returns a flag set that prints errors to stderr and does not exit.
 func newFlagSet(name string, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("lagship "+name, flag.ContinueOnError)
@@ -196,17 +193,53 @@ func newFlagSet(name string, stderr io.Writer) *flag.FlagSet {
 	return fs
 }
 
-// parseFlags parses args and refuses stray arguments.
+// helpError is -h or --help: run prints text to stdout and exits 0.
+type helpError struct{ text string }
+
+func (e *helpError) Error() string { return "help requested" }
+func (e *helpError) Unwrap() error { return flag.ErrHelp }
+
+// parseFlags parses args and refuses stray arguments. -h and --help return
+// a *helpError with the command's usage; a usage error prints the message
+// and the usage to the flag set's output (stderr) and returns errUsage.
 func parseFlags(fs *flag.FlagSet, args []string) error {
+	fs.Usage = func() {} // the usage is printed below, to the right stream
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			return err
+			return &helpError{text: commandUsage(fs)}
 		}
+		fmt.Fprint(fs.Output(), "\n"+commandUsage(fs))
 		return errUsage
 	}
 	if fs.NArg() > 0 {
-		fmt.Fprintf(fs.Output(), "%s: unexpected argument %q\n", fs.Name(), fs.Arg(0))
+		fmt.Fprintf(fs.Output(), "%s: unexpected argument %q\n\n%s", fs.Name(), fs.Arg(0), commandUsage(fs))
 		return errUsage
 	}
 	return nil
+}
+
+// commandUsage is a command's help: its synopsis, what it does and its
+// flags with their defaults.
+func commandUsage(fs *flag.FlagSet) string {
+	var b strings.Builder
+	name := strings.TrimPrefix(fs.Name(), "lagship ")
+	c, known := lookupCommand(name)
+	if known && c.synopsis != "" {
+		fmt.Fprintf(&b, "Usage: lagship %s %s\n", name, c.synopsis)
+	} else {
+		fmt.Fprintf(&b, "Usage: lagship %s [flags]\n", name)
+	}
+	if known && c.about != "" {
+		b.WriteString("\n" + c.about + "\n")
+	}
+	n := 0
+	fs.VisitAll(func(*flag.Flag) { n++ })
+	if n > 0 {
+		b.WriteString("\nFlags (also as --flag):\n")
+		out := fs.Output()
+		fs.SetOutput(&b)
+		fs.PrintDefaults()
+		fs.SetOutput(out)
+	}
+	return b.String()
 }

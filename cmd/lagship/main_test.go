@@ -70,7 +70,7 @@ func TestRunRefusesBadConfig(t *testing.T) {
 	p := writeFile(t, "lagship.yaml", "interval: 5s\nmirrors:\n  - name: m\n    cluster: nowhere\n    group: g\n    topics: [ok, \"not ok\"]\n")
 	for _, cmd := range []string{"run", "once"} {
 		code, out, errs := runCLI(t, cmd, "-config", p)
-		if code != 1 || out != "" {
+		if code != exitConfig || out != "" || !strings.Contains(errs, "invalid config:") {
 			t.Errorf("%s: code %d, stdout %q", cmd, code, out)
 		}
 		for _, want := range []string{p + `:4: mirrors[0].cluster: cluster "nowhere" is not defined`, p + `:6: mirrors[0].topics[1]: invalid topic name "not ok"`} {
@@ -87,7 +87,8 @@ func TestRunRefusesBadConfig(t *testing.T) {
 
 func TestRunMissingConfig(t *testing.T) {
 	code, _, errs := runCLI(t, "run", "-config", filepath.Join(t.TempDir(), "absent.yaml"))
-	if code != 1 || !strings.Contains(errs, "absent.yaml") {
+	if code != exitConfig || !strings.Contains(errs, "reading config: open ") || !strings.Contains(errs, "absent.yaml: no such file") ||
+		strings.Contains(errs, "invalid config") || strings.Contains(errs, "no -config given") {
 		t.Errorf("code %d stderr %q", code, errs)
 	}
 }

@@ -20,14 +20,14 @@ func cmdOnce(ctx context.Context, args []string, out, stderr io.Writer) error {
 	fs := newFlagSet("once", stderr)
 	var lf logFlags
 	lf.register(fs)
-	path := fs.String("config", defaultConfig, "config file")
+	path := configFlag(fs)
 	asJSON := fs.Bool("json", false, "print JSON lines (the documents as Elasticsearch gets them) instead of a table")
 	wait := fs.Duration("wait", 30*time.Second, "how long MirrorMaker 2 offsets readers may take to catch up")
 	log, err := lf.parse(fs, args, stderr)
 	if err != nil {
 		return err
 	}
-	cfg, err := loadConfig(*path)
+	cfg, err := loadConfigFlag(fs, *path)
 	if err != nil {
 		return err
 	}

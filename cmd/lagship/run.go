@@ -280,30 +280,21 @@ func esFingerprint(es *config.Elasticsearch) string {
 	return configkit.Fingerprint(es, es.Password.Reveal(), es.APIKey.Reveal())
 }
 
-// loadConfig loads the file or returns an exit error that prints every
-// problem.
-func loadConfig(path string) (*config.Config, error) {
-	cfg, err := config.Load(path)
-	if err != nil {
-		return nil, &exitError{code: 1, msg: "invalid config:\n" + err.Error()}
-	}
-	return cfg, nil
-}
-
 func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("run", stderr)
 	var lf logFlags
 	lf.register(fs)
-	path := fs.String("config", defaultConfig, "config file")
+	path := configFlag(fs)
 	poll := fs.Duration("reload-poll", 5*time.Second, "how often the config file is checked for changes (0 = only on SIGHUP)")
 	log, err := lf.parse(fs, args, stderr)
 	if err != nil {
 		return err
 	}
-	cfg, err := loadConfig(*path)
+	cfg, err := loadConfigFlag(fs, *path)
 	if err != nil {
 		return err
 	}
+	logStart(log, cfg)
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)

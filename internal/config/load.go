@@ -72,7 +72,7 @@ func ParseWith(name string, b []byte, lookup func(string) (string, bool), reg so
 		return nil, Errors{{File: name, Line: root.Line, Msg: "the top level must be a mapping (interval, elasticsearch, clusters, mirrors)"}}
 	}
 	p.root = root
-	p.expand(root, marker, lookup)
+	p.expand(root, "", marker, lookup)
 	p.known(root, reflect.TypeOf(Config{}), "")
 	var c Config
 	if err := root.Decode(&c); err != nil {
@@ -106,14 +106,68 @@ func (p *parser) finish() error {
 			e.Field = pathAtLine(p.root, e.Line, "")
 		}
 	}
+	p.errs = p.dropConsequences(p.errs)
 	sort.SliceStable(p.errs, func(i, j int) bool { return p.errs[i].Line < p.errs[j].Line })
 	return p.errs
 }
 
+// dropConsequences keeps one error per cause: a value whose ${VAR} is not
+// set is unknown, not empty, so what validation says of the emptiness it
+// decoded to is not a second problem. Dropped are errors about the value
+// itself or inside it, errors about the mapping that holds it (checks
+// across its keys: "username and password go together", "name is
+// required"), and decoder errors on its line that name it only coarsely.
+// They come back, if still true, once the variable is set.
+func (p *parser) dropConsequences(errs Errors) Errors {
+	if len(p.unset) == 0 {
+		return errs
+	}
+	isUnset := map[*Error]bool{}
+	for _, u := range p.unset {
+		isUnset[u] = true
+	}
+	consequence := func(e *Error) bool {
+		if isUnset[e] {
+			return false
+		}
+		for _, u := range p.unset {
+			parent := parentPath(u.Field)
+			if within(u.Field, e.Field) || (parent != "" && e.Field == parent) || (e.Line == u.Line && within(e.Field, u.Field)) {
+				return true
+			}
+		}
+		return false
+	}
+	out := errs[:0]
+	for _, e := range errs {
+		if !consequence(e) {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// within reports whether field is path or lies inside it.
+func within(path, field string) bool {
+	return field == path || strings.HasPrefix(field, path+".") || strings.HasPrefix(field, path+"[")
+}
+
+// parentPath is the mapping or list holding field: mirrors[0].ssh for
+// mirrors[0].ssh.host, mirrors[0].topics for mirrors[0].topics[2].
+func parentPath(field string) string {
+	i := strings.LastIndexAny(field, ".[")
+	if i < 0 {
+		return ""
+	}
+	return field[:i]
+}
+
 type parser struct {
-	file     string
-	root     *yaml.Node
-	errs     Errors
+	file string
+	root *yaml.Node
+	errs Errors
+	// unset are the errors about unset ${VAR}s; see dropConsequences.
+	unset    Errors
 	methods  sources.Registry
 	interval Duration // the file's interval as written
 }
@@ -254,15 +308,19 @@ func protectVars(b []byte) ([]byte, string) {
 // placeholders of protectVars and any ${NAME} left as is (in quoted
 // scalars). $$ is a literal $. An expanded plain scalar is resolved again, so
 // `port: ${SSH_PORT}` is an int.
-func (p *parser) expand(n *yaml.Node, marker string, lookup func(string) (string, bool)) {
+func (p *parser) expand(n *yaml.Node, path, marker string, lookup func(string) (string, bool)) {
 	switch n.Kind {
-	case yaml.DocumentNode, yaml.SequenceNode:
+	case yaml.DocumentNode:
 		for _, c := range n.Content {
-			p.expand(c, marker, lookup)
+			p.expand(c, path, marker, lookup)
+		}
+	case yaml.SequenceNode:
+		for i, c := range n.Content {
+			p.expand(c, fmt.Sprintf("%s[%d]", path, i), marker, lookup)
 		}
 	case yaml.MappingNode:
 		for i := 1; i < len(n.Content); i += 2 {
-			p.expand(n.Content[i], marker, lookup)
+			p.expand(n.Content[i], join(path, n.Content[i-1].Value), marker, lookup)
 		}
 	case yaml.ScalarNode:
 		if !strings.Contains(n.Value, "$") && !strings.Contains(n.Value, marker) {
@@ -283,7 +341,8 @@ func (p *parser) expand(n *yaml.Node, marker string, lookup func(string) (string
 			}
 			val, ok := lookup(name)
 			if !ok {
-				p.add(n.Line, "", "environment variable %s is not set (referenced as ${%s})", name, name)
+				p.add(n.Line, path, "environment variable %s is not set (referenced as ${%s})", name, name)
+				p.unset = append(p.unset, p.errs[len(p.errs)-1])
 				return ""
 			}
 			return val

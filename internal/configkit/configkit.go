@@ -211,8 +211,10 @@ func RemotePath(s string) string {
 }
 
 // userinfoRE matches the credentials part of a URL, even one url.Parse
-// refuses (a password with '#' or a bad escape).
-var userinfoRE = regexp.MustCompile(`//[^@]*@`)
+// refuses (a password with '#', '/', '@' or a bad escape): everything from
+// "//" to the last '@'. An '@' later in the URL (a path or query) hides
+// more than the credentials, never less.
+var userinfoRE = regexp.MustCompile(`//.*@`)
 
 // RedactURL hides the credentials of a URL for an error message.
 func RedactURL(s string) string {
