@@ -5,6 +5,7 @@
 # Elasticsearch hosted by bench/env.
 #
 # usage: bench/run.sh [seconds] [topics] [partitions]
+# INTERVAL=10s sets the agent's interval (default 1s).
 # SCRAPE=1 also fetches /metrics once a second during the run (as a
 # Prometheus scraping every 1 s would), to measure what scrapes cost.
 set -euo pipefail
@@ -18,7 +19,7 @@ trap 'kill $envpid 2>/dev/null || true; rm -rf "$work"' EXIT
 go build -o "$work/lagship" ./cmd/lagship
 go build -o "$work/env" ./bench/env
 
-"$work/env" -topics "$topics" -partitions "$parts" -dir "$work" >"$work/env.out" 2>"$work/env.err" &
+"$work/env" -topics "$topics" -partitions "$parts" -dir "$work" -interval "${INTERVAL:-1s}" >"$work/env.out" 2>"$work/env.err" &
 envpid=$!
 for _ in $(seq 1 300); do
   grep -q '^ready' "$work/env.err" 2>/dev/null && break
@@ -49,15 +50,15 @@ kill -TERM "$envpid"
 wait "$envpid" || true
 
 cpu=$(awk -v u="$utime" -v s="$stime" -v hz="$hz" 'BEGIN {printf "%.2f", (u+s)/hz}')
-echo "layout: $topics topics x $parts partitions, 3 brokers, 1 group, interval 1s, ${secs}s of lagship run"
+echo "layout: $topics topics x $parts partitions, 3 brokers, 1 group, interval ${INTERVAL:-1s}, ${secs}s of lagship run"
 echo "agent CPU (user+sys): ${cpu} s"
 [ "${SCRAPE:-0}" = 1 ] && echo "scrapes of /metrics answered: $scrapes"
 echo "agent peak RSS (VmHWM): $((peak_kb / 1024)) MiB"
 echo "requests seen by the cluster over the run, and documents indexed:"
 cat "$work/env.out"
-python3 - "$work/env.out" "$secs" <<'PY' 2>/dev/null || true
+python3 - "$work/env.out" "$secs" "${INTERVAL:-1s}" <<'PY' 2>/dev/null || true
 import json, sys
-d = json.load(open(sys.argv[1])); ticks = int(sys.argv[2])
+d = json.load(open(sys.argv[1])); ticks = int(sys.argv[2]) / float(sys.argv[3].rstrip("s"))
 k = d["kafka_requests"]; total = sum(k.values())
 print(f"Kafka requests per tick: {total/ticks:.2f} (ListOffsets {k.get('ListOffsets',0)/ticks:.2f}, OffsetFetch {k.get('OffsetFetch',0)/ticks:.2f}, Metadata {k.get('Metadata',0)/ticks:.2f})")
 print(f"documents per tick: {d['documents']/ticks:.1f}, _bulk requests per tick: {d['es_bulk_requests']/ticks:.2f}")

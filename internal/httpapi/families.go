@@ -36,7 +36,8 @@ var _ prometheus.Gatherer = families{}
 // builder holds what building the families allocates, so that a scrape
 // after each tick reuses the previous scrape's metrics and label pairs
 // instead of allocating them again (the /metrics cache owns one, under its
-// lock). The families it returns are valid until its next build.
+// lock, and keeps it only while the exposition is small enough to be
+// cached). The families it returns are valid until its next build.
 type builder struct {
 	lp    pairs
 	build uint64 // counts builds, to forget label pairs no longer used
@@ -240,6 +241,7 @@ type expositionCache struct {
 	gen    uint64
 	compat bool
 	text   []byte
+	size   int // of the last encoding, to size the next one's buffer
 	b      builder
 }
 
@@ -256,15 +258,23 @@ func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) {
 	format := expfmt.Negotiate(r.Header)
 	w.Header().Set("Content-Type", string(format))
 	if format.FormatType() == expfmt.TypeTextPlain {
-		if err := s.writePartitionText(w); err != nil {
-			s.log.Debug("writing metrics", "error", err)
+		// The answer's length is known: it goes out without chunked
+		// encoding, in a few large writes rather than one per 4 KiB.
+		parts, err := s.partitionText()
+		if err != nil {
+			http.Error(w, "encoding metrics: "+err.Error(), http.StatusInternalServerError)
 			return
 		}
+		var rest bytes.Buffer
 		for _, mf := range own {
-			if _, err := expfmt.MetricFamilyToText(w, mf); err != nil {
-				s.log.Debug("writing metrics", "error", err)
+			if _, err := expfmt.MetricFamilyToText(&rest, mf); err != nil {
+				http.Error(w, "encoding metrics: "+err.Error(), http.StatusInternalServerError)
 				return
 			}
+		}
+		w.Header().Set("Content-Length", strconv.Itoa(len(parts)+rest.Len()))
+		if _, err := w.Write(parts); err == nil {
+			_, _ = w.Write(rest.Bytes())
 		}
 		return
 	}
@@ -281,23 +291,16 @@ func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// writePartitionText writes the partition families in the text format,
-// from the cache when the evaluator has not changed since it was filled.
-// The metric and label names are valid legacy names, so the text needs no
-// escaping and expfmt.MetricFamilyToText writes it directly.
-func (s *Server) writePartitionText(w io.Writer) error {
-	if s.agent.Generation == nil {
-		return writeText(w, families{srv: s})
-	}
-	text, err := s.partitionText()
-	if err != nil {
-		return err
-	}
-	_, err = w.Write(text)
-	return err
-}
-
+// partitionText is the partition families in the text format, from the
+// cache when the evaluator has not changed since it was filled. The metric
+// and label names are valid legacy names, so the text needs no escaping and
+// expfmt.MetricFamilyToText writes it directly.
 func (s *Server) partitionText() ([]byte, error) {
+	if s.agent.Generation == nil {
+		var buf bytes.Buffer
+		err := writeText(&buf, families{srv: s})
+		return buf.Bytes(), err
+	}
 	c := &s.cache
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -306,14 +309,16 @@ func (s *Server) partitionText() ([]byte, error) {
 		return c.text, nil
 	}
 	var buf bytes.Buffer
-	buf.Grow(len(c.text))
+	buf.Grow(c.size + c.size/8)
 	if err := writeText(&buf, families{s, &c.b}); err != nil {
 		c.valid = false
 		return nil, err
 	}
-	c.valid, c.gen, c.compat, c.text = buf.Len() <= maxCached, gen, compat, buf.Bytes()
+	c.valid, c.gen, c.compat, c.text, c.size = buf.Len() <= maxCached, gen, compat, buf.Bytes(), buf.Len()
 	if !c.valid {
-		c.text = nil // do not hold a large exposition
+		// Do not hold a large exposition, nor the metrics it was
+		// built from (some 200 bytes a series).
+		c.text, c.b = nil, builder{}
 	}
 	return buf.Bytes(), nil
 }
