@@ -6,6 +6,8 @@
 #
 # usage: bench/run.sh [seconds] [topics] [partitions]
 # INTERVAL=10s sets the agent's interval (default 1s).
+# PROFILE=DIR writes the agent's CPU and heap profiles (cpu.prof, heap.prof)
+# there and prints their top entries.
 # SCRAPE=1 also fetches /metrics once a second during the run (as a
 # Prometheus scraping every 1 s would), to measure what scrapes cost.
 set -euo pipefail
@@ -28,7 +30,12 @@ done
 grep -q '^ready' "$work/env.err" || { cat "$work/env.err"; exit 1; }
 
 # Run the agent for $secs seconds, then SIGTERM (graceful stop).
-"$work/lagship" run -config "$work/lagship.yaml" -log-level warn 2>"$work/lagship.err" &
+profargs=()
+if [ -n "${PROFILE:-}" ]; then
+  mkdir -p "$PROFILE"
+  profargs=(-cpuprofile "$PROFILE/cpu.prof" -memprofile "$PROFILE/heap.prof")
+fi
+"$work/lagship" run -config "$work/lagship.yaml" -log-level warn "${profargs[@]}" 2>"$work/lagship.err" &
 pid=$!
 scrapes=0
 if [ "${SCRAPE:-0}" = 1 ]; then
@@ -64,3 +71,10 @@ print(f"Kafka requests per tick: {total/ticks:.2f} (ListOffsets {k.get('ListOffs
 print(f"documents per tick: {d['documents']/ticks:.1f}, _bulk requests per tick: {d['es_bulk_requests']/ticks:.2f}")
 PY
 if [ -s "$work/lagship.err" ]; then echo "agent warnings:"; head -5 "$work/lagship.err"; fi
+if [ -n "${PROFILE:-}" ]; then
+  cp "$work/lagship" "$PROFILE/lagship"
+  echo "CPU profile, top entries (cumulative):"
+  go tool pprof -top -cum -nodecount 25 "$PROFILE/lagship" "$PROFILE/cpu.prof" 2>/dev/null | sed -n '6,31p'
+  echo "heap in use at the end, top entries:"
+  go tool pprof -top -sample_index=inuse_space -nodecount 12 "$PROFILE/lagship" "$PROFILE/heap.prof" 2>/dev/null | sed -n '6,18p'
+fi

@@ -286,10 +286,21 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	lf.register(fs)
 	path := configFlag(fs)
 	poll := fs.Duration("reload-poll", 5*time.Second, "how often the config file is checked for changes (0 = only on SIGHUP)")
+	var prof profileFlags
+	prof.register(fs)
 	log, err := lf.parse(fs, args, stderr)
 	if err != nil {
 		return err
 	}
+	stopProfiles, err := prof.start()
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := stopProfiles(); err != nil {
+			log.Error().Err(err).Msg("writing profiles")
+		}
+	}()
 	cfg, err := loadConfigFlag(fs, *path)
 	if err != nil {
 		return err
