@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"os"
@@ -14,12 +15,13 @@ type profileFlags struct{ cpu, heap *string }
 
 func (p *profileFlags) register(fs *flag.FlagSet) {
 	p.cpu = fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file (for go tool pprof)")
-	p.heap = fs.String("memprofile", "", "write a heap profile to this file when the run ends (for go tool pprof)")
+	p.heap = fs.String("memprofile", "", "write a heap profile to this file when the run is asked to stop, before it shuts down (for go tool pprof)")
 }
 
-// start begins the CPU profile; the returned stop ends it and writes the
-// heap profile.
-func (p *profileFlags) start() (stop func() error, err error) {
+// start begins the CPU profile and, once ctx ends (the stop signal), writes
+// the heap profile of the running agent; the returned stop ends the CPU
+// profile and waits for the heap profile.
+func (p *profileFlags) start(ctx context.Context) (stop func() error, err error) {
 	var cpu *os.File
 	if *p.cpu != "" {
 		if cpu, err = os.Create(*p.cpu); err != nil {
@@ -30,6 +32,15 @@ func (p *profileFlags) start() (stop func() error, err error) {
 			return nil, fmt.Errorf("-cpuprofile: %w", err)
 		}
 	}
+	heap := make(chan error, 1)
+	if *p.heap == "" {
+		heap <- nil
+	} else {
+		go func() {
+			<-ctx.Done()
+			heap <- writeHeap(*p.heap)
+		}()
+	}
 	return func() error {
 		if cpu != nil {
 			pprof.StopCPUProfile()
@@ -37,18 +48,19 @@ func (p *profileFlags) start() (stop func() error, err error) {
 				return fmt.Errorf("-cpuprofile: %w", err)
 			}
 		}
-		if *p.heap == "" {
-			return nil
-		}
-		f, err := os.Create(*p.heap)
-		if err != nil {
-			return fmt.Errorf("-memprofile: %w", err)
-		}
-		runtime.GC()
-		if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
-			f.Close()
-			return fmt.Errorf("-memprofile: %w", err)
-		}
-		return f.Close()
+		return <-heap
 	}, nil
+}
+
+func writeHeap(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("-memprofile: %w", err)
+	}
+	runtime.GC()
+	if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+		f.Close()
+		return fmt.Errorf("-memprofile: %w", err)
+	}
+	return f.Close()
 }

@@ -292,7 +292,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
-	stopProfiles, err := prof.start()
+	stopProfiles, err := prof.start(ctx)
 	if err != nil {
 		return err
 	}
