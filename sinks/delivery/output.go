@@ -28,8 +28,9 @@ type Options struct {
 	// FlushInterval is the longest a document waits in memory before it is
 	// sent (default 1s); a batch also leaves once no document arrived for
 	// Linger (default 100ms: a tick's documents arrive together), or once it
-	// holds BatchDocs documents (default 1000) or FlushBytes bytes (default
-	// 1 MiB).
+	// holds BatchDocs documents (default 10,000) or FlushBytes bytes
+	// (default 5 MiB: Elasticsearch's advice for a first bulk size, and one
+	// request for a tick of 10,000 topics of 8 partitions).
 	FlushInterval time.Duration
 	Linger        time.Duration
 	BatchDocs     int
@@ -59,8 +60,8 @@ type Options struct {
 const (
 	DefaultFlushInterval = time.Second
 	DefaultLinger        = 100 * time.Millisecond
-	DefaultBatchDocs     = 1000
-	DefaultFlushBytes    = 1 << 20
+	DefaultBatchDocs     = 10000
+	DefaultFlushBytes    = 5 << 20
 	DefaultQueueDocs     = 10000
 	DefaultTimeout       = 30 * time.Second
 	DefaultReplayBatch   = 500
