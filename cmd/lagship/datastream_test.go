@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path"
 	"path/filepath"
@@ -205,5 +207,57 @@ func TestDataViewMatchesStream(t *testing.T) {
 		if ok, _ := path.Match(kibana.IndexPatternTitle, name); !ok {
 			t.Errorf("data view %q does not match %q", kibana.IndexPatternTitle, name)
 		}
+	}
+}
+
+// TestRunRefusesLayout: `lagship run` with data_stream: true refuses to
+// start when the name is an existing plain index, or when a time series
+// stream is asked of Elasticsearch 8.6: exit 1 with the reason, nothing
+// written to Elasticsearch and no spool created.
+func TestRunRefusesLayout(t *testing.T) {
+	for _, tc := range []struct {
+		name, want string
+		es         func(t *testing.T) *esfake.Server
+		tsds       bool
+	}{
+		{"plain index", "is an existing plain index", func(t *testing.T) *esfake.Server {
+			es := esfake.NewTB(t)
+			if err := es.CreateIndex("consumer_lag", mappings.JSON); err != nil {
+				t.Fatal(err)
+			}
+			return es
+		}, false},
+		{"tsds on 8.6", "no generally available time series data streams", func(t *testing.T) *esfake.Server {
+			return esfake.NewTB(t, esfake.WithVersion("8.6.2"))
+		}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			kf, _ := kafkaWithLag(t, []string{"orders"}, 1)
+			es := tc.es(t)
+			dir := t.TempDir()
+			spool := filepath.Join(dir, "spool")
+			path := writeFile(t, "lagship.yaml", fmt.Sprintf(`interval: 1s
+http: {listen: "127.0.0.1:0"}
+elasticsearch: {addresses: [%q], spool_dir: %q, data_stream: true, tsds: %v}
+clusters:
+  - {name: dc1, brokers: [%q]}
+mirrors:
+  - {name: m, cluster: dc1, group: mirrormaker, topics: [orders]}
+`, es.URL(), spool, tc.tsds, kf.ListenAddrs()[0]))
+			// Bounded: an agent that starts anyway stops after 20 s.
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			err := cmdRun(ctx, []string{"-config", path, "-log-level", "error"}, io.Discard, io.Discard)
+			var coded *exitError // any other error exits 1
+			if err == nil || !strings.Contains(err.Error(), tc.want) || errors.As(err, &coded) {
+				t.Fatalf("run: %v, want an error (exit 1) with %q", err, tc.want)
+			}
+			if len(es.Templates()) != 0 || len(es.DataStreams()) != 0 {
+				t.Errorf("wrote to Elasticsearch: templates %v, streams %v", es.Templates(), es.DataStreams())
+			}
+			if _, err := os.Stat(spool); !os.IsNotExist(err) {
+				t.Errorf("the spool was created (%v)", err)
+			}
+		})
 	}
 }

@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/rs/zerolog"
 
@@ -16,7 +18,11 @@ import (
 // newESSink builds the Elasticsearch output of cfg: the bulk writer behind
 // the delivery layer (memory batch, disk spool, replay). It does not wait
 // for Elasticsearch: when it cannot be reached, documents wait in the spool
-// until the index is ready.
+// until the index is ready. With a data stream it first tries the set-up
+// once (for at most startCheck): when the cluster answers that its index
+// layout does not fit the settings (a plain index of the stream's name, a
+// time series stream on a cluster before 8.7), the agent refuses to start
+// and nothing is written anywhere.
 func newESSink(ctx context.Context, cfg *config.Config, log zerolog.Logger) (pipeline.Sink, error) {
 	es := &cfg.Elasticsearch
 	mapping, err := es.Mapping()
@@ -29,6 +35,17 @@ func newESSink(ctx context.Context, cfg *config.Config, log zerolog.Logger) (pip
 	if err != nil {
 		return nil, err
 	}
+	if es.DataStream {
+		pctx, cancel := context.WithTimeout(ctx, startCheck)
+		err := w.Prepare(pctx)
+		cancel()
+		if errors.Is(err, elasticsearch.ErrLayout) {
+			w.Close()
+			return nil, fmt.Errorf("elasticsearch: %w", err)
+		}
+		// Unreachable or failing: the delivery loop prepares again
+		// and the spool takes the documents meanwhile.
+	}
 	out, err := delivery.New(w, es.DeliveryOptions(), log)
 	if err != nil {
 		w.Close()
@@ -36,6 +53,9 @@ func newESSink(ctx context.Context, cfg *config.Config, log zerolog.Logger) (pip
 	}
 	return &esSink{Output: out, w: w, started: cfg.Elasticsearch, log: log}, nil
 }
+
+// startCheck bounds the data stream set-up tried at start.
+const startCheck = 10 * time.Second
 
 // esSink is the agent's Elasticsearch output, able to take new settings on
 // reload.

@@ -375,6 +375,12 @@ func (s *Sink) readPolicy(ctx context.Context, digest string) (exists, current b
 	return ok, ok && p.Policy.Meta["digest"] == digest, nil
 }
 
+// ErrLayout marks a refusal: what the cluster holds under the index name
+// does not fit the settings (a plain index where a data stream is wanted, a
+// time series data stream on a cluster before 8.7, a stream of the other
+// kind), and lagship changes none of it. The agent refuses to start on it.
+var ErrLayout = errors.New("the cluster's index layout does not fit the settings")
+
 // plan turns the state into the requests that make it what the settings
 // say, or into the reason lagship refuses to touch it.
 func (s *Sink) plan(st StreamState) ([]step, error) {
@@ -383,14 +389,14 @@ func (s *Sink) plan(st StreamState) ([]step, error) {
 		return nil, s.plainIndexError()
 	}
 	if v, _ := parseVersion(st.Version); s.cfg.TSDS && !v.atLeast(tsdsSince) {
-		return nil, fmt.Errorf("tsds: Elasticsearch %s has no generally available time series data streams (8.7 and later do): set tsds: false, or upgrade the cluster; nothing was written", st.Version)
+		return nil, fmt.Errorf("tsds: Elasticsearch %s has no generally available time series data streams (8.7 and later do): set tsds: false, or upgrade the cluster; nothing was written: %w", st.Version, ErrLayout)
 	}
 	if st.Exists && st.TimeSeries != s.cfg.TSDS {
 		have, want := "a standard data stream", "tsds: true"
 		if st.TimeSeries {
 			have, want = "a time series data stream", "tsds: false"
 		}
-		return nil, fmt.Errorf("data stream %q exists as %s, which %s does not fit (in a time series data stream Elasticsearch makes the _id, elsewhere lagship does): keep the tsds setting the stream was created with, or point index at a new stream name; nothing was written", name, have, want)
+		return nil, fmt.Errorf("data stream %q exists as %s, which %s does not fit (in a time series data stream Elasticsearch makes the _id, elsewhere lagship does): keep the tsds setting the stream was created with, or point index at a new stream name; nothing was written: %w", name, have, want, ErrLayout)
 	}
 	var steps []step
 	if st.PolicyWanted && !st.PolicyCurrent {
@@ -428,7 +434,7 @@ func (s *Sink) plainIndexError() error {
 		"Either set index to a new name such as %s_stream (Kibana's data view consumer_lag* still matches), "+
 		"or move the documents into a stream of this name: stop lagship, POST _reindex {\"source\":{\"index\":%q},\"dest\":{\"index\":\"%s_tmp\"}}, DELETE /%s, start lagship (it creates the stream), "+
 		"POST _reindex {\"source\":{\"index\":\"%s_tmp\"},\"dest\":{\"index\":%q,\"op_type\":\"create\"}}, DELETE /%s_tmp; "+
-		"or set data_stream: false to keep writing into the index. Nothing was written", name, name, name, name, name, name, name, name)
+		"or set data_stream: false to keep writing into the index. Nothing was written: %w", name, name, name, name, name, name, name, name, ErrLayout)
 }
 
 // prepareStream sets the data stream up (see the top of this file).
