@@ -64,10 +64,11 @@ func (b *builder) pair(name, value string) *dto.LabelPair {
 	return lp
 }
 
-// forget drops the label pairs the last build did not use, once they are
-// as many as the used ones (topics removed from the config).
-func (b *builder) forget(used int) {
-	if len(b.lp) <= 2*used {
+// forget drops the label pairs the last build did not use once the map
+// holds more than twice as many pairs as the build looked up (topics
+// removed from the config), so that it stays proportional to the config.
+func (b *builder) forget(lookups int) {
+	if len(b.lp) <= 2*lookups {
 		return
 	}
 	for k, e := range b.lp {
@@ -152,8 +153,8 @@ func (g families) Gather() ([]*dto.MetricFamily, error) {
 	b.build++
 	b.sl.reset()
 	compat := g.srv.settings.KafkaExporterCompat
-	used := 0
-	lp := func(name, value string) *dto.LabelPair { used++; return b.pair(name, value) }
+	lookups := 0 // at least the number of distinct pairs in use
+	lp := func(name, value string) *dto.LabelPair { lookups++; return b.pair(name, value) }
 	lag := b.family(0, "lagship_partition_lag", "Messages the mirror is behind on the partition, at the last tick (no series while unknown).")
 	tl := b.family(1, "lagship_partition_time_lag_seconds", "Estimated seconds since the next record to mirror was appended to the source partition (no series while unknown).")
 	com := b.family(2, "lagship_partition_committed_offset", "The group's committed offset on the partition at the last tick.")
@@ -215,7 +216,7 @@ func (g families) Gather() ([]*dto.MetricFamily, error) {
 			}
 		}
 	}
-	b.forget(used)
+	b.forget(lookups)
 	out := []*dto.MetricFamily{lag.mf, tl.mf, com.mf, end.mf, st.mf, tlag.mf}
 	if compat {
 		out = append(out, keLag.mf, keSum.mf, keCur.mf, keTop.mf)
@@ -250,10 +251,13 @@ const maxCached = 8 << 20
 // serveMetrics writes the partition families, then the registry's, in the
 // format the scraper asked for.
 func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) {
+	// A component's collector failing (or two of them briefly giving the
+	// same series while a reload swaps them) loses those series only, not
+	// the scrape: what was gathered is served, as promhttp's
+	// ContinueOnError does.
 	own, err := s.reg.Gather()
 	if err != nil {
-		http.Error(w, "gathering metrics: "+err.Error(), http.StatusInternalServerError)
-		return
+		s.log.Debug("gathering metrics", "error", err)
 	}
 	format := expfmt.Negotiate(r.Header)
 	w.Header().Set("Content-Type", string(format))

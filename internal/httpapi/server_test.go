@@ -444,3 +444,33 @@ func TestHumanBytes(t *testing.T) {
 		}
 	}
 }
+
+// dupCollector sends the same series twice, as two components briefly
+// holding the same name during a reload would.
+type dupCollector struct{}
+
+var dupDesc = prometheus.NewDesc("lagship_kafka_fetches_total", "Fetches.", []string{"cluster"}, nil)
+
+func (dupCollector) Describe(chan<- *prometheus.Desc) {}
+func (dupCollector) Collect(ch chan<- prometheus.Metric) {
+	for range 2 {
+		ch <- prometheus.MustNewConstMetric(dupDesc, prometheus.CounterValue, 1, "dc1")
+	}
+}
+
+// TestMetricsSurviveABadCollector: a collector's error costs its series,
+// not the scrape.
+func TestMetricsSurviveABadCollector(t *testing.T) {
+	f := newFixture()
+	a := f.agent()
+	a.Collectors = []prometheus.Collector{dupCollector{}}
+	off := ""
+	s, err := New(Settings{Listen: &off}, a, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, body, _ := get(t, s.Handler(), "/metrics")
+	if code != 200 || !strings.Contains(body, "lagship_partition_lag{") || !strings.Contains(body, "go_goroutines") {
+		t.Fatalf("code %d; partition or Go metrics missing:\n%.600s", code, body)
+	}
+}
