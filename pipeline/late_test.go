@@ -3,6 +3,7 @@ package pipeline
 import (
 	"bytes"
 	"context"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -98,5 +99,88 @@ func TestSampleFromOffsets(t *testing.T) {
 				t.Errorf("accessors: %d %d", s.CommittedAt(len(tt.committed)), s.LogEndAt(0))
 			}
 		})
+	}
+}
+
+// countSink counts documents per tick.
+type countSink struct {
+	mu     sync.Mutex
+	byTick map[time.Time]int
+}
+
+func (s *countSink) Write(_ context.Context, docs []Doc) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, d := range docs {
+		s.byTick[d.Timestamp]++
+	}
+	return nil
+}
+func (s *countSink) Close(context.Context) error { return nil }
+func (s *countSink) ticks() map[time.Time]int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[time.Time]int, len(s.byTick))
+	for k, v := range s.byTick {
+		out[k] = v
+	}
+	return out
+}
+
+// TestStarvedMirrorLogsOncePerMinute: 200 topics of one mirror whose shared
+// collection takes 2.5 intervals skip ticks, and the group logs that once
+// for the mirror (at most one line a minute), not once per topic or tick;
+// every tick that completes has all 200 documents, on aligned times.
+func TestStarvedMirrorLogsOncePerMinute(t *testing.T) {
+	const every = 200 * time.Millisecond
+	const topics = 200
+	// One shared collection per tick, as the sources do: the first topic
+	// of a tick runs it and the others wait for it.
+	var mu sync.Mutex
+	results := map[time.Time]chan struct{}{}
+	var fetches atomic.Int32
+	src := funcSource(func(ctx context.Context, tick time.Time, topic string) (Sample, error) {
+		mu.Lock()
+		ch, ok := results[tick]
+		if !ok {
+			ch = make(chan struct{})
+			results[tick] = ch
+			fetches.Add(1)
+			go func() { time.Sleep(every * 5 / 2); close(ch) }() // the slow shared fetch
+		}
+		mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return Sample{}, ctx.Err()
+		}
+		return Sample{Lags: []int64{1, 2}}, nil
+	})
+	var logs lockedBuf
+	sink := &countSink{byTick: map[time.Time]int{}}
+	stats := &Stats{}
+	g := NewGroup(context.Background(), sink, zerolog.New(&logs).Level(zerolog.InfoLevel), stats)
+	tasks := make([]Task, topics)
+	for i := range tasks {
+		tasks[i] = Task{Target: Target{Mirror: "big", Topic: "t" + strconv.Itoa(i)}, Interval: every, Source: src}
+	}
+	g.Apply(tasks, nil)
+	await.True(t, 30*time.Second, "five shared fetches", func() bool { return fetches.Load() >= 5 })
+	g.Stop()
+	if stats.Missed.Load() == 0 {
+		t.Fatal("no tick was skipped: the scenario did not starve the mirror")
+	}
+	lines := strings.Count(logs.String(), "\n")
+	late := strings.Count(logs.String(), "missed ")
+	if late != 1 || lines > 2 {
+		t.Errorf("%d lines, %d of them about missed ticks, for %d topics that skipped %d topic-ticks; want one:\n%s", lines, late, topics, stats.Missed.Load(), logs.String())
+	}
+	for tick, n := range sink.ticks() {
+		if n != topics {
+			t.Errorf("tick %s has %d documents, want %d (never half a tick)", tick.Format("15:04:05.000"), n, topics)
+		}
+		if tick.UnixNano()%int64(every) != 0 {
+			t.Errorf("tick %s not aligned", tick)
+		}
 	}
 }

@@ -118,6 +118,9 @@ type Worker struct {
 	Process Processor
 	// Observe, when set, hears of every collection's end.
 	Observe Observer
+	// Late, when set, logs skipped ticks per mirror instead of the
+	// worker logging its own.
+	Late *Lateness
 	// Ticked, when set, is set once the first collection has ended.
 	Ticked *atomic.Bool
 	Sink   Sink
@@ -206,18 +209,27 @@ func (w *Worker) Run(stop, work context.Context) {
 		// The log says when a late spell starts and when it ends, not at
 		// every late tick.
 		after := NextTick(now(), every)
+		if w.Late != nil {
+			after = w.Late.next(w.Task.Target.Mirror, every, next, now())
+		}
 		missed := int64(after.Sub(next)/every) - 1
 		switch {
 		case missed > 0:
 			if w.Stats != nil {
 				w.Stats.Missed.Add(missed)
 			}
-			if lateTicks == 0 {
+			if w.Late != nil {
+				w.Late.skipped(w.Task.Target.Mirror, next, after, every, took)
+			} else if lateTicks == 0 {
 				log.Warn().Int64("missed_ticks", missed).Dur("took", took).Dur("interval", every).Msg("collection took longer than the interval; skipping ticks until it keeps up (logged once)")
 			}
 			lateTicks += missed
 		case lateTicks > 0:
-			log.Info().Int64("missed_ticks", lateTicks).Dur("interval", every).Msg("collection keeps up with the interval again")
+			if w.Late != nil {
+				w.Late.keptUp(w.Task.Target.Mirror, every)
+			} else {
+				log.Info().Int64("missed_ticks", lateTicks).Dur("interval", every).Msg("collection keeps up with the interval again")
+			}
 			lateTicks = 0
 		}
 		next = after
@@ -299,6 +311,9 @@ type Group struct {
 	// Observe, when set before the first Apply, hears of every
 	// worker's collections.
 	Observe Observer
+	// Late logs the workers' skipped ticks per mirror (NewGroup sets
+	// one that logs at most once a minute per mirror).
+	Late *Lateness
 
 	work    context.Context
 	mu      sync.Mutex
@@ -334,7 +349,7 @@ func NewGroup(work context.Context, sink Sink, log zerolog.Logger, stats *Stats)
 	if stats == nil {
 		stats = &Stats{}
 	}
-	return &Group{Sink: sink, Log: log, Stats: stats, work: work, running: map[string]*running{}}
+	return &Group{Sink: sink, Log: log, Stats: stats, Late: NewLateness(log, time.Minute), work: work, running: map[string]*running{}}
 }
 
 // Same reports whether two tasks collect the same thing the same way; an
@@ -386,6 +401,7 @@ func (g *Group) start(t Task) {
 		Ticked:  &r.ticked,
 		Process: g.Process,
 		Observe: g.Observe,
+		Late:    g.Late,
 		Sink:    g.Sink,
 		Stats:   g.Stats,
 		Log:     g.Log.With().Str("mirror", t.Target.Mirror).Str("topic", t.Target.Topic).Logger(),

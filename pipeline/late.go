@@ -1,0 +1,108 @@
+package pipeline
+
+import (
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+)
+
+// Lateness keeps the workers of a mirror on the same ticks when the host is
+// starved, and says so once. The first worker of a mirror to finish a tick
+// decides the mirror's next tick and the others follow it, so a late tick is
+// skipped for all of the mirror's topics or for none (never half a tick).
+// The skipped ticks are logged one line per mirror and minute at most
+// ("missed 12 ticks in the last minute: a collection took 1.8s at a 1s
+// interval"), never one per topic and tick, and counted once per mirror.
+type Lateness struct {
+	log   zerolog.Logger
+	every time.Duration // at most one line per mirror this often
+	now   func() time.Time
+
+	mu      sync.Mutex
+	mirrors map[string]*lateMirror
+}
+
+type lateMirror struct {
+	done, next time.Time // the tick decided on after done
+
+	counted time.Time     // the latest skipped tick counted
+	missed  int64         // ticks skipped since the last line
+	worst   time.Duration // the longest collection since the last line
+	logged  time.Time     // when the last line was written
+	late    bool          // a line was written and no tick kept up since
+}
+
+// NewLateness logs through log at most once per mirror and every.
+func NewLateness(log zerolog.Logger, every time.Duration) *Lateness {
+	return &Lateness{log: log, every: every, now: time.Now, mirrors: map[string]*lateMirror{}}
+}
+
+// next is the tick a worker of mirror collects after the tick done,
+// finished at now: the one the mirror's first worker to finish done chose.
+func (l *Lateness) next(mirror string, every time.Duration, done, now time.Time) time.Time {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	m := l.mirrors[mirror]
+	if m == nil {
+		m = &lateMirror{}
+		l.mirrors[mirror] = m
+	}
+	switch {
+	case done.Equal(m.done) && m.next.Sub(done)%every == 0:
+		return m.next
+	case done.After(m.done):
+		m.done, m.next = done, NextTick(now, every)
+		return m.next
+	default: // a straggler from an older tick
+		return NextTick(now, every)
+	}
+}
+
+// skipped reports that a worker of mirror skipped the aligned ticks after
+// from up to (and not including) to, after a collection that took took.
+func (l *Lateness) skipped(mirror string, from, to time.Time, interval, took time.Duration) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	m := l.mirrors[mirror]
+	if m == nil {
+		m = &lateMirror{}
+		l.mirrors[mirror] = m
+	}
+	// Count the ticks in (max(from, counted), to) once.
+	start := from
+	if m.counted.After(start) {
+		start = m.counted
+	}
+	if n := int64(to.Sub(start)/interval) - 1; n > 0 {
+		m.missed += n
+		m.counted = to.Add(-interval)
+	}
+	m.worst = max(m.worst, took)
+	now := l.now()
+	if m.missed > 0 && (m.logged.IsZero() || now.Sub(m.logged) >= l.every) {
+		since := "since the last line"
+		if !m.logged.IsZero() && now.Sub(m.logged) < 2*l.every {
+			since = "in the last " + l.every.String()
+		}
+		l.log.Warn().Str("mirror", mirror).Int64("missed_ticks", m.missed).Dur("took", m.worst).Dur("interval", interval).
+			Msgf("missed %d ticks %s: a collection took %s at a %s interval (whole ticks are skipped until collections keep up; at most one line a %s per mirror)",
+				m.missed, since, m.worst.Round(time.Millisecond), interval, l.every)
+		m.missed, m.worst, m.logged, m.late = 0, 0, now, true
+	}
+}
+
+// keptUp reports that a worker of mirror finished a tick within its
+// interval. The first time after a late line, the mirror says it keeps up
+// again (once).
+func (l *Lateness) keptUp(mirror string, interval time.Duration) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	m := l.mirrors[mirror]
+	if m == nil || !m.late {
+		return
+	}
+	m.late = false
+	l.log.Info().Str("mirror", mirror).Int64("missed_ticks_since", m.missed).Dur("interval", interval).
+		Msg("collections keep up with the interval again")
+}
