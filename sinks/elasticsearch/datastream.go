@@ -666,6 +666,40 @@ func outsideBounds(e itemError) bool {
 	return e.Type == "illegal_argument_exception" && strings.Contains(e.Reason, "is outside of ranges of currently writable indices")
 }
 
+// aheadOfBounds reports whether an outside-bounds reason ("the document
+// timestamp [T] is outside of ranges of currently writable indices
+// [[S1,E1],…,[Sn,En]]") is about a document at or after the newest end En:
+// the host's clock runs ahead of Elasticsearch's, or the write index's end
+// time has not moved yet. That passes, so such a document is sent again
+// later; one before the oldest start is refused for good. A reason it cannot
+// read counts as before (refused), as it did before this distinction.
+func aheadOfBounds(reason string) bool {
+	const tsOpen = "timestamp ["
+	i := strings.Index(reason, tsOpen)
+	if i < 0 {
+		return false
+	}
+	rest := reason[i+len(tsOpen):]
+	j := strings.IndexByte(rest, ']')
+	if j < 0 {
+		return false
+	}
+	ts, err := time.Parse(time.RFC3339Nano, rest[:j])
+	if err != nil {
+		return false
+	}
+	k := strings.LastIndex(reason, "]]")
+	c := strings.LastIndexByte(reason[:max(k, 0)], ',')
+	if k < 0 || c < 0 {
+		return false
+	}
+	end, err := time.Parse(time.RFC3339Nano, reason[c+1:k])
+	if err != nil {
+		return false
+	}
+	return !ts.Before(end)
+}
+
 // OutsideTimeBounds counts the documents a time series data stream refused
 // for their @timestamp (older than its oldest backing index accepts, after
 // a long outage or a late replay); they are set aside, not retried.

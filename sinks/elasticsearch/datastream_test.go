@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lagship/lagship/internal/testutil/await"
 	"github.com/lagship/lagship/internal/testutil/esfake"
 	"github.com/lagship/lagship/mappings"
 	"github.com/lagship/lagship/pipeline"
@@ -570,5 +571,59 @@ func TestTSDSProbe(t *testing.T) {
 	want := "time series data stream with 1 backing indices (write index " + srv.BackingIndices(DefaultIndex)[0] + "); accepts @timestamp from " + from.Format("2006-01-02T15:04:05.000Z") + " on; lifecycle retention 30d"
 	if len(cs) != 4 || !cs[2].OK || cs[2].Detail != want {
 		t.Errorf("probe %+v\nwant detail %q", cs, want)
+	}
+}
+
+func TestAheadOfBounds(t *testing.T) {
+	const ranges = " is outside of ranges of currently writable indices [[2024-05-01T06:00:00.000Z,2024-05-01T08:00:00.000Z],[2024-05-01T08:00:00.000Z,2024-05-01T10:30:00.000Z]]"
+	for _, tt := range []struct {
+		reason string
+		want   bool
+	}{
+		{"the document timestamp [2024-05-01T05:59:59.999Z]" + ranges, false},
+		{"the document timestamp [2024-05-01T10:30:00.000Z]" + ranges, true},
+		{"the document timestamp [2024-05-01T11:00:00.000Z]" + ranges, true},
+		{"the document timestamp [not a time]" + ranges, false},
+		{"the document timestamp [2024-05-01T11:00:00.000Z] is outside of ranges", false},
+		{"", false},
+	} {
+		if got := aheadOfBounds(tt.reason); got != tt.want {
+			t.Errorf("aheadOfBounds(%q) = %v, want %v", tt.reason, got, tt.want)
+		}
+	}
+}
+
+func FuzzAheadOfBounds(f *testing.F) {
+	f.Add("the document timestamp [2024-05-01T11:00:00.000Z] is outside of ranges of currently writable indices [[2024-05-01T08:00:00.000Z,2024-05-01T10:30:00.000Z]]")
+	f.Add("timestamp []]]],")
+	f.Fuzz(func(t *testing.T, reason string) {
+		_ = aheadOfBounds(reason) // never panics
+	})
+}
+
+// TestTSDSAheadOfTimeBounds: documents newer than the write index accepts
+// (the agent's clock ahead of Elasticsearch's) are not set aside: they are
+// sent again and go in once Elasticsearch's clock has caught up.
+func TestTSDSAheadOfTimeBounds(t *testing.T) {
+	var mu sync.Mutex
+	clock := time.Now().UTC().Add(-2 * time.Hour) // Elasticsearch runs 2 h behind
+	now := func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
+	srv := esfake.NewTB(t, esfake.WithClock(now))
+	h := newHarness(t, srv, streamCfg("30d", true), func(o *delivery.Options) { o.Linger, o.MinBackoff, o.MaxBackoff = time.Millisecond, 10*time.Millisecond, 50*time.Millisecond })
+	docs := nowDocs(2, 1)
+	h.write(t, docs)
+	if !await.Within(10*time.Second, func() bool { return h.out.Stats().Retried >= 2 }) {
+		t.Fatalf("not retried: %+v\n%s", h.out.Stats(), h.logs)
+	}
+	if st := h.out.Stats(); st.Refused != 0 || st.Delivered != 0 {
+		t.Fatalf("stats %+v: documents ahead of the stream must wait, not be refused", st)
+	}
+	mu.Lock()
+	clock = time.Now().UTC()
+	mu.Unlock()
+	waitFor(t, "both documents stored", func() bool { return len(srv.DocIDs(DefaultIndex)) == 2 })
+	h.close(t)
+	if st := h.out.Stats(); st.Refused != 0 || h.sink.OutsideTimeBounds() != 0 {
+		t.Errorf("stats %+v, outside %d", st, h.sink.OutsideTimeBounds())
 	}
 }

@@ -244,6 +244,8 @@ func (s *Sink) Write(ctx context.Context, recs []delivery.Record, res []delivery
 			res[i] = delivery.Result{Outcome: delivery.Retry, Reason: r.Error.describe(r.Status)}
 		case r.Status == http.StatusNotFound && r.Error.Type == "index_not_found_exception":
 			missing = true
+		case outsideBounds(r.Error) && aheadOfBounds(r.Error.Reason):
+			res[i] = delivery.Result{Outcome: delivery.Retry, Reason: "newer than the time series data stream's write index accepts yet (a clock ahead of Elasticsearch's, or its end time not moved yet); sent again later: " + r.Error.describe(r.Status)}
 		case outsideBounds(r.Error):
 			res[i] = delivery.Result{Outcome: delivery.Refused, Reason: "outside the time bounds of the time series data stream (older than its oldest backing index accepts; see index.look_back_time): " + r.Error.describe(r.Status)}
 			s.outside.Add(1)
