@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
 	"github.com/lagship/lagship/internal/config"
@@ -33,7 +34,7 @@ func (l *liveConfig) set(c *config.Config) {
 }
 
 // newHTTP builds the agent's HTTP server on what run holds in memory.
-func newHTTP(live *liveConfig, ev *status.Evaluator, group *pipeline.Group, stats *pipeline.Stats, sink pipeline.Sink, srcs health.Reporter, log zerolog.Logger) (*httpapi.Server, error) {
+func newHTTP(live *liveConfig, ev *status.Evaluator, group *pipeline.Group, stats *pipeline.Stats, sink pipeline.Sink, srcs health.Reporter, log zerolog.Logger, collectors ...prometheus.Collector) (*httpapi.Server, error) {
 	comps := []health.Reporter{srcs}
 	if r, ok := sink.(health.Reporter); ok {
 		comps = append([]health.Reporter{r}, comps...)
@@ -54,6 +55,7 @@ func newHTTP(live *liveConfig, ev *status.Evaluator, group *pipeline.Group, stat
 		Latest:     ev.Latest,
 		Generation: ev.Generation,
 		Components: comps,
+		Collectors: collectors,
 		Pending:    group.Pending,
 		LastTick: func() time.Time {
 			if n := stats.LastTick.Load(); n > 0 {

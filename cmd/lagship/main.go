@@ -45,6 +45,7 @@ Usage:
   lagship mapping                                    print the embedded index mapping
   lagship kibana  export                             print the Kibana saved objects (NDJSON)
   lagship kibana  import -url URL | -config FILE     import them into Kibana
+  lagship notify  test -config FILE [-name N]       send a test message through each notifier
   lagship version
 
 run, check, once, demo and kibana import take -log-format json|console and
@@ -96,6 +97,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdMapping(args, stdout, stderr)
 	case "kibana":
 		err = cmdKibana(ctx, args, stdout, stderr)
+	case "notify":
+		err = cmdNotify(ctx, args, stdout, stderr)
 	case "version", "-version", "--version":
 		fmt.Fprintln(stdout, "lagship", buildVersion())
 	case "help", "-h", "-help", "--help":

@@ -112,7 +112,14 @@ func runAgent(ctx context.Context, cfg *config.Config, log zerolog.Logger, opt a
 	configureEvaluator(ev, cfg, evLog)
 	group.Process = ev
 	live := &liveConfig{cfg: cfg}
-	web, err := newHTTP(live, ev, group, stats, sink, srcs, log)
+	nt, err := newNotifier(cfg, ev, log)
+	if err != nil {
+		_ = sink.Close(ctx)
+		stopAll()
+		return err
+	}
+	g.Go(func() error { return nt.Run(bg) })
+	web, err := newHTTP(live, ev, group, stats, sink, srcs, log, nt.Collector())
 	if err != nil {
 		_ = sink.Close(ctx)
 		stopAll()
@@ -177,6 +184,7 @@ func runAgent(ctx context.Context, cfg *config.Config, log zerolog.Logger, opt a
 			}
 		}
 		configureEvaluator(ev, next, evLog)
+		nt.Reconfigure(next.Notify)
 		apply(tasks)
 		if next.HTTP.Address() != cfg.HTTP.Address() || next.HTTP.WebConfigFile != cfg.HTTP.WebConfigFile {
 			log.Warn().Msg("http settings apply at the next start")
