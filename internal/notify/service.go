@@ -276,7 +276,7 @@ func (s *Service) restore() {
 func (s *Service) save() {
 	st := State{Version: StateVersion, Notifiers: map[string]NotifierState{}}
 	for _, n := range s.snapshot() {
-		st.Notifiers[n.cfg.Name] = NotifierState{Incidents: n.machine.Firing(), Pending: n.q.snapshot()}
+		st.Notifiers[n.cfg.Name] = NotifierState{Incidents: append([]Incident{}, n.machine.Firing()...), Pending: n.q.snapshot()}
 	}
 	if err := SaveState(s.state, st); err != nil {
 		s.log.Error().Err(err).Msg("notification state not saved: a restart may repeat or forget incidents")
