@@ -302,3 +302,13 @@ func (a *alertmanager) send(ctx context.Context, batch []Event) result {
 	}
 	return r
 }
+
+// Render is the body a webhook notifier sends for ev: its template's
+// output, or the default JSON.
+func Render(n *Notifier, ev Event) ([]byte, error) {
+	w, err := newWebhook(n)
+	if err != nil {
+		return nil, err
+	}
+	return w.body(&ev)
+}

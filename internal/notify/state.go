@@ -43,15 +43,24 @@ func LoadState(path string) (State, error) {
 	if err != nil {
 		return st, fmt.Errorf("reading the notification state: %w", err)
 	}
-	var got State
-	if err := json.Unmarshal(b, &got); err != nil {
+	got, err := parseState(b)
+	if err != nil {
 		return st, fmt.Errorf("reading the notification state %s: %w", path, err)
 	}
+	return got, nil
+}
+
+// parseState reads the state file's text.
+func parseState(b []byte) (State, error) {
+	var got State
+	if err := json.Unmarshal(b, &got); err != nil {
+		return State{}, err
+	}
 	if got.Version != StateVersion {
-		return st, fmt.Errorf("notification state %s has version %d; this lagship reads version %d", path, got.Version, StateVersion)
+		return State{}, fmt.Errorf("version %d; this lagship reads version %d", got.Version, StateVersion)
 	}
 	if got.Notifiers == nil {
-		got.Notifiers = st.Notifiers
+		got.Notifiers = map[string]NotifierState{}
 	}
 	return got, nil
 }
