@@ -60,7 +60,9 @@ func TestSettingsErrors(t *testing.T) {
 func TestSettingsDefaults(t *testing.T) {
 	cfg, err := config.Parse("lagship.yaml", []byte(head+`  - {name: a, url: "${HOOK}", headers: {Authorization: "Bearer ${TOKEN}"}}
   - {name: am, type: alertmanager, url: "http://am:9093"}
-`), func(k string) (string, bool) { return map[string]string{"HOOK": "https://h/x", "TOKEN": "t0k"}[k], true })
+`), func(k string) (string, bool) {
+		return map[string]string{"HOOK": "https://h/x", "TOKEN": "t0k"}[k], true
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
