@@ -137,12 +137,18 @@ func (m *Machine) Step(now time.Time, topics []status.TopicStatus) []Event {
 		s := ts.Status
 		in.lastSeen = now
 		in.cluster, in.group = ts.Target.Cluster, ts.Target.Group
+		// A change dates from the tick that observed it, not from when
+		// this loop noticed it.
+		since := now
+		if !ts.At.IsZero() && ts.At.Before(now) {
+			since = ts.At
+		}
 		if !in.seen || s != in.cur {
-			in.cur, in.curSince = s, now
+			in.cur, in.curSince = s, since
 		}
 		above := s >= r.MinStatus
 		if !in.seen || above != in.above {
-			in.above, in.sideSince = above, now
+			in.above, in.sideSince = above, since
 		}
 		in.seen = true
 		if !above {

@@ -170,3 +170,18 @@ func TestMachineForget(t *testing.T) {
 		t.Fatal("still firing")
 	}
 }
+
+// TestMachineTickTime: `for` counts from the tick that observed the
+// change, not from when the machine is stepped.
+func TestMachineTickTime(t *testing.T) {
+	m := NewMachine(Rules{MinStatus: status.WARN, For: 2 * time.Second, SendResolved: true})
+	ts := topic("orders", status.STOP, 1)
+	ts.At = t0
+	if evs := m.Step(t0.Add(1900*time.Millisecond), []status.TopicStatus{ts}); len(evs) != 0 {
+		t.Fatalf("early: %v", evs)
+	}
+	evs := m.Step(t0.Add(2*time.Second), []status.TopicStatus{ts})
+	if len(evs) != 1 || !evs[0].StartedAt.Equal(t0) {
+		t.Fatalf("%+v", evs)
+	}
+}

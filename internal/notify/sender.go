@@ -181,16 +181,17 @@ func (w *webhook) body(ev *Event) ([]byte, error) {
 }
 
 func (w *webhook) send(ctx context.Context, batch []Event) result {
+	var r result
 	for i := range batch {
 		b, err := w.body(&batch[i])
 		if err != nil {
 			return result{err: err, permanent: true}
 		}
-		if r := w.post(ctx, b); r.err != nil {
+		if r = w.post(ctx, b); r.err != nil {
 			return r
 		}
 	}
-	return result{code: http.StatusOK}
+	return r
 }
 
 // Alert is Alertmanager's postableAlert (API v2).
