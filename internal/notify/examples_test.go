@@ -119,3 +119,19 @@ func TestDefaultBody(t *testing.T) {
 		t.Errorf("%d fields", len(m))
 	}
 }
+
+// TestREADMEShowsExamples: the README shows each example as it is tested.
+func TestREADMEShowsExamples(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, _ := filepath.Glob("../../examples/notify/*.yaml")
+	for _, f := range files {
+		b, _ := os.ReadFile(f)
+		body := string(b[bytes.Index(b, []byte("notify:")):])
+		if !strings.Contains(string(readme), "```yaml\n"+body+"```") {
+			t.Errorf("README.md does not show %s as it is", f)
+		}
+	}
+}
