@@ -52,6 +52,10 @@ func newHookRecorder(t *testing.T) *hookRecorder {
 		code := h.code
 		h.mu.Unlock()
 		w.WriteHeader(code)
+		if code == 200 {
+			fmt.Fprint(w, "ok")
+			return
+		}
 		fmt.Fprint(w, `{"ok":false,"error":"invalid_payload"}`)
 	}))
 	t.Cleanup(h.Close)
@@ -185,7 +189,11 @@ func (s *statusSink) changes(key string, from time.Time) []string {
 	last := "-"
 	for _, d := range s.docs[key] {
 		if d.Status != last {
-			out = append(out, fmt.Sprintf("t=%.1fs %s", d.Timestamp.Sub(from).Seconds(), d.Status))
+			st := d.Status
+			if st == "" {
+				st = "(no status yet)"
+			}
+			out = append(out, fmt.Sprintf("t=%.1fs %s", d.Timestamp.Sub(from).Seconds(), st))
 			last = d.Status
 		}
 	}
@@ -197,6 +205,7 @@ type notifyAgent struct {
 	sink *statusSink
 	logs *syncbuf.Buffer
 	stop func()
+	url  chan string // the HTTP server's
 }
 
 func runNotifyAgent(t *testing.T, path string) *notifyAgent {
@@ -205,7 +214,7 @@ func runNotifyAgent(t *testing.T, path string) *notifyAgent {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := &notifyAgent{sink: &statusSink{docs: map[string][]pipeline.Doc{}}, logs: &syncbuf.Buffer{}}
+	a := &notifyAgent{sink: &statusSink{docs: map[string][]pipeline.Doc{}}, logs: &syncbuf.Buffer{}, url: make(chan string, 1)}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	log := zerolog.New(zerolog.SyncWriter(a.logs))
@@ -213,6 +222,7 @@ func runNotifyAgent(t *testing.T, path string) *notifyAgent {
 		done <- runAgent(ctx, cfg, log, agentOptions{
 			grace: 5 * time.Second, replan: time.Hour,
 			newSink: func(context.Context, *config.Config) (pipeline.Sink, error) { return a.sink, nil },
+			onHTTP:  func(u string) { a.url <- u },
 		})
 	}()
 	var once sync.Once
@@ -307,6 +317,18 @@ func TestNotifyStoppedMirror(t *testing.T) {
 	if hook.count("firing", "") != 1 || hook.count("resolved", "") != 1 || hook.count("", "payments") != 0 || len(hook.all()) != 2 {
 		t.Errorf("messages %+v", hook.all())
 	}
+	res2, err := http.Get(<-a.url + "metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(res2.Body)
+	res2.Body.Close()
+	for _, want := range []string{`lagship_notify_sent_total{notifier="hook"} 2`, `lagship_notify_failed_total{notifier="hook",reason="rejected"} 0`,
+		`lagship_notify_dropped_total{notifier="hook",reason="superseded"} 0`, `lagship_notify_firing{notifier="hook"} 0`} {
+		if !strings.Contains(string(metrics), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
 	t.Logf("orders' statuses: %s", strings.Join(a.sink.changes("mm/orders", stopped), ", "))
 	t.Logf("payments' statuses: %s", strings.Join(a.sink.changes("mm/payments", stopped), ", "))
 	a.stop()
@@ -391,7 +413,7 @@ notify:
 		code int
 		want []string
 	}{
-		{[]string{"notify", "test", "-config", path, "-name", "good"}, 0, []string{"ok   good (webhook, http://127.0.0.1:", "/[redacted]): test message accepted (HTTP 200, answer: {\"ok\":false"}},
+		{[]string{"notify", "test", "-config", path, "-name", "good"}, 0, []string{"ok   good (webhook, http://127.0.0.1:", "/[redacted]): test message accepted (HTTP 200, answer: ok)"}},
 		{[]string{"notify", "test", "-config", path, "-name", "am"}, 0, []string{"ok   am (alertmanager"}},
 		{[]string{"notify", "test", "-config", path}, 1, []string{"ok   good", "FAIL refused (webhook", "400 Bad Request, answer: {\"ok\":false,\"error\":\"invalid_payload\"}", "ok   am", "1 of 3 notifiers failed the test"}},
 		{[]string{"notify", "test", "-config", path, "-name", "nope"}, 2, []string{`no notifier named "nope" (the file has good, refused, am)`}},
