@@ -111,6 +111,17 @@ func (m *Machine) Firing() []Incident {
 	return out
 }
 
+// FiringCount is the number of firing incidents.
+func (m *Machine) FiringCount() int {
+	n := 0
+	for _, in := range m.incidents {
+		if in.firing {
+			n++
+		}
+	}
+	return n
+}
+
 // watched reports whether the rules cover a topic.
 func (m *Machine) watched(mirror, topic string) bool {
 	return (m.rules.Mirrors == nil || m.rules.Mirrors[mirror]) && (m.rules.Topics == nil || m.rules.Topics[topic])
@@ -125,11 +136,19 @@ func (m *Machine) Step(now time.Time, topics []status.TopicStatus) []Event {
 	settling := now.Before(m.settleUntil)
 	for i := range topics {
 		ts := &topics[i]
-		if ts.Status == status.Unknown || !m.watched(ts.Target.Mirror, ts.Target.Topic) {
+		if !m.watched(ts.Target.Mirror, ts.Target.Topic) {
 			continue
 		}
 		k := Key{ts.Target.Mirror, ts.Target.Topic}
 		in := m.incidents[k]
+		if ts.Status == status.Unknown {
+			// Judged, without a status yet: nothing changes, but the
+			// topic is still there.
+			if in != nil {
+				in.lastSeen = now
+			}
+			continue
+		}
 		if in == nil {
 			in = &incident{}
 			m.incidents[k] = in

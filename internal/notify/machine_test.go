@@ -185,3 +185,20 @@ func TestMachineTickTime(t *testing.T) {
 		t.Fatalf("%+v", evs)
 	}
 }
+
+// TestMachineUnknownKeepsIncident: a firing topic judged without a status
+// (no committed offset) is still watched: it neither resolves nor is
+// forgotten.
+func TestMachineUnknownKeepsIncident(t *testing.T) {
+	m := NewMachine(Rules{MinStatus: status.WARN, SendResolved: true})
+	m.Restore(t0, 0, time.Minute, nil)
+	m.Step(t0, []status.TopicStatus{topic("orders", status.STOP, 1)})
+	for s := 1; s <= 300; s++ {
+		if evs := m.Step(t0.Add(time.Duration(s)*time.Second), []status.TopicStatus{topic("orders", status.Unknown, 1)}); len(evs) != 0 {
+			t.Fatalf("at %d: %+v", s, evs)
+		}
+	}
+	if m.FiringCount() != 1 {
+		t.Fatal("forgotten")
+	}
+}

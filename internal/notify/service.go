@@ -3,6 +3,7 @@ package notify
 import (
 	"context"
 	"fmt"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -171,7 +172,7 @@ func (s *Service) Run(ctx context.Context) error {
 				if len(evs) > 0 {
 					s.dirty.Store(true)
 				}
-				s.firingGauge(n.cfg.Name).Store(int64(len(n.machine.Firing())))
+				s.firingGauge(n.cfg.Name).Store(int64(n.machine.FiringCount()))
 			}
 		}
 		if s.dirty.Swap(false) {
@@ -274,8 +275,14 @@ func (s *Service) restore() {
 
 // save writes the state file.
 func (s *Service) save() {
+	ns := s.snapshot()
+	if len(ns) == 0 {
+		if _, err := os.Stat(s.state); err != nil {
+			return // no notifier, and nothing to forget
+		}
+	}
 	st := State{Version: StateVersion, Notifiers: map[string]NotifierState{}}
-	for _, n := range s.snapshot() {
+	for _, n := range ns {
 		st.Notifiers[n.cfg.Name] = NotifierState{Incidents: append([]Incident{}, n.machine.Firing()...), Pending: n.q.snapshot()}
 	}
 	if err := SaveState(s.state, st); err != nil {
