@@ -447,3 +447,41 @@ notify:
 		t.Errorf("alertmanager test alert %s", amBody)
 	}
 }
+
+// TestNotifyReload: a notifier added to the file by a reload starts
+// without a restart; removed, it stops.
+func TestNotifyReload(t *testing.T) {
+	kf, _ := kafkaWithLag(t, []string{"orders"}, 3) // partition 1 has a lag that never moves: STOP
+	hook := newHookRecorder(t)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "lagship.yaml")
+	conf := func(notify string) string {
+		return fmt.Sprintf(`interval: 1s
+status: {window: 3s}
+elasticsearch: {spool_dir: %q}
+clusters:
+  - {name: dc1, brokers: [%q]}
+mirrors:
+  - {name: mm, cluster: dc1, group: mirrormaker, topics: [orders]}
+%s`, filepath.Join(dir, "spool"), kf.ListenAddrs()[0], notify)
+	}
+	writeConfig(t, path, conf(""))
+	r := startAgent(t, path)
+	waitUntil(t, "documents", func() bool { return r.sink.count("mm/orders") >= 2 })
+	applies := r.count()
+	writeConfig(t, path, conf(fmt.Sprintf("notify:\n  - {name: hook, url: %q, min_status: STOP}\n", hook.URL+"/x")))
+	waitUntil(t, "reload", func() bool { return r.count() > applies })
+	if !await.Within(30*time.Second, func() bool { return hook.count("firing", "orders") == 1 }) {
+		t.Fatalf("no firing; log:\n%s", r.logs.String())
+	}
+	if !strings.Contains(r.logs.String(), "notifier added") {
+		t.Errorf("log:\n%s", r.logs.String())
+	}
+	applies = r.count()
+	writeConfig(t, path, conf(""))
+	waitUntil(t, "reload", func() bool { return r.count() > applies })
+	waitUntil(t, "notifier removed", func() bool { return strings.Contains(r.logs.String(), "notifier removed") })
+	if len(hook.all()) != 1 {
+		t.Errorf("messages %+v", hook.all())
+	}
+}

@@ -28,7 +28,7 @@
 //
 // # Delivery
 //
-// At least once: 5xx, 429 (its Retry-After honoured), timeouts and
+// At least once: 5xx, 429 (its Retry-After honoured), 408, timeouts and
 // connection errors are retried with exponential backoff from 1 s, capped
 // at 1 min, for up to 10 min; then the loss is logged and counted (failed,
 // reason expired). Any other answer outside 2xx is a permanent failure,
