@@ -70,8 +70,8 @@ func TestAlertmanagerRequests(t *testing.T) {
 	}{{0, status.OK}, {1, status.WARN}, {2, status.STOP}, {3, status.OK}}
 	for _, s := range steps {
 		for _, ev := range m.Step(t0.Add(time.Duration(s.at)*time.Second), []status.TopicStatus{topic("orders", s.st, 2)}) {
-			h.n.q.put(ev)
 			n := h.n.c.sent.Load()
+			h.n.q.put(ev)
 			await.True(t, 10*time.Second, "delivery", func() bool { return h.n.c.sent.Load() > n })
 		}
 	}
