@@ -101,7 +101,6 @@ func runAgent(ctx context.Context, cfg *config.Config, log zerolog.Logger, opt a
 	if r, ok := sink.(interface{ Run(context.Context) error }); ok {
 		g.Go(func() error { return r.Run(bg) })
 	}
-	g.Go(func() error { return summaryLoop(bg, opt.summary, stats, []any{sink, srcs}, log) })
 	stopAll := func() { stopBg(); _ = g.Wait() }
 	group := pipeline.NewGroup(work, sink, log, stats)
 	ev := status.New(status.DefaultRules())
@@ -119,6 +118,7 @@ func runAgent(ctx context.Context, cfg *config.Config, log zerolog.Logger, opt a
 		return err
 	}
 	g.Go(func() error { return nt.Run(bg) })
+	g.Go(func() error { return summaryLoop(bg, opt.summary, stats, []any{sink, srcs, nt}, log) })
 	web, err := newHTTP(live, ev, group, stats, sink, srcs, log, nt.Collector())
 	if err != nil {
 		_ = sink.Close(ctx)

@@ -4,6 +4,8 @@ import (
 	"sort"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/lagship/lagship/internal/health"
 )
 
 var (
@@ -53,4 +55,29 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descQueued, prometheus.GaugeValue, float64(r.queued), name)
 		ch <- prometheus.MustNewConstMetric(descFiring, prometheus.GaugeValue, float64(r.firing), name)
 	}
+}
+
+// Health reports each notifier: degraded while messages wait after a
+// failed attempt, with its totals (for the agent's periodic summary).
+func (s *Service) Health() []health.Status {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	names := make([]string, 0, len(s.notifiers))
+	for name := range s.notifiers {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	out := make([]health.Status, 0, len(names))
+	for _, name := range names {
+		c, q := s.counters[name], s.notifiers[name].q.len()
+		st := health.Status{Component: "notify " + name, State: health.Up, LastError: c.err(), Counters: map[string]int64{
+			"sent": c.sent.Load(), "failed": c.rejected.Load() + c.expired.Load(), "dropped": c.superseded.Load() + c.full.Load(),
+			"queued": int64(q), "firing": s.firing[name].Load(),
+		}}
+		if st.LastError != "" && q > 0 {
+			st.State = health.Degraded
+		}
+		out = append(out, st)
+	}
+	return out
 }

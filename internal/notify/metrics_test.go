@@ -53,6 +53,12 @@ lagship_notify_firing{notifier="good"} 2
 	if n, err := testutil.GatherAndCount(reg, "lagship_notify_dropped_total", "lagship_notify_queued", "lagship_notify_retries_total"); err != nil || n != 8 {
 		t.Fatalf("%d series: %v", n, err)
 	}
+	// The same totals in the agent's periodic summary.
+	hs := a.svc.Health()
+	if len(hs) != 2 || hs[0].Component != "notify bad" || hs[0].Counters["failed"] != 2 || !strings.Contains(hs[0].LastError, "400 Bad Request") ||
+		hs[1].Component != "notify good" || hs[1].Counters["sent"] != 2 || hs[1].LastError != "" || hs[1].State != "up" {
+		t.Errorf("health %+v", hs)
+	}
 }
 
 // TestNoNotifierNoStateFile: an agent without notifiers leaves no state

@@ -52,6 +52,15 @@ func (realClock) Sleep(ctx context.Context, d time.Duration) error {
 // counters are a notifier's totals; they outlive reconfigurations.
 type counters struct {
 	sent, rejected, expired, superseded, full, retries atomic.Int64
+	// lastErr is the latest failed attempt's error ("" after a success).
+	lastErr atomic.Value
+}
+
+func (c *counters) setErr(s string) { c.lastErr.Store(s) }
+
+func (c *counters) err() string {
+	s, _ := c.lastErr.Load().(string)
+	return s
 }
 
 func (c *counters) drop(reason string) {
@@ -114,12 +123,14 @@ func (n *notifier) deliver(ctx context.Context, batch []Event) bool {
 		}
 		switch {
 		case r.err == nil:
+			n.c.setErr("")
 			n.c.sent.Add(int64(len(batch)))
 			for i := range batch {
 				n.eventLog(n.log.Info(), &batch[i]).Int("code", r.code).Int("attempt", attempt).Msg("notification sent")
 			}
 			return true
 		case r.permanent:
+			n.c.setErr(r.err.Error())
 			n.c.rejected.Add(int64(len(batch)))
 			for i := range batch {
 				n.eventLog(n.log.Error(), &batch[i]).Int("code", r.code).Str("answer", r.answer).Str("error", r.err.Error()).
@@ -127,6 +138,7 @@ func (n *notifier) deliver(ctx context.Context, batch []Event) bool {
 			}
 			return true
 		}
+		n.c.setErr(r.err.Error())
 		wait := max(delay, r.retryAfter)
 		if n.clock.Now().Sub(start)+wait > n.backoff.GiveUp {
 			n.c.expired.Add(int64(len(batch)))
