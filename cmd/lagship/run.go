@@ -184,7 +184,7 @@ func runAgent(ctx context.Context, cfg *config.Config, log zerolog.Logger, opt a
 			}
 		}
 		configureEvaluator(ev, next, evLog)
-		nt.Reconfigure(next.Notify)
+		nt.Reconfigure(next.Notify, notifyOptions(next).Settle)
 		apply(tasks)
 		if next.HTTP.Address() != cfg.HTTP.Address() || next.HTTP.WebConfigFile != cfg.HTTP.WebConfigFile {
 			log.Warn().Msg("http settings apply at the next start")

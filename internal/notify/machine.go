@@ -98,6 +98,19 @@ func (m *Machine) Restore(now time.Time, settle, forget time.Duration, incs []In
 	}
 }
 
+// Resettle treats the firing incidents as restored from now: until
+// now+settle they resolve only on OK and are not downgraded. A reload that
+// changes a mirror's status rules restarts its judgement, which is then
+// incomplete for a window, as after a restart.
+func (m *Machine) Resettle(now time.Time, settle time.Duration) {
+	m.settleUntil = now.Add(settle)
+	for _, in := range m.incidents {
+		if in.firing {
+			in.restored = true
+		}
+	}
+}
+
 // Firing lists the firing incidents, for the state file.
 func (m *Machine) Firing() []Incident {
 	var out []Incident

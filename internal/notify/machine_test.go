@@ -202,3 +202,38 @@ func TestMachineUnknownKeepsIncident(t *testing.T) {
 		t.Fatal("forgotten")
 	}
 }
+
+// TestMachineResettle: after a reload, a firing incident holds against an
+// incomplete judgement for the settle time, and resolves on OK.
+func TestMachineResettle(t *testing.T) {
+	for _, c := range []struct {
+		name    string
+		changes []change
+		want    []string
+	}{
+		{"incomplete after the reload: nothing", []change{{0, status.STOP}, {10, status.Unknown}, {11, status.WARN}, {14, status.STOP}}, []string{"0 firing STOP<-"}},
+		{"OK after the reload: resolved", []change{{0, status.STOP}, {10, status.Unknown}, {11, status.WARN}, {13, status.OK}}, []string{"0 firing STOP<-", "13 resolved OK<-STOP"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			m := NewMachine(Rules{MinStatus: status.STALL, SendResolved: true})
+			var got []string
+			cur := status.Unknown
+			for s := 0; s <= 30; s++ {
+				if s == 10 {
+					m.Resettle(t0.Add(10*time.Second), 5*time.Second)
+				}
+				for _, ch := range c.changes {
+					if ch.At == s {
+						cur = ch.St
+					}
+				}
+				for _, ev := range m.Step(t0.Add(time.Duration(s)*time.Second), []status.TopicStatus{topic("orders", cur, 1)}) {
+					got = append(got, fmt.Sprintf("%d %s %s<-%s", s, ev.Event, ev.Status, ev.PreviousStatus))
+				}
+			}
+			if strings.Join(got, "\n") != strings.Join(c.want, "\n") {
+				t.Errorf("messages:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(c.want, "\n"))
+			}
+		})
+	}
+}

@@ -44,7 +44,7 @@ type Service struct {
 	state  string
 	log    zerolog.Logger
 	opt    Options
-	reconf chan Settings
+	reconf chan reconf
 
 	mu        sync.Mutex
 	notifiers map[string]*notifier
@@ -69,7 +69,7 @@ func New(s Settings, src Source, statePath string, log zerolog.Logger, opt Optio
 	if opt.QueueLen <= 0 {
 		opt.QueueLen = QueueLen
 	}
-	svc := &Service{src: src, state: statePath, log: log, opt: opt, reconf: make(chan Settings, 1),
+	svc := &Service{src: src, state: statePath, log: log, opt: opt, reconf: make(chan reconf, 1),
 		notifiers: map[string]*notifier{}, counters: map[string]*counters{}, firing: map[string]*atomic.Int64{}}
 	for i := range s {
 		n, err := svc.build(&s[i])
@@ -109,13 +109,22 @@ func (s *Service) build(cfg *Notifier) (*notifier, error) {
 	}, nil
 }
 
+// reconf is a reload's notifiers and settle time.
+type reconf struct {
+	next   Settings
+	settle time.Duration
+}
+
 // Reconfigure replaces the notifiers with those of next (validated): a
 // notifier whose settings did not change keeps running untouched; a
-// changed one keeps its incidents and undelivered messages.
-func (s *Service) Reconfigure(next Settings) {
+// changed one keeps its incidents and undelivered messages. The firing
+// incidents settle again for settle (see Machine.Resettle): the reload may
+// have restarted the judgement of their topics.
+func (s *Service) Reconfigure(next Settings, settle time.Duration) {
+	req := reconf{next, settle}
 	for {
 		select {
-		case s.reconf <- next:
+		case s.reconf <- req:
 			return
 		default:
 		}
@@ -152,8 +161,12 @@ func (s *Service) Run(ctx context.Context) error {
 			}
 			s.save()
 			return nil
-		case next := <-s.reconf:
-			s.apply(next, stops, start)
+		case req := <-s.reconf:
+			s.apply(req.next, stops, start)
+			now := s.opt.Clock.Now()
+			for _, n := range s.snapshot() {
+				n.machine.Resettle(now, req.settle)
+			}
 			s.dirty.Store(true)
 		case <-t.C:
 			ns := s.snapshot()

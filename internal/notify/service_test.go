@@ -204,7 +204,7 @@ func TestServiceReconfigure(t *testing.T) {
 	await.True(t, 10*time.Second, "firing", func() bool { return events(rc, Firing) == 1 })
 	next := Settings{{Name: "hook", URL: configkit.Secret(rc.URL + "/v2")}, {Name: "other", URL: configkit.Secret(rc2.URL)}}
 	next.SetDefaults()
-	a.svc.Reconfigure(next)
+	a.svc.Reconfigure(next, 0)
 	await.True(t, 10*time.Second, "the added notifier fires", func() bool { return events(rc2, Firing) == 1 })
 	src.set(topic("orders", status.OK, 1))
 	await.True(t, 10*time.Second, "both resolve", func() bool { return events(rc, Resolved) == 1 && events(rc2, Resolved) == 1 })
