@@ -43,7 +43,8 @@
 // restart neither re-sends an incident already sent nor forgets to resolve
 // it. While the evaluator, which starts afresh, has not yet observed a whole
 // window (Options.Settle), a restored incident resolves only on OK and is
-// not downgraded.
+// not downgraded; so does every firing incident for a window after a
+// reload.
 //
 // # Secrets
 //
