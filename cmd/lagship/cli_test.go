@@ -77,6 +77,9 @@ func TestHelp(t *testing.T) {
 		{[]string{"help", "healthcheck"}, "help/healthcheck.golden"},
 		{[]string{"version", "-h"}, "help/version.golden"},
 		{[]string{"help", "version"}, "help/version.golden"},
+		{[]string{"help", "notify"}, "help/notify.golden"},
+		{[]string{"notify", "-h"}, "help/notify.golden"},
+		{[]string{"notify", "test", "-h"}, "help/notify-test.golden"},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			code, out, errs := runCLI(t, tc.args...)

@@ -34,12 +34,12 @@ func (l *liveConfig) set(c *config.Config) {
 }
 
 // newHTTP builds the agent's HTTP server on what run holds in memory.
-func newHTTP(live *liveConfig, ev *status.Evaluator, group *pipeline.Group, stats *pipeline.Stats, sink pipeline.Sink, srcs health.Reporter, log zerolog.Logger) (*httpapi.Server, error) {
+func newHTTP(live *liveConfig, ev *status.Evaluator, group *pipeline.Group, stats *pipeline.Stats, sink pipeline.Sink, srcs health.Reporter, log zerolog.Logger, collectors ...prometheus.Collector) (*httpapi.Server, error) {
 	comps := []health.Reporter{srcs}
 	if r, ok := sink.(health.Reporter); ok {
 		comps = append([]health.Reporter{r}, comps...)
 	}
-	var colls []prometheus.Collector
+	colls := append([]prometheus.Collector(nil), collectors...)
 	for _, c := range []any{sink, srcs} {
 		if c, ok := c.(prometheus.Collector); ok {
 			colls = append(colls, c)

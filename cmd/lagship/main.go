@@ -63,6 +63,9 @@ func commands() []command {
 				return cmdMapping(args, stdout, stderr)
 			}},
 		{"kibana", "export|import", "Kibana saved objects for the dashboards", "", cmdKibana},
+		{"notify", "test [-config FILE] [-name N]", "send a test message through each notifier",
+			"Sends one clearly marked test message through every notifier of the config (or the one\n" +
+				"named by -name) and prints each receiver's answer; exit 1 when one failed.", cmdNotify},
 		{"healthcheck", "[-url URL] [-timeout 5s]", "exit 0 when a running agent's /healthz answers 200",
 			"Asks a running agent's /healthz and exits 0 when it answers 200, 1 otherwise: the\n" +
 				"HEALTHCHECK of images without a shell or curl.", cmdHealthcheck},

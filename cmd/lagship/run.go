@@ -101,7 +101,6 @@ func runAgent(ctx context.Context, cfg *config.Config, log zerolog.Logger, opt a
 	if r, ok := sink.(interface{ Run(context.Context) error }); ok {
 		g.Go(func() error { return r.Run(bg) })
 	}
-	g.Go(func() error { return summaryLoop(bg, opt.summary, stats, []any{sink, srcs}, log) })
 	stopAll := func() { stopBg(); _ = g.Wait() }
 	group := pipeline.NewGroup(work, sink, log, stats)
 	ev := status.New(status.DefaultRules())
@@ -112,7 +111,15 @@ func runAgent(ctx context.Context, cfg *config.Config, log zerolog.Logger, opt a
 	configureEvaluator(ev, cfg, evLog)
 	group.Process = ev
 	live := &liveConfig{cfg: cfg}
-	web, err := newHTTP(live, ev, group, stats, sink, srcs, log)
+	nt, err := newNotifier(cfg, ev, log)
+	if err != nil {
+		_ = sink.Close(ctx)
+		stopAll()
+		return err
+	}
+	g.Go(func() error { return nt.Run(bg) })
+	g.Go(func() error { return summaryLoop(bg, opt.summary, stats, []any{sink, srcs, nt}, log) })
+	web, err := newHTTP(live, ev, group, stats, sink, srcs, log, nt.Collector())
 	if err != nil {
 		_ = sink.Close(ctx)
 		stopAll()
@@ -178,6 +185,7 @@ func runAgent(ctx context.Context, cfg *config.Config, log zerolog.Logger, opt a
 			}
 		}
 		configureEvaluator(ev, next, evLog)
+		nt.Reconfigure(next.Notify, notifyOptions(next).Settle)
 		apply(tasks)
 		if next.HTTP.Address() != cfg.HTTP.Address() || next.HTTP.WebConfigFile != cfg.HTTP.WebConfigFile {
 			log.Warn().Msg("http settings apply at the next start")

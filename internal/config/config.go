@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/lagship/lagship/internal/httpapi"
+	"github.com/lagship/lagship/internal/notify"
 	"github.com/lagship/lagship/pipeline/status"
 	"github.com/lagship/lagship/sinks/delivery"
 	"github.com/lagship/lagship/sinks/elasticsearch"
@@ -54,6 +55,8 @@ type Config struct {
 	Status status.Settings `yaml:"status"`
 	// HTTP is the agent's HTTP server (metrics, status, health, page).
 	HTTP httpapi.Settings `yaml:"http"`
+	// Notify lists who is told of incidents (webhooks, Alertmanager).
+	Notify notify.Settings `yaml:"notify"`
 
 	// Methods is the registry the mirrors were decoded with.
 	Methods sources.Registry `yaml:"-"`

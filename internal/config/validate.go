@@ -18,6 +18,7 @@ func (c *Config) setDefaults() {
 		c.Interval = Duration(DefaultInterval)
 	}
 	c.Elasticsearch.SetDefaults()
+	c.Notify.SetDefaults()
 	for i := range c.Clusters {
 		c.Clusters[i].SetDefaults()
 	}
@@ -136,6 +137,7 @@ func (p *parser) validate(c *Config) {
 	}
 	c.Status.Validate(reporter{p: p, c: c, base: []any{"status"}})
 	c.HTTP.Validate(reporter{p: p, c: c, base: []any{"http"}})
+	c.Notify.Validate(reporter{p: p, c: c, base: []any{"notify"}}, c.mirrorTopics())
 }
 
 // checkInterval: an interval given in the file is at least MinInterval and

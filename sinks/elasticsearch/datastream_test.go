@@ -609,7 +609,9 @@ func TestTSDSAheadOfTimeBounds(t *testing.T) {
 	clock := time.Now().UTC().Add(-2 * time.Hour) // Elasticsearch runs 2 h behind
 	now := func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
 	srv := esfake.NewTB(t, esfake.WithClock(now))
-	h := newHarness(t, srv, streamCfg("30d", true), func(o *delivery.Options) { o.Linger, o.MinBackoff, o.MaxBackoff = time.Millisecond, 10*time.Millisecond, 50*time.Millisecond })
+	h := newHarness(t, srv, streamCfg("30d", true), func(o *delivery.Options) {
+		o.Linger, o.MinBackoff, o.MaxBackoff = time.Millisecond, 10*time.Millisecond, 50*time.Millisecond
+	})
 	docs := nowDocs(2, 1)
 	h.write(t, docs)
 	if !await.Within(10*time.Second, func() bool { return h.out.Stats().Retried >= 2 }) {

@@ -1,0 +1,53 @@
+// Package notify tells people when a mirror's topics stall, stop or fall
+// behind: webhooks (with an optional body template, for Slack, Teams,
+// Google Chat or PagerDuty) and Prometheus Alertmanager.
+//
+// # Data flow
+//
+// The Service reads the evaluator's judgement (status.Evaluator.Latest), at
+// most once per Options.Every and only when its Generation changed; it never
+// runs in the collection path. Each notifier has its own incident Machine (a
+// pure state machine, one incident per mirror and topic), its own bounded
+// queue and its own delivery goroutine, so a slow or dead receiver delays
+// neither ticks nor documents nor the other receivers.
+//
+// # Incidents
+//
+// An incident fires when the topic's status reaches min_status and has held
+// for `for`; a change of status while firing is sent as an update once the
+// new status has held for `for`; it resolves when the status falls below
+// min_status for `for`. Nothing is sent while nothing changes, except the
+// repeat (webhook) or the re-send every minute (Alertmanager, which resolves
+// alerts that are not re-sent).
+//
+// # Bounds
+//
+// A queue holds at most QueueLen incidents; a newer state of an incident
+// replaces the queued one (counted as dropped, reason superseded), and when
+// the queue is full the oldest queued incident is dropped (reason full).
+//
+// # Delivery
+//
+// At least once: 5xx, 429 (its Retry-After honoured), 408, timeouts and
+// connection errors are retried with exponential backoff from 1 s, capped
+// at 1 min, for up to 10 min; then the loss is logged and counted (failed,
+// reason expired). Any other answer outside 2xx is a permanent failure,
+// logged with the receiver's answer (failed, reason rejected).
+//
+// # Durability
+//
+// The firing incidents and the undelivered messages of every notifier are
+// kept in a small JSON state file next to the Elasticsearch spool, written
+// atomically (temporary file, fsync, rename, fsync of the directory)
+// whenever they change, at most once per Options.Every, and at shutdown. A
+// restart neither re-sends an incident already sent nor forgets to resolve
+// it. While the evaluator, which starts afresh, has not yet observed a whole
+// window (Options.Settle), a restored incident resolves only on OK and is
+// not downgraded; so does every firing incident for a window after a
+// reload.
+//
+// # Secrets
+//
+// Receiver URLs are secrets: logs and errors show only their scheme and
+// host. Header values are never logged.
+package notify

@@ -1,0 +1,279 @@
+package notify
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/lagship/lagship/internal/configkit"
+	"github.com/lagship/lagship/internal/testutil/await"
+	"github.com/lagship/lagship/internal/testutil/syncbuf"
+	"github.com/lagship/lagship/pipeline/status"
+)
+
+// fakeSource is a judgement the test sets; every read counts.
+type fakeSource struct {
+	mu     sync.Mutex
+	gen    uint64
+	topics []status.TopicStatus
+	reads  int
+}
+
+func (f *fakeSource) set(ts ...status.TopicStatus) {
+	f.mu.Lock()
+	f.topics, f.gen = ts, f.gen+1
+	f.mu.Unlock()
+}
+
+func (f *fakeSource) Generation() uint64 { f.mu.Lock(); defer f.mu.Unlock(); return f.gen }
+
+func (f *fakeSource) Latest() []status.TopicStatus {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.reads++
+	f.gen++ // the next round reads again
+	return append([]status.TopicStatus(nil), f.topics...)
+}
+
+func (f *fakeSource) readCount() int { f.mu.Lock(); defer f.mu.Unlock(); return f.reads }
+
+// agent runs a Service until stopped.
+type agent struct {
+	svc  *Service
+	logs *syncbuf.Buffer
+	stop func()
+}
+
+func startService(t *testing.T, s Settings, src Source, state string, opt Options) *agent {
+	t.Helper()
+	s.SetDefaults()
+	if opt.Every == 0 {
+		opt.Every = 10 * time.Millisecond
+	}
+	logs := &syncbuf.Buffer{}
+	svc, err := New(s, src, state, zerolog.New(logs), opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- svc.Run(ctx) }()
+	var once sync.Once
+	a := &agent{svc: svc, logs: logs}
+	a.stop = func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("Run: %v", err)
+				}
+			case <-time.After(10 * time.Second):
+				t.Error("service did not stop")
+			}
+		})
+	}
+	t.Cleanup(a.stop)
+	return a
+}
+
+// sent is how many messages the service's notifier delivered (the
+// receiver has answered).
+func sent(s *Service, name string) int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.counters[name].sent.Load()
+}
+
+func events(rc *receiver, kind string) int {
+	n := 0
+	for _, r := range rc.delivered() {
+		if strings.Contains(r.Body, `"event":"`+kind+`"`) {
+			n++
+		}
+	}
+	return n
+}
+
+// TestServiceRestartMidIncident: the agent stops while an incident fires;
+// the next one does not fire it again, even while the fresh evaluator
+// judges the topic WARN, and still sends the resolved message.
+func TestServiceRestartMidIncident(t *testing.T) {
+	rc := newReceiver(t, nil, nil)
+	state := filepath.Join(t.TempDir(), "spool.notify.json")
+	cfg := Settings{{Name: "hook", URL: configkit.Secret(rc.URL), MinStatus: "STALL"}}
+	src := &fakeSource{}
+	src.set(topic("orders", status.OK, 2), topic("payments", status.OK, 2))
+	a := startService(t, cfg, src, state, Options{})
+	await.True(t, 10*time.Second, "a first round", func() bool { return src.readCount() >= 2 })
+	src.set(topic("orders", status.STOP, 2), topic("payments", status.OK, 2))
+	await.True(t, 10*time.Second, "firing", func() bool { return sent(a.svc, "hook") == 1 })
+	a.stop()
+	b, err := os.ReadFile(state)
+	if err != nil || !strings.Contains(string(b), `"status": "STOP"`) {
+		t.Fatalf("state file: %v\n%s", err, b)
+	}
+	t.Logf("state file after the first run:\n%s", b)
+
+	src2 := &fakeSource{}
+	src2.set(topic("orders", status.WARN, 2), topic("payments", status.OK, 2)) // a fresh evaluator: incomplete
+	a2 := startService(t, cfg, src2, state, Options{Settle: time.Hour})
+	await.True(t, 10*time.Second, "100 rounds", func() bool { return src2.readCount() >= 100 })
+	src2.set(topic("orders", status.STOP, 2), topic("payments", status.OK, 2))
+	n := src2.readCount()
+	await.True(t, 10*time.Second, "100 more rounds", func() bool { return src2.readCount() >= n+100 })
+	if got := events(rc, Firing); got != 1 {
+		t.Fatalf("%d firing messages after the restart", got)
+	}
+	src2.set(topic("orders", status.OK, 2), topic("payments", status.OK, 2))
+	await.True(t, 10*time.Second, "resolved", func() bool { return sent(a2.svc, "hook") == 1 })
+	a2.stop()
+	if got := len(rc.requests()); got != 2 {
+		t.Errorf("%d requests in all", got)
+	}
+	for _, r := range rc.requests() {
+		var ev Event
+		_ = json.Unmarshal([]byte(r.Body), &ev)
+		t.Logf("%s %s %s<-%s (started %s)", ev.Event, ev.Topic, ev.Status, ev.PreviousStatus, ev.StartedAt.Format(time.RFC3339))
+		if ev.Topic != "orders" {
+			t.Errorf("message about %s", ev.Topic)
+		}
+	}
+	b, _ = os.ReadFile(state)
+	if strings.Contains(string(b), `"mirror"`) {
+		t.Errorf("state file still holds an incident:\n%s", b)
+	}
+}
+
+// TestServiceUndeliveredSurvivesRestart: a message the receiver did not
+// take before the agent stopped is delivered by the next agent, once.
+func TestServiceUndeliveredSurvivesRestart(t *testing.T) {
+	var mu sync.Mutex
+	down := true
+	rc := newReceiver(t, nil, func(n int, r *http.Request) (int, string, http.Header) {
+		mu.Lock()
+		defer mu.Unlock()
+		if down {
+			return 503, "down", nil
+		}
+		return 200, "ok", nil
+	})
+	state := filepath.Join(t.TempDir(), "spool.notify.json")
+	cfg := Settings{{Name: "hook", URL: configkit.Secret(rc.URL)}}
+	src := &fakeSource{}
+	src.set(topic("orders", status.STOP, 1))
+	a := startService(t, cfg, src, state, Options{Backoff: Backoff{First: 20 * time.Millisecond, Max: 50 * time.Millisecond, GiveUp: time.Minute}})
+	await.True(t, 10*time.Second, "attempts", func() bool { return len(rc.requests()) >= 2 })
+	a.stop()
+	b, _ := os.ReadFile(state)
+	var st State
+	if err := json.Unmarshal(b, &st); err != nil || len(st.Notifiers["hook"].Pending) != 1 {
+		t.Fatalf("state: %v\n%s", err, b)
+	}
+	mu.Lock()
+	down = false
+	mu.Unlock()
+	a2 := startService(t, cfg, src, state, Options{})
+	await.True(t, 10*time.Second, "delivery", func() bool { return sent(a2.svc, "hook") == 1 })
+	n := src.readCount()
+	await.True(t, 10*time.Second, "50 more rounds", func() bool { return src.readCount() >= n+50 })
+	a2.stop()
+	if got := rc.delivered(); len(got) != 1 || !strings.Contains(got[0].Body, `"event":"firing"`) {
+		t.Fatalf("delivered %+v", got)
+	}
+}
+
+// TestServiceReconfigure: a changed notifier keeps its incidents (no second
+// firing); a removed one stops; an added one starts.
+func TestServiceReconfigure(t *testing.T) {
+	rc := newReceiver(t, nil, nil)
+	rc2 := newReceiver(t, nil, nil)
+	src := &fakeSource{}
+	src.set(topic("orders", status.STOP, 1))
+	cfg := Settings{{Name: "hook", URL: configkit.Secret(rc.URL)}}
+	cfg.SetDefaults()
+	a := startService(t, cfg, src, filepath.Join(t.TempDir(), "s.json"), Options{})
+	await.True(t, 10*time.Second, "firing", func() bool { return events(rc, Firing) == 1 })
+	next := Settings{{Name: "hook", URL: configkit.Secret(rc.URL + "/v2")}, {Name: "other", URL: configkit.Secret(rc2.URL)}}
+	next.SetDefaults()
+	a.svc.Reconfigure(next, 0)
+	await.True(t, 10*time.Second, "the added notifier fires", func() bool { return events(rc2, Firing) == 1 })
+	src.set(topic("orders", status.OK, 1))
+	await.True(t, 10*time.Second, "both resolve", func() bool { return events(rc, Resolved) == 1 && events(rc2, Resolved) == 1 })
+	if events(rc, Firing) != 1 {
+		t.Errorf("%d firing messages", events(rc, Firing))
+	}
+	if got := rc.requests()[1].Path; got != "/v2" {
+		t.Errorf("resolved went to %s", got)
+	}
+}
+
+func TestQueue(t *testing.T) {
+	var drops []string
+	q := newQueue(2, func(r string) { drops = append(drops, r) })
+	ev := func(topic, kind string) Event { e := SampleEvent(kind == Firing); e.Topic = topic; return e }
+	q.put(ev("a", Firing))
+	q.put(ev("a", Resolved)) // newer state of a
+	q.put(ev("b", Firing))
+	q.put(ev("c", Firing)) // full: a goes
+	got := q.take(10)
+	if len(got) != 2 || got[0].Topic != "b" || got[1].Topic != "c" || strings.Join(drops, ",") != "superseded,full" {
+		t.Fatalf("took %v, dropped %v", got, drops)
+	}
+	if q.len() != 2 || len(q.snapshot()) != 2 {
+		t.Fatalf("in flight %d", q.len())
+	}
+	q.put(ev("b", Resolved))
+	batch := got[:1]
+	q.refresh(batch)
+	if batch[0].Event != Resolved || q.len() != 2 {
+		t.Fatalf("refresh: %+v", batch)
+	}
+	q.done(got)
+	if q.len() != 0 {
+		t.Fatalf("left %d", q.len())
+	}
+}
+
+func TestStateFile(t *testing.T) {
+	dir := t.TempDir()
+	path := StatePath(filepath.Join(dir, "spool"))
+	if path != filepath.Join(dir, "spool.notify.json") {
+		t.Fatalf("path %s", path)
+	}
+	st, err := LoadState(path)
+	if err != nil || len(st.Notifiers) != 0 {
+		t.Fatalf("missing file: %v %v", st, err)
+	}
+	want := State{Version: StateVersion, Notifiers: map[string]NotifierState{"hook": {
+		Incidents: []Incident{{Mirror: "mm", Topic: "orders", Status: "STOP", Previous: "OK", StartedAt: t0, LastSent: t0}},
+		Pending:   []Event{SampleEvent(false)},
+	}}}
+	if err := SaveState(path, want); err != nil {
+		t.Fatal(err)
+	}
+	got, err := LoadState(path)
+	if err != nil || js(got) != js(want) {
+		t.Fatalf("round trip: %v\n%s\n%s", err, js(got), js(want))
+	}
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 1 {
+		t.Errorf("left temporary files: %v", entries)
+	}
+	for _, bad := range []string{"{", `{"version": 9}`, "null x"} {
+		if err := os.WriteFile(path, []byte(bad), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := LoadState(path); err == nil {
+			t.Errorf("%q read without error", bad)
+		}
+	}
+}
