@@ -216,9 +216,17 @@ func RemotePath(s string) string {
 // more than the credentials, never less.
 var userinfoRE = regexp.MustCompile(`//.*@`)
 
-// RedactURL hides the credentials of a URL for an error message.
+// RedactURL hides the credentials of a URL for an error message, also in
+// an address written without a scheme ("elastic:pw@es:9200", which is not
+// a valid address but must not print its password either).
 func RedactURL(s string) string {
-	return userinfoRE.ReplaceAllString(s, "//REDACTED@")
+	if strings.Contains(s, "//") {
+		return userinfoRE.ReplaceAllString(s, "//REDACTED@")
+	}
+	if i := strings.LastIndexByte(s, '@'); i >= 0 {
+		return "REDACTED" + s[i:]
+	}
+	return s
 }
 
 // Fingerprint hashes values (as JSON) into a key that changes when any of
