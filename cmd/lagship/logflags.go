@@ -147,6 +147,7 @@ func (w *ecsWriter) convert(p []byte) ([]byte, error) {
 		if err := dec.Decode(&val); err != nil {
 			return nil, err
 		}
+		orig := key
 		if n, ok := ecsNames[key]; ok {
 			key = n
 		}
@@ -160,6 +161,13 @@ func (w *ecsWriter) convert(p []byte) ([]byte, error) {
 		case "ecs.version", "service.name", "service.version":
 			// the writer's own, never an event's
 		default:
+			// The event's own fields go under lagship.: ECS has
+			// objects named url, file, host, group…, and an index
+			// with ECS mappings refuses a string where one of them
+			// is expected.
+			if _, renamed := ecsNames[orig]; !renamed {
+				key = "lagship." + key
+			}
 			rest = append(rest, field{key, val})
 		}
 	}

@@ -28,7 +28,7 @@ func TestLogFormats(t *testing.T) {
 		}},
 		{"ecs", func(t *testing.T, out string) {
 			m := decodeLine(t, out)
-			want := map[string]any{"log.level": "info", "message": "hello", "mirror": "mm", "ecs.version": ecsVersion,
+			want := map[string]any{"log.level": "info", "message": "hello", "lagship.mirror": "mm", "ecs.version": ecsVersion,
 				"service.name": "lagship", "service.version": buildVersion()}
 			for k, v := range want {
 				if m[k] != v {
@@ -72,13 +72,20 @@ func TestECSFields(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	log.Error().Err(errors.New(`dial "es:9200": refused`)).Int("documents", 42).Dict("methods", log.Info().Int("ssh", 1)).Str("topic", "a\"b").Msg("line\nbreak")
+	log.Error().Err(errors.New(`dial "es:9200": refused`)).Int("documents", 42).Dict("methods", log.Info().Int("ssh", 1)).Str("topic", "a\"b").
+		Str("url", "http://127.0.0.1:9839/").Str("host", "mm1.example").Str("file", "/var/lib/lagship/x").Str("group", "mm").Msg("line\nbreak")
 	m := decodeLine(t, b.String())
-	if m["log.level"] != "error" || m["error.message"] != `dial "es:9200": refused` || m["documents"] != 42.0 || m["topic"] != `a"b` || m["message"] != "line\nbreak" {
+	if m["log.level"] != "error" || m["error.message"] != `dial "es:9200": refused` || m["lagship.documents"] != 42.0 || m["lagship.topic"] != `a"b` || m["message"] != "line\nbreak" {
 		t.Errorf("%v", m)
 	}
-	if mm, _ := m["methods"].(map[string]any); mm["ssh"] != 1.0 {
-		t.Errorf("methods %v", m["methods"])
+	if mm, _ := m["lagship.methods"].(map[string]any); mm["ssh"] != 1.0 {
+		t.Errorf("methods %v", m["lagship.methods"])
+	}
+	// ECS has objects of these names: an event's strings must not take them.
+	for _, k := range []string{"url", "host", "file", "group", "documents", "topic"} {
+		if _, ok := m[k]; ok {
+			t.Errorf("top-level %q in an ECS line: %v", k, m)
+		}
 	}
 	// Something that is not one of zerolog's events is passed on as is.
 	b.Reset()
