@@ -202,6 +202,7 @@ func TestDockerfileAndCompose(t *testing.T) {
 			Volumes []string `yaml:"volumes"`
 			Ports   []string `yaml:"ports"`
 			Command []string `yaml:"command"`
+			Grace   string   `yaml:"stop_grace_period"`
 		} `yaml:"services"`
 		Volumes map[string]any `yaml:"volumes"`
 	}
@@ -211,6 +212,9 @@ func TestDockerfileAndCompose(t *testing.T) {
 	svc, ok := compose.Services["lagship"]
 	if !ok {
 		t.Fatal("no lagship service")
+	}
+	if grace, err := time.ParseDuration(svc.Grace); err != nil || grace < defaultGrace+10*time.Second {
+		t.Errorf("compose stop_grace_period %q (%v) leaves less than 10s over the %v shutdown deadline", svc.Grace, err, defaultGrace)
 	}
 	ctx := filepath.Join("../../examples/docker-compose", svc.Build.Context)
 	if df, err := filepath.Abs(filepath.Join(ctx, svc.Build.Dockerfile)); err != nil || df != mustAbs(t, "../../Dockerfile") {
