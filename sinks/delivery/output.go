@@ -135,11 +135,16 @@ type Stats struct {
 // the agent's errgroup and hand documents to Write; Close flushes and stops
 // Run.
 type Output struct {
-	opt  Options
-	log  zerolog.Logger
-	sp   *spool.Spool
-	rej  *rejected
-	wake chan struct{}
+	opt Options
+	log zerolog.Logger
+	sp  *spool.Spool
+	rej *rejected
+	// rejMu guards the rate of refused-document log lines.
+	rejMu     sync.Mutex
+	rejSince  time.Time
+	rejLogged int
+	rejQuiet  int
+	wake      chan struct{}
 
 	closing   chan struct{} // closed by Close
 	done      chan struct{} // closed when Run returns
@@ -685,10 +690,34 @@ func (o *Output) write(ctx context.Context, recs []Record, res []Result) error {
 	return err
 }
 
+// rejectLogs is how many refused documents are logged one by one per
+// minute; beyond it one line a minute gives the count, so that a replay of
+// thousands of refused documents does not write thousands of lines.
+const rejectLogs = 10
+
 // reject sets a record aside for good.
 func (o *Output) reject(r Record, reason string) {
 	o.refusedN.Add(1)
 	path, err := o.rej.add(r, reason)
+	now := time.Now()
+	o.rejMu.Lock()
+	if now.Sub(o.rejSince) >= time.Minute {
+		if o.rejQuiet > 0 {
+			o.log.Error().Int("refused", o.rejQuiet).Str("kept_in", o.rej.dir).
+				Msgf("%d more documents were refused for good in the last minute (not logged one by one); each is kept with its reason", o.rejQuiet)
+		}
+		o.rejSince, o.rejLogged, o.rejQuiet = now, 0, 0
+	}
+	quiet := o.rejLogged >= rejectLogs
+	if quiet {
+		o.rejQuiet++
+	} else {
+		o.rejLogged++
+	}
+	o.rejMu.Unlock()
+	if quiet && err == nil {
+		return
+	}
 	ev := o.log.Error().Str("doc_id", r.ID).Str("reason", reason)
 	if err != nil {
 		ev = ev.AnErr("rejected_file_error", err)

@@ -450,3 +450,28 @@ func TestHealthStates(t *testing.T) {
 		t.Error("Running is false while Run runs")
 	}
 }
+
+// refuseWriter refuses every document for good.
+type refuseWriter struct{}
+
+func (refuseWriter) Prepare(context.Context) error { return nil }
+func (refuseWriter) Write(_ context.Context, recs []delivery.Record, res []delivery.Result) error {
+	for i := range recs {
+		res[i] = delivery.Result{Outcome: delivery.Refused, Reason: "mapper_parsing_exception"}
+	}
+	return nil
+}
+
+// TestRefusedLogBounded: 60 refused documents are all kept with their
+// reason, and at most 10 of them are logged one by one in a minute.
+func TestRefusedLogBounded(t *testing.T) {
+	logs := &logBuf{}
+	r := startWriter(t, refuseWriter{}, fastOptions(t.TempDir()), logs, nil)
+	for k := range 6 {
+		r.write(t, tick(k, 10))
+	}
+	await.True(t, 10*time.Second, "60 documents refused", func() bool { return r.out.Stats().Refused == 60 })
+	if n := strings.Count(logs.String(), "document refused for good"); n != 10 {
+		t.Errorf("%d refused documents logged one by one, want 10:\n%s", n, logs.String())
+	}
+}
