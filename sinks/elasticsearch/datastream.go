@@ -106,6 +106,10 @@ var builtinPatterns = []string{"logs-*-*", "metrics-*-*", "traces-*-*", "synthet
 // validStreamName applies the rules a data stream name has on top of an
 // index name's.
 func validStreamName(name string) error {
+	// A backing index is .ds-<name>-yyyy.MM.dd-000001, at most 255 bytes.
+	if len(name) > 255-len(".ds--yyyy.MM.dd-000001") {
+		return fmt.Errorf("it is %d bytes long: a data stream name has at most %d (its backing indices add %d to it, and an index name has at most 255)", len(name), 255-len(".ds--yyyy.MM.dd-000001"), len(".ds--yyyy.MM.dd-000001"))
+	}
 	if strings.HasPrefix(name, ".ds-") {
 		return errors.New("it must not start with .ds- (the prefix of backing indices)")
 	}

@@ -629,3 +629,15 @@ func TestTSDSAheadOfTimeBounds(t *testing.T) {
 		t.Errorf("stats %+v, outside %d", st, h.sink.OutsideTimeBounds())
 	}
 }
+
+func TestStreamNameLength(t *testing.T) {
+	for _, tt := range []struct {
+		n  int
+		ok bool
+	}{{233, true}, {234, false}} {
+		err := validStreamName(strings.Repeat("a", tt.n))
+		if (err == nil) != tt.ok {
+			t.Errorf("a %d-byte name: %v", tt.n, err)
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package elasticsearch
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/url"
 	"os"
@@ -100,6 +101,19 @@ func (s *Settings) Validate(r configkit.Reporter) {
 	}
 	if s.TSDS && !s.DataStream {
 		r.Errorf([]any{"tsds"}, "needs data_stream: true (a time series data stream is a data stream)")
+	}
+	if s.TSDS && s.DataStream && s.MappingFile != "" {
+		// The mapping must have what a time series data stream needs
+		// (its dimensions as keyword); found at start rather than by a
+		// set-up that would fail at every attempt.
+		if b, err := s.Mapping(); err == nil {
+			var tmpl map[string]any
+			if json.Unmarshal(b, &tmpl) == nil {
+				if err := annotateTSDS(tmpl); err != nil {
+					r.Errorf([]any{"mapping_file"}, "%s does not fit tsds: true: %v", s.MappingFile, err)
+				}
+			}
+		}
 	}
 	if s.DataStream && s.Index != "" && validIndexName(s.Index) == nil {
 		if err := validStreamName(s.Index); err != nil {

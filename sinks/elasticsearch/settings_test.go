@@ -85,3 +85,24 @@ func TestConfigReadsMappingFile(t *testing.T) {
 		t.Errorf("an unreadable mapping_file: Config(nil) mapping is not the embedded one")
 	}
 }
+
+// TestTSDSMappingFileChecked: with tsds, a mapping_file whose dimensions
+// are not keyword is a config error naming the file and line.
+func TestTSDSMappingFileChecked(t *testing.T) {
+	mf := filepath.Join(t.TempDir(), "mapping.json")
+	bad := strings.Replace(string(mappings.JSON), `"mirror": { "type": "keyword" }`, `"mirror": { "type": "text" }`, 1)
+	if bad == string(mappings.JSON) {
+		t.Fatal("the mapping changed: adjust the test")
+	}
+	if err := os.WriteFile(mf, []byte(bad), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	noEnv := func(string) (string, bool) { return "", false }
+	_, err := config.Parse("f.yaml", []byte("elasticsearch: {data_stream: true, tsds: true, mapping_file: "+mf+"}\n"+base), noEnv)
+	if err == nil || !strings.Contains(err.Error(), "f.yaml:1: elasticsearch.mapping_file: "+mf+" does not fit tsds: true: a time series data stream needs mirror mapped as keyword") {
+		t.Fatalf("err = %v", err)
+	}
+	if _, err := config.Parse("f.yaml", []byte("elasticsearch: {data_stream: true, mapping_file: "+mf+"}\n"+base), noEnv); err != nil {
+		t.Errorf("without tsds the same mapping is fine: %v", err)
+	}
+}
