@@ -132,7 +132,13 @@ func (p *parser) dropConsequences(errs Errors) Errors {
 		}
 		for _, u := range p.unset {
 			parent := parentPath(u.Field)
-			if within(u.Field, e.Field) || (parent != "" && e.Field == parent) || (e.Line == u.Line && within(e.Field, u.Field)) {
+			// A check across the mapping's keys is a consequence only
+			// when it names the unset key ("username and password go
+			// together" for an unset password); "topics is required"
+			// beside an unset name is a problem of its own.
+			key := strings.TrimPrefix(u.Field[len(parent):], ".")
+			acrossKeys := parent != "" && e.Field == parent
+			if within(u.Field, e.Field) || (acrossKeys && mentions(e.Msg, key)) || (!acrossKeys && e.Line == u.Line && within(e.Field, u.Field)) {
 				return true
 			}
 		}
@@ -150,6 +156,30 @@ func (p *parser) dropConsequences(errs Errors) Errors {
 // within reports whether field is path or lies inside it.
 func within(path, field string) bool {
 	return field == path || strings.HasPrefix(field, path+".") || strings.HasPrefix(field, path+"[")
+}
+
+// mentions reports whether msg names key as a word.
+func mentions(msg, key string) bool {
+	if key == "" {
+		return true
+	}
+	for i := 0; ; {
+		j := strings.Index(msg[i:], key)
+		if j < 0 {
+			return false
+		}
+		j += i
+		before := j == 0 || !isWordByte(msg[j-1])
+		after := j+len(key) == len(msg) || !isWordByte(msg[j+len(key)])
+		if before && after {
+			return true
+		}
+		i = j + 1
+	}
+}
+
+func isWordByte(c byte) bool {
+	return c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
 }
 
 // parentPath is the mapping or list holding field: mirrors[0].ssh for

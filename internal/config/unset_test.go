@@ -26,6 +26,11 @@ func TestUnsetVariableOneError(t *testing.T) {
 			}},
 		{"mirror name", strings.Replace(base, "name: mm", "name: ${MIRROR}", 1),
 			[]string{"f.yaml:6: mirrors[0].name: environment variable MIRROR is not set (referenced as ${MIRROR})"}},
+		{"mirror name unset, and its topics missing", strings.Replace(strings.Replace(base, "name: mm", "name: ${MIRROR}", 1), "    topics: [orders]\n", "", 1),
+			[]string{
+				"f.yaml:6: mirrors[0].name: environment variable MIRROR is not set (referenced as ${MIRROR})",
+				"f.yaml:6: mirrors[0]: topics is required",
+			}},
 		{"quoted duration", "interval: \"${TICK}\"\n" + base,
 			[]string{"f.yaml:1: interval: environment variable TICK is not set (referenced as ${TICK})"}},
 		{"sasl password in a flow mapping", strings.Replace(base, `    brokers: ["kafka1:9092"]`, "    brokers: [\"kafka1:9092\"]\n    sasl: {mechanism: PLAIN, username: u, password: ${KAFKA_PW}}", 1),
