@@ -3,9 +3,12 @@ package main
 import (
 	"context"
 	_ "embed"
+	"encoding/json"
 	"fmt"
 	"io"
 	"math"
+	"net"
+	"net/http"
 	"os"
 	"sync"
 	"time"
@@ -66,8 +69,14 @@ func cmdDemo(ctx context.Context, args []string, out, stderr io.Writer) error {
 		return err
 	}
 	defer os.RemoveAll(spoolDir)
+	receiver, err := startDemoReceiver(stderr)
+	if err != nil {
+		return err
+	}
+	defer receiver.Close()
 	env := map[string]string{"DEMO_BROKER_1": addrs[0], "DEMO_BROKER_2": addrs[1], "DEMO_BROKER_3": addrs[2],
-		"DEMO_ES_URL": "http://localhost:9200", "DEMO_SPOOL_DIR": spoolDir}
+		"DEMO_ES_URL": "http://localhost:9200", "DEMO_SPOOL_DIR": spoolDir,
+		"DEMO_NOTIFY_URL": "http://" + receiver.Addr().String() + "/hook"}
 	if *esURL != "" {
 		env["DEMO_ES_URL"] = *esURL
 	}
@@ -83,7 +92,7 @@ func cmdDemo(ctx context.Context, args []string, out, stderr io.Writer) error {
 	log.Info().Strs("brokers", addrs).Msg("demo: in-process Kafka cluster with topics orders(6) payments(3) clicks(12) orders-v2(2); " +
 		"mirror mm-demo: orders falls further behind (WARN), payments and clicks lag in a wave (OK while catching up, WARN while falling behind), " +
 		"clicks partition 11 has no committed offset (unknown lag); mirror mm-stuck: a live consumer that never commits on payments (STALL after about 5 s). " +
-		"Statuses appear once the 10 s window has a few observations")
+		"Statuses appear once the 10 s window has a few observations; the STALL is notified to a receiver the demo runs, which prints it")
 	// The stuck mirror's consumer: it joins its group and heartbeats, and
 	// never commits.
 	stuck := kafkago.NewReader(kafkago.ReaderConfig{
@@ -220,4 +229,27 @@ func (m *mirrorSim) step(ctx context.Context, i int) error {
 	}
 	_, err := m.client.OffsetCommit(ctx, &kafkago.OffsetCommitRequest{GroupID: "mirrormaker-demo", GenerationID: -1, Topics: commits})
 	return err
+}
+
+// startDemoReceiver serves the demo's notifier on a free port of this
+// machine and prints each notification it receives. Close stops it.
+func startDemoReceiver(out io.Writer) (net.Listener, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("demo: notification receiver: %w", err)
+	}
+	srv := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var n struct {
+			Event, Mirror, Topic, Status string
+			Previous                     string `json:"previous_status"`
+			TotalLag                     int64  `json:"total_lag"`
+		}
+		if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&n); err != nil {
+			http.Error(w, "not a notification", http.StatusBadRequest)
+			return
+		}
+		fmt.Fprintf(out, "\n  notification received: %s %s/%s %s (was %s), total lag %d\n\n", n.Event, n.Mirror, n.Topic, n.Status, n.Previous, n.TotalLag)
+	})}
+	go func() { _ = srv.Serve(ln) }()
+	return ln, nil
 }

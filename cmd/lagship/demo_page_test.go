@@ -13,9 +13,10 @@ import (
 	"github.com/lagship/lagship/internal/testutil/syncbuf"
 )
 
-// TestDemoServesPage: the demo prints its status page's URL, and the page
-// shows every demo topic with its status: the mirror falling behind (WARN)
-// and the stuck one (STALL).
+// TestDemoServesPage: the demo prints its status page's URL, its receiver
+// prints the stuck mirror's notification, and the page shows every demo
+// topic with its status: the mirror falling behind (WARN) and the stuck one
+// (STALL).
 func TestDemoServesPage(t *testing.T) {
 	var stderr syncbuf.Buffer
 	ctx, cancel := context.WithCancel(context.Background())
@@ -40,6 +41,9 @@ func TestDemoServesPage(t *testing.T) {
 		`data-topic="payments"`, `data-topic="clicks"`, "mm-demo", "mm-stuck",
 	}
 	var page, missing string
+	await.True(t, 40*time.Second, "the demo's receiver to print the stuck mirror's notification", func() bool {
+		return strings.Contains(stderr.String(), "notification received: firing mm-stuck/payments STALL")
+	})
 	if !await.Within(40*time.Second, func() bool {
 		res, err := http.Get(url)
 		if err != nil {
