@@ -197,6 +197,10 @@ func TestKibanaImportConfigFlags(t *testing.T) {
 	otherSrv := startTestKibana(t, otherKibana)
 	flagUser := &testKibana{version: "8.19.0", user: "admin", password: "from-the-flag"}
 	flagUserSrv := startTestKibana(t, flagUser)
+	// The file's username with the flag's password: a -password that is
+	// ignored sends the file's and is refused.
+	flagPassword := &testKibana{version: "8.19.0", user: "lagship", password: "from-the-flag"}
+	flagPasswordSrv := startTestKibana(t, flagPassword)
 	keyKibana := &testKibana{version: "8.19.0", apiKey: "a2V5LWlkOmtleQ=="}
 	keySrv := startTestKibana(t, keyKibana)
 
@@ -219,8 +223,8 @@ func TestKibanaImportConfigFlags(t *testing.T) {
 			"/api/saved_objects/_import", basic("lagship", "from-the-file"), "space default"},
 		{"-username and -password", []string{"-url", flagUserSrv.URL, "-username", "admin", "-password", "from-the-flag"},
 			flagUser, flagUserSrv.URL, "/s/ops/api/saved_objects/_import", basic("admin", "from-the-flag"), "space ops"},
-		{"-password alone keeps the username", []string{"-url", otherSrv.URL, "-password", "from-the-file"},
-			otherKibana, otherSrv.URL, "/s/ops/api/saved_objects/_import", basic("lagship", "from-the-file"), "space ops"},
+		{"-password alone keeps the username", []string{"-url", flagPasswordSrv.URL, "-password", "from-the-flag"},
+			flagPassword, flagPasswordSrv.URL, "/s/ops/api/saved_objects/_import", basic("lagship", "from-the-flag"), "space ops"},
 		{"-api-key replaces basic auth", []string{"-url", keySrv.URL, "-api-key", "a2V5LWlkOmtleQ=="},
 			keyKibana, keySrv.URL, "/s/ops/api/saved_objects/_import", "ApiKey a2V5LWlkOmtleQ==", "space ops"},
 	} {
