@@ -627,7 +627,36 @@ func TestValidatorRejectsBrokenBundles(t *testing.T) {
 					o["migrationVersion"] = map[string]any{"lens": "8.2.0"}
 				})
 			},
-			want: "lens migration version 8.2.0 is newer than 7.17.0",
+			want: "lens migration version 8.2.0 is newer than 7.16.0",
+		},
+		{
+			// 7.17 has no Lens migration after 7.16.0.
+			name: "lens migrationVersion 7.17.0",
+			bundle: func(t *testing.T) []byte {
+				return mutate(t, Format717, totalLagID, func(o map[string]any) {
+					o["migrationVersion"] = map[string]any{"lens": "7.17.0"}
+				})
+			},
+			want: "lens migration version 7.17.0 is newer than 7.16.0: Kibana 7.17 refuses the object",
+		},
+		{
+			name: "index-pattern migrationVersion 7.17.0",
+			bundle: func(t *testing.T) []byte {
+				return mutate(t, Format717, IndexPatternID, func(o map[string]any) {
+					o["migrationVersion"] = map[string]any{"index-pattern": "7.17.0"}
+				})
+			},
+			want: "index-pattern migration version 7.17.0 is newer than 7.11.0",
+		},
+		{
+			// 7.17.0 to 7.17.2 know no dashboard migration after 7.14.0.
+			name: "dashboard migrationVersion of 7.17.3",
+			bundle: func(t *testing.T) []byte {
+				return mutate(t, Format717, DashboardID, func(o map[string]any) {
+					o["migrationVersion"] = map[string]any{"dashboard": "7.17.3"}
+				})
+			},
+			want: "dashboard migration version 7.17.3 is newer than 7.14.0",
 		},
 		{
 			name: "migrationVersion for another type",

@@ -120,8 +120,12 @@ type schema struct {
 	typeMigrationVersion bool
 	// core is the coreMigrationVersion every object must carry.
 	core string
+	// oldest is the oldest release the format covers: dashboard panels
+	// written by a newer release are not for it.
+	oldest string
 	// accepts is, per type, the newest migration version that the oldest
-	// Kibana of the format knows: a newer one is refused there.
+	// Kibana of the format knows (its releaseTypeVersions entry): a newer
+	// one is refused there.
 	accepts          map[string]string
 	dashboardKeys    map[string]bool
 	optionsKeys      map[string]bool
@@ -137,11 +141,10 @@ type schema struct {
 
 var (
 	kibana717 = schema{
-		name: "Kibana 7.17",
-		core: "7.17.0",
-		accepts: map[string]string{
-			"index-pattern": "7.17.0", "lens": "7.17.0", "visualization": "7.17.0", "dashboard": "7.17.0",
-		},
+		name:                   "Kibana 7.17",
+		core:                   "7.17.0",
+		oldest:                 "7.17.0",
+		accepts:                mustTypeVersions("7.17.0"),
 		dashboardKeys:          dashboardKeys717,
 		optionsKeys:            optionsKeys717,
 		datasource:             "indexpattern",
@@ -156,15 +159,14 @@ var (
 		name:                 "Kibana 8.9 to 8.19",
 		typeMigrationVersion: true,
 		core:                 "8.8.0",
-		accepts: map[string]string{
-			"index-pattern": "8.0.0", "lens": "8.9.0", "visualization": "8.5.0", "dashboard": "8.9.0",
-		},
-		dashboardKeys:    dashboardKeys8,
-		optionsKeys:      optionsKeys8,
-		datasource:       "formBased",
-		datatableColumns: datatableColumnKeys8,
-		operations:       lensOperations8,
-		colourText:       true,
+		oldest:               "8.9.0",
+		accepts:              mustTypeVersions("8.9.0"),
+		dashboardKeys:        dashboardKeys8,
+		optionsKeys:          optionsKeys8,
+		datasource:           "formBased",
+		datatableColumns:     datatableColumnKeys8,
+		operations:           lensOperations8,
+		colourText:           true,
 	}
 	schemas = map[Format]schema{Format717: kibana717, Format8: kibana8}
 )
@@ -982,9 +984,9 @@ func (v *validator) dashboard(attrs map[string]any, refs []Reference, lookup fun
 		v.allowedKeys(where, p, panelKeys)
 		if pv, ok := p["version"].(string); ok {
 			got, okv := parseVersion(pv)
-			limit, _ := parseVersion(v.schema.accepts["dashboard"])
+			limit, _ := parseVersion(v.schema.oldest)
 			if !okv || slices.Compare(got[:], limit[:]) > 0 {
-				v.errorf("%s: version %q is not a version up to %s", where, pv, v.schema.accepts["dashboard"])
+				v.errorf("%s: version %q is not a version up to %s", where, pv, v.schema.oldest)
 			}
 		}
 		if index == "" {
