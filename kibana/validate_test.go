@@ -137,6 +137,22 @@ type schema struct {
 	currentIndexPatternRef bool
 	// colourText: tables colour cells of text columns by value (8.x).
 	colourText bool
+	// columnParams are, per Lens operation, boolean params its columns
+	// must carry (requireParams) or must not carry (7.17: params its Lens
+	// does not know).
+	columnParams  map[string][]string
+	requireParams bool
+}
+
+// lensParams8 are the params Lens' 8.2.0 migration sets on older objects
+// (x-pack/plugins/lens/server/migrations/common_migrations.ts:
+// commonSetIncludeEmptyRowsDateHistogram, commonSetLastValueShowArrayValues)
+// and dropPartials, which Lens 8.x writes on every date histogram it
+// creates. Objects typed 8.9.0 skip that migration, so they carry them; 7.17
+// knows none of them.
+var lensParams8 = map[string][]string{
+	"date_histogram": {"includeEmptyRows", "dropPartials"},
+	"last_value":     {"showArrayValues"},
 }
 
 var (
@@ -151,6 +167,7 @@ var (
 		datatableColumns:       datatableColumnKeys717,
 		operations:             lensOperations717,
 		currentIndexPatternRef: true,
+		columnParams:           lensParams8,
 	}
 	// kibana8 is the 8.x format as 8.19 stores it, limited to what 8.9,
 	// the oldest release the format covers, knows: typeMigrationVersion
@@ -167,6 +184,8 @@ var (
 		datatableColumns:     datatableColumnKeys8,
 		operations:           lensOperations8,
 		colourText:           true,
+		columnParams:         lensParams8,
+		requireParams:        true,
 	}
 	schemas = map[Format]schema{Format717: kibana717, Format8: kibana8}
 )
@@ -874,6 +893,16 @@ func (v *validator) lensColumn(layerID, id string, col map[string]any, cols map[
 		}
 	}
 	params, _ := col["params"].(map[string]any)
+	for _, p := range v.schema.columnParams[op] {
+		val, has := params[p]
+		_, isBool := val.(bool)
+		switch {
+		case v.schema.requireParams && !isBool:
+			v.errorf("%s: %s needs a boolean params.%s, as Lens 8.x writes it (objects typed for %s skip Lens' 8.2.0 migration)", where, op, p, v.schema.oldest)
+		case !v.schema.requireParams && has:
+			v.errorf("%s: params.%s is unknown to %s's Lens", where, p, v.schema.name)
+		}
+	}
 	switch op {
 	case "last_value":
 		sf, _ := params["sortField"].(string)
