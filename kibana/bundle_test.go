@@ -353,6 +353,56 @@ func TestValidatorRejectsBrokenBundles(t *testing.T) {
 			want: `points at index-pattern "someone-elses-pattern", which is not in the bundle`,
 		},
 		{
+			// Objects typed 8.9.0 skip Lens' 8.2.0 migration: without
+			// includeEmptyRows a date histogram leaves out empty buckets.
+			name:   "8.x date histogram without includeEmptyRows",
+			format: Format8,
+			bundle: func(t *testing.T) []byte {
+				return mutate(t, Format8, trendID, func(o map[string]any) {
+					delete(lensColumns(o)["time"].(map[string]any)["params"].(map[string]any), "includeEmptyRows")
+				})
+			},
+			want: `column "time": date_histogram needs a boolean params.includeEmptyRows`,
+		},
+		{
+			name:   "8.x date histogram without dropPartials",
+			format: Format8,
+			bundle: func(t *testing.T) []byte {
+				return mutate(t, Format8, totalLagID, func(o map[string]any) {
+					delete(lensColumns(o)["time"].(map[string]any)["params"].(map[string]any), "dropPartials")
+				})
+			},
+			want: `column "time": date_histogram needs a boolean params.dropPartials`,
+		},
+		{
+			name:   "8.x last value with a string showArrayValues",
+			format: Format8,
+			bundle: func(t *testing.T) []byte {
+				return mutate(t, Format8, statusTableID, func(o map[string]any) {
+					lensColumns(o)["status"].(map[string]any)["params"].(map[string]any)["showArrayValues"] = "false"
+				})
+			},
+			want: `column "status": last_value needs a boolean params.showArrayValues`,
+		},
+		{
+			name: "7.17 date histogram with includeEmptyRows",
+			bundle: func(t *testing.T) []byte {
+				return mutate(t, Format717, trendID, func(o map[string]any) {
+					lensColumns(o)["time"].(map[string]any)["params"].(map[string]any)["includeEmptyRows"] = true
+				})
+			},
+			want: `column "time": params.includeEmptyRows is unknown to Kibana 7.17's Lens`,
+		},
+		{
+			name: "7.17 last value with showArrayValues",
+			bundle: func(t *testing.T) []byte {
+				return mutate(t, Format717, latestTableID, func(o map[string]any) {
+					lensColumns(o)["total_lag"].(map[string]any)["params"].(map[string]any)["showArrayValues"] = false
+				})
+			},
+			want: `column "total_lag": params.showArrayValues is unknown to Kibana 7.17's Lens`,
+		},
+		{
 			name: "sourceField missing from the mapping",
 			bundle: func(t *testing.T) []byte {
 				return mutate(t, Format717, totalLagID, func(o map[string]any) {
@@ -627,7 +677,36 @@ func TestValidatorRejectsBrokenBundles(t *testing.T) {
 					o["migrationVersion"] = map[string]any{"lens": "8.2.0"}
 				})
 			},
-			want: "lens migration version 8.2.0 is newer than 7.17.0",
+			want: "lens migration version 8.2.0 is newer than 7.16.0",
+		},
+		{
+			// 7.17 has no Lens migration after 7.16.0.
+			name: "lens migrationVersion 7.17.0",
+			bundle: func(t *testing.T) []byte {
+				return mutate(t, Format717, totalLagID, func(o map[string]any) {
+					o["migrationVersion"] = map[string]any{"lens": "7.17.0"}
+				})
+			},
+			want: "lens migration version 7.17.0 is newer than 7.16.0: Kibana 7.17 refuses the object",
+		},
+		{
+			name: "index-pattern migrationVersion 7.17.0",
+			bundle: func(t *testing.T) []byte {
+				return mutate(t, Format717, IndexPatternID, func(o map[string]any) {
+					o["migrationVersion"] = map[string]any{"index-pattern": "7.17.0"}
+				})
+			},
+			want: "index-pattern migration version 7.17.0 is newer than 7.11.0",
+		},
+		{
+			// 7.17.0 to 7.17.2 know no dashboard migration after 7.14.0.
+			name: "dashboard migrationVersion of 7.17.3",
+			bundle: func(t *testing.T) []byte {
+				return mutate(t, Format717, DashboardID, func(o map[string]any) {
+					o["migrationVersion"] = map[string]any{"dashboard": "7.17.3"}
+				})
+			},
+			want: "dashboard migration version 7.17.3 is newer than 7.14.0",
 		},
 		{
 			name: "migrationVersion for another type",

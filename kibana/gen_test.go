@@ -46,6 +46,15 @@ type format struct {
 	// dateMetrics: Lens offers Maximum on date fields (8.x; 7.17 only on
 	// numbers, so its last-seen table is an aggregation-based one).
 	dateMetrics bool
+	// columnParams are params every Lens column of an operation carries.
+	// 8.x: what Lens' 8.2.0 migration sets on older objects, which objects
+	// typed 8.9.0 never go through (without them a date histogram leaves
+	// out empty buckets). 7.17 has none of these params: its date
+	// histogram always includes empty buckets and keeps partial ones, its
+	// Last value always reads top_hits, and the 8.2.0 migration writes
+	// includeEmptyRows and showArrayValues (both true, 7.17's behaviour)
+	// when 8.0-8.8 upgrade its objects.
+	columnParams map[string]obj
 }
 
 var formats = []format{
@@ -75,6 +84,12 @@ var formats = []format{
 		panelVersion:         "8.9.0",
 		controls:             true,
 		dateMetrics:          true,
+		columnParams: map[string]obj{
+			// As Lens 8.x creates a date histogram.
+			"date_histogram": {"includeEmptyRows": true, "dropPartials": false},
+			// top_metrics: one value per document, as lagship writes them.
+			"last_value": {"showArrayValues": false},
+		},
 	},
 }
 
@@ -271,6 +286,16 @@ func (f format) lens(id, title, description, visType, layerID string, cols []col
 	columns := obj{}
 	order := make([]string, 0, len(cols))
 	for _, c := range cols {
+		if extra := f.columnParams[fmt.Sprint(c.def["operationType"])]; extra != nil {
+			params, _ := c.def["params"].(obj)
+			if params == nil {
+				params = obj{}
+			}
+			for k, v := range extra {
+				params[k] = v
+			}
+			c.def["params"] = params
+		}
 		columns[c.id] = c.def
 		order = append(order, c.id)
 	}

@@ -55,17 +55,6 @@ type fakeRequest struct {
 	core                        string // coreMigrationVersion of the first object
 }
 
-// releaseTypeVersions is, per release line, the newest migration each type
-// has there (for dashboards and Lens, the newest the release registers,
-// embeddable migrations and model versions included).
-var releaseTypeVersions = map[string]map[string]string{
-	"7.17": {"index-pattern": "7.11.0", "lens": "7.16.0", "visualization": "7.17.0", "dashboard": "7.17.3"},
-	"8.5":  {"index-pattern": "8.0.0", "lens": "8.5.0", "visualization": "8.5.0", "dashboard": "8.5.0"},
-	"8.8":  {"index-pattern": "8.0.0", "lens": "8.6.0", "visualization": "8.5.0", "dashboard": "8.7.0"},
-	"8.19": {"index-pattern": "8.0.0", "lens": "8.9.0", "visualization": "8.5.0", "dashboard": "10.2.0"},
-	"9.2":  {"index-pattern": "8.0.0", "lens": "8.9.0", "visualization": "8.5.0", "dashboard": "10.3.0"},
-}
-
 func (f *fakeKibana) release() (Version, map[string]string) {
 	s := f.version
 	if s == "" {
@@ -75,7 +64,7 @@ func (f *fakeKibana) release() (Version, map[string]string) {
 	if err != nil {
 		f.t.Fatalf("fake Kibana version: %v", err)
 	}
-	types := releaseTypeVersions[fmt.Sprintf("%d.%d", v.Major, v.Minor)]
+	types := typeVersionsOf(v)
 	if types == nil {
 		f.t.Fatalf("fake Kibana knows no migrations of %s", v)
 	}

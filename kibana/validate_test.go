@@ -120,8 +120,12 @@ type schema struct {
 	typeMigrationVersion bool
 	// core is the coreMigrationVersion every object must carry.
 	core string
+	// oldest is the oldest release the format covers: dashboard panels
+	// written by a newer release are not for it.
+	oldest string
 	// accepts is, per type, the newest migration version that the oldest
-	// Kibana of the format knows: a newer one is refused there.
+	// Kibana of the format knows (its releaseTypeVersions entry): a newer
+	// one is refused there.
 	accepts          map[string]string
 	dashboardKeys    map[string]bool
 	optionsKeys      map[string]bool
@@ -133,21 +137,37 @@ type schema struct {
 	currentIndexPatternRef bool
 	// colourText: tables colour cells of text columns by value (8.x).
 	colourText bool
+	// columnParams are, per Lens operation, boolean params its columns
+	// must carry (requireParams) or must not carry (7.17: params its Lens
+	// does not know).
+	columnParams  map[string][]string
+	requireParams bool
+}
+
+// lensParams8 are the params Lens' 8.2.0 migration sets on older objects
+// (x-pack/plugins/lens/server/migrations/common_migrations.ts:
+// commonSetIncludeEmptyRowsDateHistogram, commonSetLastValueShowArrayValues)
+// and dropPartials, which Lens 8.x writes on every date histogram it
+// creates. Objects typed 8.9.0 skip that migration, so they carry them; 7.17
+// knows none of them.
+var lensParams8 = map[string][]string{
+	"date_histogram": {"includeEmptyRows", "dropPartials"},
+	"last_value":     {"showArrayValues"},
 }
 
 var (
 	kibana717 = schema{
-		name: "Kibana 7.17",
-		core: "7.17.0",
-		accepts: map[string]string{
-			"index-pattern": "7.17.0", "lens": "7.17.0", "visualization": "7.17.0", "dashboard": "7.17.0",
-		},
+		name:                   "Kibana 7.17",
+		core:                   "7.17.0",
+		oldest:                 "7.17.0",
+		accepts:                mustTypeVersions("7.17.0"),
 		dashboardKeys:          dashboardKeys717,
 		optionsKeys:            optionsKeys717,
 		datasource:             "indexpattern",
 		datatableColumns:       datatableColumnKeys717,
 		operations:             lensOperations717,
 		currentIndexPatternRef: true,
+		columnParams:           lensParams8,
 	}
 	// kibana8 is the 8.x format as 8.19 stores it, limited to what 8.9,
 	// the oldest release the format covers, knows: typeMigrationVersion
@@ -156,15 +176,16 @@ var (
 		name:                 "Kibana 8.9 to 8.19",
 		typeMigrationVersion: true,
 		core:                 "8.8.0",
-		accepts: map[string]string{
-			"index-pattern": "8.0.0", "lens": "8.9.0", "visualization": "8.5.0", "dashboard": "8.9.0",
-		},
-		dashboardKeys:    dashboardKeys8,
-		optionsKeys:      optionsKeys8,
-		datasource:       "formBased",
-		datatableColumns: datatableColumnKeys8,
-		operations:       lensOperations8,
-		colourText:       true,
+		oldest:               "8.9.0",
+		accepts:              mustTypeVersions("8.9.0"),
+		dashboardKeys:        dashboardKeys8,
+		optionsKeys:          optionsKeys8,
+		datasource:           "formBased",
+		datatableColumns:     datatableColumnKeys8,
+		operations:           lensOperations8,
+		colourText:           true,
+		columnParams:         lensParams8,
+		requireParams:        true,
 	}
 	schemas = map[Format]schema{Format717: kibana717, Format8: kibana8}
 )
@@ -872,6 +893,16 @@ func (v *validator) lensColumn(layerID, id string, col map[string]any, cols map[
 		}
 	}
 	params, _ := col["params"].(map[string]any)
+	for _, p := range v.schema.columnParams[op] {
+		val, has := params[p]
+		_, isBool := val.(bool)
+		switch {
+		case v.schema.requireParams && !isBool:
+			v.errorf("%s: %s needs a boolean params.%s, as Lens 8.x writes it (objects typed for %s skip Lens' 8.2.0 migration)", where, op, p, v.schema.oldest)
+		case !v.schema.requireParams && has:
+			v.errorf("%s: params.%s is unknown to %s's Lens", where, p, v.schema.name)
+		}
+	}
 	switch op {
 	case "last_value":
 		sf, _ := params["sortField"].(string)
@@ -982,9 +1013,9 @@ func (v *validator) dashboard(attrs map[string]any, refs []Reference, lookup fun
 		v.allowedKeys(where, p, panelKeys)
 		if pv, ok := p["version"].(string); ok {
 			got, okv := parseVersion(pv)
-			limit, _ := parseVersion(v.schema.accepts["dashboard"])
+			limit, _ := parseVersion(v.schema.oldest)
 			if !okv || slices.Compare(got[:], limit[:]) > 0 {
-				v.errorf("%s: version %q is not a version up to %s", where, pv, v.schema.accepts["dashboard"])
+				v.errorf("%s: version %q is not a version up to %s", where, pv, v.schema.oldest)
 			}
 		}
 		if index == "" {

@@ -139,9 +139,9 @@ func TestUsageErrors(t *testing.T) {
 // TestHelpKibana: 'lagship help kibana' is what the kibana command says of
 // itself, and its subcommands' -h goes to stdout like every other.
 func TestHelpKibana(t *testing.T) {
-	_, out, errs := runCLI(t, "help", "kibana")
-	if !strings.Contains(out+errs, "lagship kibana export") {
-		t.Errorf("stdout %q stderr %q", out, errs)
+	code, out, errs := runCLI(t, "help", "kibana")
+	if code != 0 || errs != "" || out != kibanaUsage {
+		t.Errorf("help kibana: code %d (want 0)\nstdout %q (want the kibana usage)\nstderr %q (want empty)", code, out, errs)
 	}
 	for _, sub := range []string{"export", "import"} {
 		code, out, errs := runCLI(t, "kibana", sub, "-h")

@@ -43,8 +43,9 @@ replacing objects with the same ids. With -config, the kibana: section of the
 file gives url, username, password, api_key, space, ca_file and
 insecure_skip_verify; each flag given overrides its key and the others stay.
 -api-key replaces the file's username and password, -username or -password
-its api_key. Without a password or key, KIBANA_PASSWORD (with a username) or
-KIBANA_API_KEY from the environment.
+its api_key. With neither -url nor -config, the file $LAGSHIP_CONFIG names is
+read as with -config. Without a password or key, KIBANA_PASSWORD (with a
+username) or KIBANA_API_KEY from the environment.
 `
 
 func cmdKibana(ctx context.Context, args []string, out, stderr io.Writer) error {
@@ -180,7 +181,7 @@ func cmdKibanaImport(ctx context.Context, args []string, out, stderr io.Writer) 
 	fs := newKibanaFlagSet("import", kibanaImportUsage)
 	var lf logFlags
 	lf.register(fs.FlagSet)
-	path := fs.String("config", "", "read the kibana: section of this config; flags given override its keys")
+	path := fs.String("config", "", "read the kibana: section of this config; flags given override its keys (without -url and -config: $"+configEnv+")")
 	var flags importFlags
 	flags.register(fs.FlagSet)
 	timeout := fs.Duration("timeout", time.Minute, "bound for the status and import requests")
@@ -191,20 +192,26 @@ func cmdKibanaImport(ctx context.Context, args []string, out, stderr io.Writer) 
 	if err != nil {
 		return err
 	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	// Like the other commands, a container's $LAGSHIP_CONFIG stands for
+	// -config; -url alone needs no file.
+	cfgPath := *path
+	if !set["config"] && !set["url"] {
+		cfgPath = os.Getenv(configEnv)
+	}
 	var o kibana.ImportOptions
-	if *path != "" {
-		cfg, err := loadConfig(*path)
+	if cfgPath != "" {
+		cfg, err := loadConfigFlag(fs.FlagSet, cfgPath)
 		if err != nil {
 			return err
 		}
 		o = kibanaOptions(&cfg.Kibana)
 	}
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	flags.apply(&o, set)
 	fromEnvironment(&o)
 	if o.URL == "" {
-		fmt.Fprint(stderr, "lagship kibana import: -url (or -config with kibana.url) is required\n"+kibanaUsage)
+		fmt.Fprint(stderr, "lagship kibana import: -url (or -config, or $"+configEnv+", with kibana.url) is required\n"+kibanaUsage)
 		return errUsage
 	}
 	if o.InsecureSkipVerify {

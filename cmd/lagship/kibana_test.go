@@ -197,6 +197,10 @@ func TestKibanaImportConfigFlags(t *testing.T) {
 	otherSrv := startTestKibana(t, otherKibana)
 	flagUser := &testKibana{version: "8.19.0", user: "admin", password: "from-the-flag"}
 	flagUserSrv := startTestKibana(t, flagUser)
+	// The file's username with the flag's password: a -password that is
+	// ignored sends the file's and is refused.
+	flagPassword := &testKibana{version: "8.19.0", user: "lagship", password: "from-the-flag"}
+	flagPasswordSrv := startTestKibana(t, flagPassword)
 	keyKibana := &testKibana{version: "8.19.0", apiKey: "a2V5LWlkOmtleQ=="}
 	keySrv := startTestKibana(t, keyKibana)
 
@@ -219,8 +223,8 @@ func TestKibanaImportConfigFlags(t *testing.T) {
 			"/api/saved_objects/_import", basic("lagship", "from-the-file"), "space default"},
 		{"-username and -password", []string{"-url", flagUserSrv.URL, "-username", "admin", "-password", "from-the-flag"},
 			flagUser, flagUserSrv.URL, "/s/ops/api/saved_objects/_import", basic("admin", "from-the-flag"), "space ops"},
-		{"-password alone keeps the username", []string{"-url", otherSrv.URL, "-password", "from-the-file"},
-			otherKibana, otherSrv.URL, "/s/ops/api/saved_objects/_import", basic("lagship", "from-the-file"), "space ops"},
+		{"-password alone keeps the username", []string{"-url", flagPasswordSrv.URL, "-password", "from-the-flag"},
+			flagPassword, flagPasswordSrv.URL, "/s/ops/api/saved_objects/_import", basic("lagship", "from-the-flag"), "space ops"},
 		{"-api-key replaces basic auth", []string{"-url", keySrv.URL, "-api-key", "a2V5LWlkOmtleQ=="},
 			keyKibana, keySrv.URL, "/s/ops/api/saved_objects/_import", "ApiKey a2V5LWlkOmtleQ==", "space ops"},
 	} {
@@ -242,6 +246,56 @@ func TestKibanaImportConfigFlags(t *testing.T) {
 				if strings.Contains(out+errs, secret) {
 					t.Errorf("output shows %q: %s%s", secret, out, errs)
 				}
+			}
+		})
+	}
+}
+
+// Without -url and -config, kibana import reads the file $LAGSHIP_CONFIG
+// names, as the other commands do; -url or -config leaves it unread.
+func TestKibanaImportLagshipConfig(t *testing.T) {
+	t.Setenv("KIBANA_PASSWORD", "")
+	t.Setenv("KIBANA_API_KEY", "")
+	envKibana := &testKibana{version: "8.19.0", user: "lagship", password: "from-the-file"}
+	envSrv := startTestKibana(t, envKibana)
+	envCfg := kibanaConfig(t, envSrv.URL)
+	flagKibana := &testKibana{version: "8.19.0", user: "lagship", password: "from-the-file"}
+	flagSrv := startTestKibana(t, flagKibana)
+	flagCfg := kibanaConfig(t, flagSrv.URL)
+	urlKibana := &testKibana{version: "8.19.0"}
+	urlSrv := startTestKibana(t, urlKibana)
+	gone := filepath.Join(t.TempDir(), "gone.yaml")
+
+	for _, tc := range []struct {
+		name  string
+		env   string
+		flags []string
+		code  int
+		kib   *testKibana // where the import goes (code 0)
+		path  string
+		err   string // in stderr (code != 0)
+	}{
+		{"no flags", envCfg, nil, 0, envKibana, "/s/ops/api/saved_objects/_import", ""},
+		{"-space overrides the file's", envCfg, []string{"-space", "team-b"}, 0, envKibana, "/s/team-b/api/saved_objects/_import", ""},
+		{"-config wins", gone, []string{"-config", flagCfg}, 0, flagKibana, "/s/ops/api/saved_objects/_import", ""},
+		{"-url alone reads no file", gone, []string{"-url", urlSrv.URL}, 0, urlKibana, "/api/saved_objects/_import", ""},
+		{"a missing file", gone, nil, exitConfig, nil, "", "LAGSHIP_CONFIG names this file"},
+		{"neither, nor the variable", "", nil, 2, nil, "", "$LAGSHIP_CONFIG"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv(configEnv, tc.env)
+			code, out, errs := runCLI(t, append([]string{"kibana", "import"}, tc.flags...)...)
+			if code != tc.code {
+				t.Fatalf("code %d, want %d\nstdout %q\nstderr %q", code, tc.code, out, errs)
+			}
+			if tc.code != 0 {
+				if !strings.Contains(errs, tc.err) {
+					t.Errorf("stderr %q lacks %q", errs, tc.err)
+				}
+				return
+			}
+			if imp := tc.kib.lastImport(t); imp.path != tc.path {
+				t.Errorf("import at %s, want %s", imp.path, tc.path)
 			}
 		})
 	}
