@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -19,12 +20,14 @@ type Lateness struct {
 	every time.Duration // at most one line per mirror this often
 	now   func() time.Time
 
-	mu      sync.Mutex
-	mirrors map[string]*lateMirror
+	mirrors sync.Map // name -> *lateMirror
+	mu      sync.Mutex // guards the counting fields of every lateMirror
 }
 
 type lateMirror struct {
-	done, next time.Time // the tick decided on after done
+	// decided is the tick decided on after the latest finished tick: read
+	// without a lock by every worker but the first of a tick.
+	decided atomic.Pointer[decision]
 
 	counted time.Time     // the latest skipped tick counted
 	missed  int64         // ticks skipped since the last line
@@ -35,40 +38,49 @@ type lateMirror struct {
 
 // NewLateness logs through log at most once per mirror and every.
 func NewLateness(log zerolog.Logger, every time.Duration) *Lateness {
-	return &Lateness{log: log, every: every, now: time.Now, mirrors: map[string]*lateMirror{}}
+	return &Lateness{log: log, every: every, now: time.Now}
+}
+
+type decision struct {
+	done, next time.Time
+	every      time.Duration
+}
+
+// mirror returns the state of a mirror, made on first use.
+func (l *Lateness) mirror(name string) *lateMirror {
+	if m, ok := l.mirrors.Load(name); ok {
+		return m.(*lateMirror)
+	}
+	m, _ := l.mirrors.LoadOrStore(name, &lateMirror{})
+	return m.(*lateMirror)
 }
 
 // next is the tick a worker of mirror collects after the tick done,
 // finished at now: the one the mirror's first worker to finish done chose.
+// The other workers of the tick read it without taking a lock.
 func (l *Lateness) next(mirror string, every time.Duration, done, now time.Time) time.Time {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	m := l.mirrors[mirror]
-	if m == nil {
-		m = &lateMirror{}
-		l.mirrors[mirror] = m
-	}
-	switch {
-	case done.Equal(m.done) && m.next.Sub(done)%every == 0:
-		return m.next
-	case done.After(m.done):
-		m.done, m.next = done, NextTick(now, every)
-		return m.next
-	default: // a straggler from an older tick
-		return NextTick(now, every)
+	m := l.mirror(mirror)
+	for {
+		d := m.decided.Load()
+		switch {
+		case d != nil && d.every == every && d.done.Equal(done):
+			return d.next
+		case d != nil && d.done.After(done): // a straggler from an older tick
+			return NextTick(now, every)
+		}
+		nd := &decision{done: done, next: NextTick(now, every), every: every}
+		if m.decided.CompareAndSwap(d, nd) {
+			return nd.next
+		}
 	}
 }
 
 // skipped reports that a worker of mirror skipped the aligned ticks after
 // from up to (and not including) to, after a collection that took took.
 func (l *Lateness) skipped(mirror string, from, to time.Time, interval, took time.Duration) {
+	m := l.mirror(mirror)
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	m := l.mirrors[mirror]
-	if m == nil {
-		m = &lateMirror{}
-		l.mirrors[mirror] = m
-	}
 	// Count the ticks in (max(from, counted), to) once.
 	start := from
 	if m.counted.After(start) {
@@ -96,10 +108,10 @@ func (l *Lateness) skipped(mirror string, from, to time.Time, interval, took tim
 // interval. The first time after a late line, the mirror says it keeps up
 // again (once).
 func (l *Lateness) keptUp(mirror string, interval time.Duration) {
+	m := l.mirror(mirror)
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	m := l.mirrors[mirror]
-	if m == nil || !m.late {
+	if !m.late {
 		return
 	}
 	m.late = false
