@@ -20,7 +20,7 @@ type Lateness struct {
 	every time.Duration // at most one line per mirror this often
 	now   func() time.Time
 
-	mirrors sync.Map // name -> *lateMirror
+	mirrors sync.Map   // name -> *lateMirror
 	mu      sync.Mutex // guards the counting fields of every lateMirror
 }
 
