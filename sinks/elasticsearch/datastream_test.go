@@ -102,11 +102,21 @@ func TestStartRequests(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			srv := esfake.NewTB(t, esfake.WithVersion(tt.version))
 			log := record(srv)
-			if err := newBare(t, srv, tt.mut).sink.Prepare(ctxT(t)); err != nil {
+			first := newBare(t, srv, tt.mut).sink
+			if err := first.Prepare(ctxT(t)); err != nil {
 				t.Fatal(err)
 			}
 			if got := log.take(); !reflect.DeepEqual(got, tt.first) {
 				t.Errorf("first start:\n got %q\nwant %q", got, tt.first)
+			}
+			// The agent checks the set-up at start, then its delivery
+			// loop prepares: the second Prepare before any write sends
+			// nothing.
+			if err := first.Prepare(ctxT(t)); err != nil {
+				t.Fatal(err)
+			}
+			if got := log.take(); len(got) != 0 {
+				t.Errorf("a second Prepare before any write sent %q", got)
 			}
 			if err := newBare(t, srv, tt.mut).sink.Prepare(ctxT(t)); err != nil {
 				t.Fatal(err)

@@ -38,6 +38,10 @@ type Sink struct {
 	lastOut   time.Time // last warning about documents outside TSDS bounds
 
 	outside atomic.Uint64
+	// fresh is set by a Prepare that succeeded and cleared by the next
+	// Write: a second Prepare before any write (the agent's set-up check
+	// at start, then the delivery loop's own) has nothing to redo.
+	fresh atomic.Bool
 }
 
 var _ delivery.Writer = (*Sink)(nil)
@@ -114,6 +118,15 @@ func (s *Sink) backoff(n int) time.Duration {
 // template and creates the index when it does not exist; with DataStream,
 // it sets up the data stream instead (datastream.go).
 func (s *Sink) Prepare(ctx context.Context) error {
+	if s.fresh.Swap(false) {
+		return nil
+	}
+	err := s.prepare(ctx)
+	s.fresh.Store(err == nil)
+	return err
+}
+
+func (s *Sink) prepare(ctx context.Context) error {
 	info, err := s.info(ctx)
 	if err != nil {
 		return err
@@ -188,6 +201,7 @@ func describeBody(contentType string, body []byte) string {
 // records' deterministic _id; in a time series data stream, which makes the
 // _id from the dimensions and @timestamp and refuses any other, without.
 func (s *Sink) Write(ctx context.Context, recs []delivery.Record, res []delivery.Result) error {
+	s.fresh.Store(false)
 	bp := s.bufs.Get().(*[]byte)
 	defer func() {
 		if cap(*bp) <= 8<<20 {
