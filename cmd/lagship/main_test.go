@@ -31,6 +31,7 @@ func writeFile(t *testing.T, name, text string) string {
 }
 
 func TestCLIUsage(t *testing.T) {
+	unsetConfigEnv(t)
 	for _, tc := range []struct {
 		args []string
 		code int
@@ -46,7 +47,7 @@ func TestCLIUsage(t *testing.T) {
 		{[]string{"once", "-log-format", "xml", "-config", "x"}, 1, "", `-log-format "xml"`},
 		{[]string{"mapping", "extra"}, 2, "", `unexpected argument "extra"`},
 		{[]string{"kibana"}, 2, "", "lagship kibana export"},
-		{[]string{"kibana", "import"}, 2, "", "-url (or -config with kibana.url) is required"},
+		{[]string{"kibana", "import"}, 2, "", "-url (or -config, or $LAGSHIP_CONFIG, with kibana.url) is required"},
 	} {
 		code, out, errs := runCLI(t, tc.args...)
 		if code != tc.code || !strings.Contains(out, tc.out) || !strings.Contains(errs, tc.err) {
