@@ -1,0 +1,188 @@
+package coord
+
+import (
+	"container/heap"
+	"sort"
+)
+
+// Unit is one piece of work the leader hands out: a mirror's topic, or a
+// coarser group of topics that must stay on one agent (an SSH host's).
+// Weight is what it costs to collect (its partition count, or its number of
+// topics when partitions are not known); a weight below 1 counts as 1.
+type Unit struct {
+	Key    string
+	Weight int
+}
+
+// Candidate is a member as the leader sees it: its id, the hash of its
+// config and the units it owned before this rebalance.
+type Candidate struct {
+	ID    string
+	Hash  string
+	Owned []string
+}
+
+// Assign hands units out to the members whose config hash is hash (the
+// leader's); the others get nothing. It is sticky: a unit stays with the
+// member that owned it while that member is eligible, and moves only when
+// the loads of the heaviest and the lightest member differ by more than
+// the unit's weight (each such move makes the spread strictly smaller).
+// New and orphaned units go, heaviest first, to the lightest member. The
+// result maps every eligible member to its unit keys, sorted; it is a pure
+// function of its arguments.
+func Assign(members []Candidate, units []Unit, hash string) map[string][]string {
+	out := make(map[string][]string, len(members))
+	var elig []string
+	seen := map[string]bool{}
+	for _, m := range members {
+		if m.Hash == hash && !seen[m.ID] {
+			elig = append(elig, m.ID)
+			seen[m.ID] = true
+		}
+		out[m.ID] = nil
+	}
+	if len(elig) == 0 || len(units) == 0 {
+		return out
+	}
+	sort.Strings(elig)
+	idx := make(map[string]int, len(elig))
+	for i, id := range elig {
+		idx[id] = i
+	}
+	weight := make(map[string]int, len(units))
+	keys := make([]string, 0, len(units))
+	for _, u := range units {
+		if _, dup := weight[u.Key]; dup {
+			continue
+		}
+		weight[u.Key] = max(u.Weight, 1)
+		keys = append(keys, u.Key)
+	}
+	sort.Strings(keys)
+
+	// Keep what eligible members owned (the first claimant by id wins
+	// a unit claimed twice).
+	owner := make(map[string]int, len(keys))
+	byID := append([]Candidate(nil), members...)
+	sort.SliceStable(byID, func(i, j int) bool { return byID[i].ID < byID[j].ID })
+	for _, m := range byID {
+		i, ok := idx[m.ID]
+		if !ok || m.Hash != hash {
+			continue
+		}
+		for _, k := range m.Owned {
+			if _, exists := weight[k]; !exists {
+				continue
+			}
+			if _, taken := owner[k]; !taken {
+				owner[k] = i
+			}
+		}
+	}
+	loads := make([]int, len(elig))
+	held := make([][]string, len(elig))
+	var free []string
+	for _, k := range keys {
+		if i, ok := owner[k]; ok {
+			loads[i] += weight[k]
+			held[i] = append(held[i], k)
+		} else {
+			free = append(free, k)
+		}
+	}
+
+	// New and orphaned units: heaviest first to the lightest member.
+	sort.SliceStable(free, func(a, b int) bool { return weight[free[a]] > weight[free[b]] })
+	h := &loadHeap{loads: loads}
+	for i := range elig {
+		h.order = append(h.order, i)
+	}
+	heap.Init(h)
+	for _, k := range free {
+		i := h.order[0]
+		loads[i] += weight[k]
+		held[i] = append(held[i], k)
+		heap.Fix(h, 0)
+	}
+
+	// Rebalance: move from the heaviest to the lightest while a unit
+	// lighter than their difference exists (the largest such unit).
+	for i := range held {
+		sortByWeight(held[i], weight)
+	}
+	for {
+		hi, lo := 0, 0
+		for i := range loads {
+			if loads[i] > loads[hi] || (loads[i] == loads[hi] && i < hi) {
+				hi = i
+			}
+			if loads[i] < loads[lo] {
+				lo = i
+			}
+		}
+		diff := loads[hi] - loads[lo]
+		ks := held[hi]
+		// The largest unit on hi whose weight is below diff.
+		p := sort.Search(len(ks), func(j int) bool { return weight[ks[j]] >= diff }) - 1
+		if p < 0 || hi == lo {
+			break
+		}
+		k := ks[p]
+		held[hi] = append(ks[:p], ks[p+1:]...)
+		loads[hi] -= weight[k]
+		loads[lo] += weight[k]
+		insertByWeight(&held[lo], k, weight)
+	}
+	for i, id := range elig {
+		sort.Strings(held[i])
+		out[id] = held[i]
+	}
+	return out
+}
+
+// sortByWeight orders keys by weight, then key.
+func sortByWeight(keys []string, weight map[string]int) {
+	sort.Slice(keys, func(a, b int) bool {
+		wa, wb := weight[keys[a]], weight[keys[b]]
+		if wa != wb {
+			return wa < wb
+		}
+		return keys[a] < keys[b]
+	})
+}
+
+func insertByWeight(keys *[]string, k string, weight map[string]int) {
+	ks := *keys
+	w := weight[k]
+	p := sort.Search(len(ks), func(j int) bool {
+		wj := weight[ks[j]]
+		return wj > w || (wj == w && ks[j] >= k)
+	})
+	ks = append(ks, "")
+	copy(ks[p+1:], ks[p:])
+	ks[p] = k
+	*keys = ks
+}
+
+// loadHeap orders member indexes by load, then index.
+type loadHeap struct {
+	loads []int
+	order []int
+}
+
+func (h *loadHeap) Len() int { return len(h.order) }
+func (h *loadHeap) Less(a, b int) bool {
+	la, lb := h.loads[h.order[a]], h.loads[h.order[b]]
+	if la != lb {
+		return la < lb
+	}
+	return h.order[a] < h.order[b]
+}
+func (h *loadHeap) Swap(a, b int) { h.order[a], h.order[b] = h.order[b], h.order[a] }
+func (h *loadHeap) Push(x any)    { h.order = append(h.order, x.(int)) }
+func (h *loadHeap) Pop() any {
+	n := len(h.order) - 1
+	x := h.order[n]
+	h.order = h.order[:n]
+	return x
+}

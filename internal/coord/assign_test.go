@@ -1,0 +1,279 @@
+package coord
+
+import (
+	"fmt"
+	"reflect"
+	"sort"
+	"testing"
+)
+
+func units(keys ...string) []Unit {
+	out := make([]Unit, len(keys))
+	for i, k := range keys {
+		out[i] = Unit{Key: k, Weight: 1}
+	}
+	return out
+}
+
+func numbered(n int) []Unit {
+	out := make([]Unit, n)
+	for i := range out {
+		out[i] = Unit{Key: fmt.Sprintf("m/t%03d", i), Weight: 1}
+	}
+	return out
+}
+
+func loadOf(plan map[string][]string, us []Unit) map[string]int {
+	w := map[string]int{}
+	for _, u := range us {
+		w[u.Key] = max(u.Weight, 1)
+	}
+	out := map[string]int{}
+	for id, ks := range plan {
+		for _, k := range ks {
+			out[id] += w[k]
+		}
+	}
+	return out
+}
+
+func TestAssign(t *testing.T) {
+	weighted := []Unit{{"m/big", 8}, {"m/a", 2}, {"m/b", 2}, {"m/c", 2}, {"m/d", 2}}
+	cases := []struct {
+		name    string
+		members []Candidate
+		units   []Unit
+		want    map[string][]string // nil: only the invariants are checked
+		spread  int                 // max load - min load allowed
+		moved   int                 // -1: not checked; else units whose owner changed
+	}{
+		{
+			name:    "even",
+			members: []Candidate{{ID: "a", Hash: "h"}, {ID: "b", Hash: "h"}, {ID: "c", Hash: "h"}},
+			units:   numbered(9),
+			spread:  0, moved: -1,
+		},
+		{
+			name:    "uneven count differs by one at most",
+			members: []Candidate{{ID: "a", Hash: "h"}, {ID: "b", Hash: "h"}, {ID: "c", Hash: "h"}},
+			units:   numbered(10),
+			spread:  1, moved: -1,
+		},
+		{
+			name:    "weighted: the heavy unit alone",
+			members: []Candidate{{ID: "a", Hash: "h"}, {ID: "b", Hash: "h"}},
+			units:   weighted,
+			want:    map[string][]string{"a": {"m/big"}, "b": {"m/a", "m/b", "m/c", "m/d"}},
+			spread:  0, moved: -1,
+		},
+		{
+			name: "sticky: a balanced plan stays",
+			members: []Candidate{
+				{ID: "a", Hash: "h", Owned: []string{"x1", "x2"}},
+				{ID: "b", Hash: "h", Owned: []string{"x3", "x4"}},
+			},
+			units:  units("x1", "x2", "x3", "x4"),
+			want:   map[string][]string{"a": {"x1", "x2"}, "b": {"x3", "x4"}},
+			spread: 0, moved: 0,
+		},
+		{
+			name: "sticky: off by one unit's weight stays",
+			members: []Candidate{
+				{ID: "a", Hash: "h", Owned: []string{"x1", "x2", "x3"}},
+				{ID: "b", Hash: "h", Owned: []string{"x4", "x5"}},
+			},
+			units:  units("x1", "x2", "x3", "x4", "x5"),
+			want:   map[string][]string{"a": {"x1", "x2", "x3"}, "b": {"x4", "x5"}},
+			spread: 1, moved: 0,
+		},
+		{
+			name: "leaving member: only its units move",
+			members: []Candidate{
+				{ID: "a", Hash: "h", Owned: []string{"x1", "x2"}},
+				{ID: "b", Hash: "h", Owned: []string{"x3", "x4"}},
+			},
+			units:  units("x1", "x2", "x3", "x4", "x5", "x6"), // x5, x6 were c's
+			spread: 0, moved: 2,
+		},
+		{
+			name: "joining member gets a fair share, taken from the others",
+			members: []Candidate{
+				{ID: "a", Hash: "h", Owned: []string{"x1", "x2", "x3"}},
+				{ID: "b", Hash: "h", Owned: []string{"x4", "x5", "x6"}},
+				{ID: "c", Hash: "h"},
+			},
+			units:  units("x1", "x2", "x3", "x4", "x5", "x6"),
+			spread: 0, moved: 2,
+		},
+		{
+			name: "hash mismatch: nothing for the odd one, even if it owned units",
+			members: []Candidate{
+				{ID: "a", Hash: "h"},
+				{ID: "b", Hash: "other", Owned: []string{"x1", "x2"}},
+				{ID: "c", Hash: "h"},
+			},
+			units:  units("x1", "x2", "x3", "x4"),
+			spread: 0, moved: -1,
+		},
+		{
+			name: "a unit claimed twice goes to one member",
+			members: []Candidate{
+				{ID: "a", Hash: "h", Owned: []string{"x1"}},
+				{ID: "b", Hash: "h", Owned: []string{"x1", "x2"}},
+			},
+			units:  units("x1", "x2"),
+			want:   map[string][]string{"a": {"x1"}, "b": {"x2"}},
+			spread: 0, moved: 1, // b's claim on x1
+		},
+		{
+			name: "units no longer planned are dropped",
+			members: []Candidate{
+				{ID: "a", Hash: "h", Owned: []string{"gone", "x1"}},
+				{ID: "b", Hash: "h", Owned: []string{"x2"}},
+			},
+			units:  units("x1", "x2"),
+			want:   map[string][]string{"a": {"x1"}, "b": {"x2"}},
+			spread: 0, moved: -1,
+		},
+		{
+			name: "ssh hosts are single units however many topics",
+			members: []Candidate{
+				{ID: "a", Hash: "h"}, {ID: "b", Hash: "h"},
+			},
+			units:  []Unit{{"ssh:mm1", 5}, {"ssh:mm2", 5}, {"m/t1", 1}},
+			spread: 1, moved: -1,
+		},
+		{
+			name:    "no eligible member",
+			members: []Candidate{{ID: "a", Hash: "x"}},
+			units:   units("x1"),
+			want:    map[string][]string{"a": nil},
+			spread:  0, moved: -1,
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			plan := Assign(tc.members, tc.units, "h")
+			if tc.want != nil && !reflect.DeepEqual(plan, tc.want) {
+				t.Fatalf("plan %v, want %v", plan, tc.want)
+			}
+			// Every unit exactly once, only to eligible members.
+			seen := map[string]string{}
+			for id, ks := range plan {
+				for _, k := range ks {
+					if prev, dup := seen[k]; dup {
+						t.Errorf("%s assigned to %s and %s", k, prev, id)
+					}
+					seen[k] = id
+				}
+			}
+			elig := 0
+			for _, m := range tc.members {
+				if m.Hash != "h" {
+					if len(plan[m.ID]) > 0 {
+						t.Errorf("member %s with another hash got %v", m.ID, plan[m.ID])
+					}
+					continue
+				}
+				elig++
+			}
+			if elig > 0 && len(seen) != len(tc.units) {
+				t.Errorf("%d units assigned, want %d", len(seen), len(tc.units))
+			}
+			loads := loadOf(plan, tc.units)
+			lo, hi := 1<<30, 0
+			for _, m := range tc.members {
+				if m.Hash == "h" {
+					lo, hi = min(lo, loads[m.ID]), max(hi, loads[m.ID])
+				}
+			}
+			if elig > 0 && hi-lo > tc.spread {
+				t.Errorf("loads %v: spread %d, want at most %d", loads, hi-lo, tc.spread)
+			}
+			if tc.moved >= 0 {
+				moved := 0
+				for _, m := range tc.members {
+					for _, k := range m.Owned {
+						if seen[k] != m.ID {
+							moved++
+						}
+					}
+				}
+				// Units of a departed member (owned by no candidate) count as moved.
+				owned := map[string]bool{}
+				for _, m := range tc.members {
+					for _, k := range m.Owned {
+						owned[k] = true
+					}
+				}
+				for k := range seen {
+					if !owned[k] {
+						moved++
+					}
+				}
+				if moved != tc.moved {
+					t.Errorf("%d units moved, want %d (plan %v)", moved, tc.moved, plan)
+				}
+			}
+		})
+	}
+}
+
+// TestAssignDeterministic: the leader's plan does not depend on the order
+// members and units arrive in.
+func TestAssignDeterministic(t *testing.T) {
+	ms := []Candidate{{ID: "c", Hash: "h"}, {ID: "a", Hash: "h"}, {ID: "b", Hash: "h"}}
+	us := numbered(50)
+	want := Assign(ms, us, "h")
+	rev := append([]Unit(nil), us...)
+	sort.Slice(rev, func(i, j int) bool { return rev[i].Key > rev[j].Key })
+	ms2 := []Candidate{ms[1], ms[2], ms[0]}
+	if got := Assign(ms2, rev, "h"); !reflect.DeepEqual(got, want) {
+		t.Fatalf("order changed the plan")
+	}
+}
+
+// TestAssignChurn replays joins and leaves and checks stickiness: after
+// each step only the units of a departed member, or those needed to
+// balance a newcomer, move.
+func TestAssignChurn(t *testing.T) {
+	us := numbered(120)
+	owned := map[string][]string{}
+	step := func(ids ...string) (moved int) {
+		var ms []Candidate
+		for _, id := range ids {
+			ms = append(ms, Candidate{ID: id, Hash: "h", Owned: owned[id]})
+		}
+		plan := Assign(ms, us, "h")
+		before := map[string]string{}
+		for id, ks := range owned {
+			for _, k := range ks {
+				before[k] = id
+			}
+		}
+		for id, ks := range plan {
+			for _, k := range ks {
+				if before[k] != id {
+					moved++
+				}
+			}
+		}
+		owned = plan
+		return moved
+	}
+	steps := []struct {
+		members []string
+		moved   int
+	}{
+		{[]string{"a", "b", "c"}, 120},     // first plan: everything new
+		{[]string{"a", "b", "c"}, 0},       // same group: nothing moves
+		{[]string{"a", "b"}, 40},           // c left: its 40 units
+		{[]string{"a", "b", "c"}, 40},      // c is back: 20 from each
+		{[]string{"a", "b", "c", "d"}, 30}, // d joins: 10 from each
+	}
+	for i, s := range steps {
+		if got := step(s.members...); got != s.moved {
+			t.Errorf("step %d %v: %d units moved, want %d", i, s.members, got, s.moved)
+		}
+	}
+}

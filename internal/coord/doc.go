@@ -1,0 +1,35 @@
+// Package coord lets several lagship agents share the mirrors through
+// Kafka's own group membership: agents with the same config join one group
+// on the coordination cluster, the group's leader assigns the work units
+// (mirror × topic; one SSH host's topics as one unit), and when an agent
+// dies the broker drops it after the session timeout and its units move to
+// the others at the next rebalance.
+//
+// Membership speaks the group APIs directly through kafka-go's Client
+// (JoinGroup, SyncGroup, Heartbeat, LeaveGroup) rather than through
+// kafka.ConsumerGroup with a custom GroupBalancer: a ConsumerGroup leader
+// reads the partitions of Config.Topics from the cluster and hands out
+// topic → partitions maps, so units would have to pose as topics (which a
+// broker with auto.create.topics.enable could create) and every generation
+// would fetch committed offsets lagship does not have. Here the group only
+// holds membership: its protocol type is "lagship", it commits nothing,
+// and the member metadata and assignments are lagship's own (meta.go), in
+// the UserData of the consumer-protocol envelope kafka-go encodes.
+// kafka-go routes JoinGroup, SyncGroup and LeaveGroup to the group's
+// coordinator but not Heartbeat, so heartbeats go to the coordinator's
+// address found once per generation.
+//
+// The assignment (Assign) is a pure function of the members, their
+// previous units and the leader's units: sticky, balanced by weight, and
+// empty for a member whose config hash differs from the leader's.
+//
+// Concurrency: Run is the only goroutine talking to Kafka; SetPlan, View,
+// Owns and Collect may be called from any goroutine. A member keeps its
+// last units while the cluster cannot be reached (overlap with the others
+// costs nothing: documents have deterministic ids) and leaves the group
+// when Run's context ends, so a stopped agent's units move at once.
+package coord
+
+// stateSuffix names the compacted topic of the group's shared state
+// (<group>.state).
+const stateSuffix = ".state"

@@ -1,0 +1,222 @@
+package coord
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+)
+
+// Member metadata and assignments travel in the UserData of Kafka's
+// consumer-protocol subscription and assignment, in lagship's own compact
+// format: a format byte, then length-prefixed strings and counts
+// (uvarints). Decoders check every length against what is left, so a
+// corrupt or hostile payload costs an error, never a panic or a huge
+// allocation.
+
+const (
+	metaFormat   = 1
+	assignFormat = 1
+	// maxString bounds one decoded string (a unit key, a host name).
+	maxString = 64 << 10
+)
+
+// Meta is what a member tells the group about itself when it joins.
+type Meta struct {
+	Host    string
+	Version string
+	// Hash is the hash of the member's effective config: the leader
+	// gives units only to members whose hash equals its own.
+	Hash string
+	// Owned are the units the member held before this rebalance, so the
+	// leader can keep them where they are.
+	Owned []string
+}
+
+// MemberView is one member in an assignment's view of the group.
+type MemberView struct {
+	ID      string `json:"id"`
+	Host    string `json:"host"`
+	Version string `json:"version"`
+	Hash    string `json:"config_hash"`
+	Units   int    `json:"units"`
+	// Owned lists the member's units when the leader sent them (small
+	// groups); nil otherwise.
+	Owned []string `json:"owned,omitempty"`
+}
+
+// Assignment is what the leader sends each member: its own units and the
+// group as the leader saw it.
+type Assignment struct {
+	LeaderHash string
+	Units      []string
+	Members    []MemberView
+}
+
+// MarshalMeta encodes m.
+func MarshalMeta(m Meta) []byte {
+	b := []byte{metaFormat}
+	b = putString(b, m.Host)
+	b = putString(b, m.Version)
+	b = putString(b, m.Hash)
+	return putStrings(b, m.Owned)
+}
+
+// UnmarshalMeta decodes what MarshalMeta encoded.
+func UnmarshalMeta(b []byte) (Meta, error) {
+	var m Meta
+	d := decoder{b: b}
+	if f := d.byte(); d.err == nil && f != metaFormat {
+		return m, fmt.Errorf("member metadata format %d (this agent reads %d)", f, metaFormat)
+	}
+	m.Host = d.string()
+	m.Version = d.string()
+	m.Hash = d.string()
+	m.Owned = d.strings()
+	d.end()
+	if d.err != nil {
+		return Meta{}, fmt.Errorf("decoding member metadata: %w", d.err)
+	}
+	return m, nil
+}
+
+// MarshalAssignment encodes a.
+func MarshalAssignment(a Assignment) []byte {
+	b := []byte{assignFormat}
+	b = putString(b, a.LeaderHash)
+	b = putStrings(b, a.Units)
+	b = binary.AppendUvarint(b, uint64(len(a.Members)))
+	for _, m := range a.Members {
+		b = putString(b, m.ID)
+		b = putString(b, m.Host)
+		b = putString(b, m.Version)
+		b = putString(b, m.Hash)
+		b = binary.AppendUvarint(b, uint64(m.Units))
+		b = putStrings(b, m.Owned)
+	}
+	return b
+}
+
+// UnmarshalAssignment decodes what MarshalAssignment encoded. An empty
+// payload is an empty assignment (the coordinator sends one to a member
+// the leader left out).
+func UnmarshalAssignment(b []byte) (Assignment, error) {
+	var a Assignment
+	if len(b) == 0 {
+		return a, nil
+	}
+	d := decoder{b: b}
+	if f := d.byte(); d.err == nil && f != assignFormat {
+		return a, fmt.Errorf("assignment format %d (this agent reads %d)", f, assignFormat)
+	}
+	a.LeaderHash = d.string()
+	a.Units = d.strings()
+	n := d.count(5) // each member takes at least five bytes
+	for i := 0; i < n && d.err == nil; i++ {
+		var m MemberView
+		m.ID = d.string()
+		m.Host = d.string()
+		m.Version = d.string()
+		m.Hash = d.string()
+		m.Units = int(d.uvarint(1 << 31))
+		m.Owned = d.strings()
+		a.Members = append(a.Members, m)
+	}
+	d.end()
+	if d.err != nil {
+		return Assignment{}, fmt.Errorf("decoding assignment: %w", d.err)
+	}
+	return a, nil
+}
+
+func putString(b []byte, s string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+func putStrings(b []byte, ss []string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(ss)))
+	for _, s := range ss {
+		b = putString(b, s)
+	}
+	return b
+}
+
+var errShort = errors.New("truncated")
+
+type decoder struct {
+	b   []byte
+	err error
+}
+
+func (d *decoder) byte() byte {
+	if d.err != nil {
+		return 0
+	}
+	if len(d.b) == 0 {
+		d.err = errShort
+		return 0
+	}
+	c := d.b[0]
+	d.b = d.b[1:]
+	return c
+}
+
+func (d *decoder) uvarint(limit uint64) uint64 {
+	if d.err != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(d.b)
+	if n <= 0 {
+		d.err = errShort
+		return 0
+	}
+	if v > limit {
+		d.err = fmt.Errorf("value %d over %d", v, limit)
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+// count reads a number of items of at least min bytes each, bounded by
+// what is left.
+func (d *decoder) count(min int) int {
+	n := d.uvarint(uint64(len(d.b)))
+	if d.err == nil && int(n)*min > len(d.b) {
+		d.err = fmt.Errorf("%d items in %d bytes", n, len(d.b))
+		return 0
+	}
+	return int(n)
+}
+
+func (d *decoder) string() string {
+	n := d.uvarint(maxString)
+	if d.err != nil {
+		return ""
+	}
+	if int(n) > len(d.b) {
+		d.err = errShort
+		return ""
+	}
+	s := string(d.b[:n])
+	d.b = d.b[n:]
+	return s
+}
+
+func (d *decoder) strings() []string {
+	n := d.count(1)
+	if n == 0 {
+		return nil
+	}
+	out := make([]string, 0, n)
+	for i := 0; i < n && d.err == nil; i++ {
+		out = append(out, d.string())
+	}
+	return out
+}
+
+func (d *decoder) end() {
+	if d.err == nil && len(d.b) > 0 {
+		d.err = fmt.Errorf("%d bytes after the end", len(d.b))
+	}
+}
