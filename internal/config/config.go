@@ -10,6 +10,7 @@ package config
 import (
 	"time"
 
+	"github.com/lagship/lagship/internal/coord"
 	"github.com/lagship/lagship/internal/httpapi"
 	"github.com/lagship/lagship/internal/notify"
 	"github.com/lagship/lagship/pipeline/status"
@@ -57,6 +58,9 @@ type Config struct {
 	HTTP httpapi.Settings `yaml:"http"`
 	// Notify lists who is told of incidents (webhooks, Alertmanager).
 	Notify notify.Settings `yaml:"notify"`
+	// Coordination, when set, makes the agent share the mirrors with the
+	// other agents of its group.
+	Coordination *coord.Settings `yaml:"coordination"`
 
 	// Methods is the registry the mirrors were decoded with.
 	Methods sources.Registry `yaml:"-"`

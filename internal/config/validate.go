@@ -19,6 +19,9 @@ func (c *Config) setDefaults() {
 	}
 	c.Elasticsearch.SetDefaults()
 	c.Notify.SetDefaults()
+	if c.Coordination != nil {
+		c.Coordination.SetDefaults()
+	}
 	for i := range c.Clusters {
 		c.Clusters[i].SetDefaults()
 	}
@@ -138,6 +141,9 @@ func (p *parser) validate(c *Config) {
 	c.Status.Validate(reporter{p: p, c: c, base: []any{"status"}})
 	c.HTTP.Validate(reporter{p: p, c: c, base: []any{"http"}})
 	c.Notify.Validate(reporter{p: p, c: c, base: []any{"notify"}}, c.mirrorTopics())
+	if c.Coordination != nil {
+		c.Coordination.Validate(reporter{p: p, c: c, base: []any{"coordination"}})
+	}
 }
 
 // checkInterval: an interval given in the file is at least MinInterval and
