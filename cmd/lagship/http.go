@@ -90,6 +90,13 @@ func newHTTP(live *liveConfig, ev *status.Evaluator, group *pipeline.Group, stat
 			return httpapi.Counters{Ticks: s.Ticks, Missed: s.Missed, Errors: s.Errors, Documents: s.Docs, LastCollect: time.Duration(stats.LastCollect.Load())}
 		},
 	}
+	for _, c := range collectors {
+		// A collector with a view of the agents' group (coordination)
+		// also shows it in /status.
+		if v, ok := c.(interface{ CoordinationView() any }); ok {
+			agent.Coordination = v.CoordinationView
+		}
+	}
 	return httpapi.New(live.get().HTTP, agent, slog.New(zerologHandler{log}))
 }
 

@@ -52,6 +52,9 @@ type agentOptions struct {
 	onHTTP func(url string)
 	// summary is how often run logs its one-line summary (default 5m).
 	summary time.Duration
+	// coordAbandon, when closed, drops the agent from its group as a
+	// crash would: no LeaveGroup (tests).
+	coordAbandon <-chan struct{}
 }
 
 // runAgent runs the pipeline for cfg until ctx ends: sources first, then
@@ -117,9 +120,18 @@ func runAgent(ctx context.Context, cfg *config.Config, log zerolog.Logger, opt a
 		stopAll()
 		return err
 	}
+	co, err := newCoordination(cfg, log, opt.coordAbandon)
+	if err != nil {
+		_ = sink.Close(ctx)
+		stopAll()
+		return err
+	}
 	g.Go(func() error { return nt.Run(bg) })
 	g.Go(func() error { return summaryLoop(bg, opt.summary, stats, []any{sink, srcs, nt}, log) })
-	web, err := newHTTP(live, ev, group, stats, sink, srcs, log, nt.Collector())
+	// The group is left as soon as ctx ends: the others take over while
+	// this agent finishes its in-flight ticks.
+	g.Go(func() error { return co.Run(ctx) })
+	web, err := newHTTP(live, ev, group, stats, sink, srcs, log, append(co.collectors(), nt.Collector())...)
 	if err != nil {
 		_ = sink.Close(ctx)
 		stopAll()
@@ -135,6 +147,7 @@ func runAgent(ctx context.Context, cfg *config.Config, log zerolog.Logger, opt a
 	g.Go(func() error { return web.Run(bg) })
 
 	apply := func(tasks []pipeline.Task) {
+		tasks = co.own(tasks) // only this agent's units in a group
 		started, stopped := group.Apply(tasks, sameTask)
 		srcs.release()
 		if started+stopped > 0 {
@@ -186,6 +199,7 @@ func runAgent(ctx context.Context, cfg *config.Config, log zerolog.Logger, opt a
 		}
 		configureEvaluator(ev, next, evLog)
 		nt.Reconfigure(next.Notify, notifyOptions(next).Settle)
+		co.configure(next)
 		apply(tasks)
 		if next.HTTP.Address() != cfg.HTTP.Address() || next.HTTP.WebConfigFile != cfg.HTTP.WebConfigFile {
 			log.Warn().Msg("http settings apply at the next start")
@@ -253,6 +267,8 @@ func runAgent(ctx context.Context, cfg *config.Config, log zerolog.Logger, opt a
 				reload("file changed")
 				saidUnchanged = false
 			}
+		case <-co.changed():
+			apply(co.plan())
 		case <-replan.C:
 			// topics_regex mirrors: topics that appeared in the offsets
 			// topic start here.

@@ -111,6 +111,9 @@ func sameUnits(a, b []Unit) bool {
 	return true
 }
 
+// Settings are the settings the member runs with.
+func (m *Member) Settings() Settings { return m.cfg.Settings }
+
 // Changed is signalled (coalesced) whenever the view changes.
 func (m *Member) Changed() <-chan struct{} { return m.changed }
 

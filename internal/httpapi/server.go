@@ -61,6 +61,10 @@ type Agent struct {
 	// with the agent's. They may describe nothing (unchecked collectors),
 	// since the series of a component change with the config.
 	Collectors []prometheus.Collector
+	// Coordination, when set, is the agents' group as this agent sees it
+	// (its own units, the members, who owns what, the generation), shown
+	// in /status.
+	Coordination func() any
 }
 
 // Counters are the workers' totals since start.

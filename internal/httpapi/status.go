@@ -14,6 +14,8 @@ import (
 type StatusDoc struct {
 	Time    string         `json:"time"`
 	Mirrors []MirrorStatus `json:"mirrors"`
+	// Coordination is the agents' group, when the agent is in one.
+	Coordination any `json:"coordination,omitempty"`
 }
 
 // MirrorStatus is one mirror in /status.
@@ -106,6 +108,9 @@ func (s *Server) statusDoc(mirror, topic string) StatusDoc {
 		doc.Mirrors = append(doc.Mirrors, ms)
 	}
 	sort.Slice(doc.Mirrors, func(i, j int) bool { return doc.Mirrors[i].Name < doc.Mirrors[j].Name })
+	if s.agent.Coordination != nil {
+		doc.Coordination = s.agent.Coordination()
+	}
 	return doc
 }
 

@@ -1,0 +1,166 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"sort"
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+
+	"github.com/lagship/lagship/internal/config"
+	"github.com/lagship/lagship/internal/configkit"
+	"github.com/lagship/lagship/internal/coord"
+	"github.com/lagship/lagship/pipeline"
+	kafkasrc "github.com/lagship/lagship/sources/kafka"
+)
+
+// coordination connects run to the agents' group: the planned tasks are
+// cut into units, the group's leader assigns them, and run applies only
+// the tasks of this agent's units. A nil *coordination is an agent on its
+// own: every method then passes the tasks through.
+type coordination struct {
+	m   *coord.Member
+	log zerolog.Logger
+
+	mu      sync.Mutex
+	planned []pipeline.Task // the last full plan
+	hash    string
+}
+
+// newCoordination returns nil when cfg has no coordination section.
+func newCoordination(cfg *config.Config, log zerolog.Logger, abandon <-chan struct{}) (*coordination, error) {
+	s := cfg.Coordination
+	if s == nil {
+		return nil, nil
+	}
+	cs := cfg.ClusterByName(s.Cluster)
+	if cs == nil {
+		return nil, fmt.Errorf("coordination: cluster %q is not defined", s.Cluster)
+	}
+	client, err := kafkasrc.NewClient(cs.Config())
+	if err != nil {
+		return nil, fmt.Errorf("coordination: %w", err)
+	}
+	host, _ := os.Hostname()
+	log = log.With().Str("component", "coordination").Logger()
+	m := coord.New(coord.Config{Settings: *s, Client: client, Host: host, Version: version, Log: log, Abandon: abandon})
+	c := &coordination{m: m, log: log}
+	c.configure(cfg)
+	return c, nil
+}
+
+// configure takes a (re)loaded config: its hash goes to the group with the
+// next plan.
+func (c *coordination) configure(cfg *config.Config) {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.hash = configHash(cfg)
+	if s := cfg.Coordination; s == nil || *s != c.m.Settings() {
+		c.log.Warn().Msg("coordination settings changed; they apply at the next start (the new config hash applies now)")
+	}
+}
+
+// Run keeps the agent in the group until ctx ends (then leaves it).
+func (c *coordination) Run(ctx context.Context) error {
+	if c == nil {
+		return nil
+	}
+	return c.m.Run(ctx)
+}
+
+// changed fires when this agent's units may have changed (nil: never).
+func (c *coordination) changed() <-chan struct{} {
+	if c == nil {
+		return nil
+	}
+	return c.m.Changed()
+}
+
+// own records the full plan, tells the group its units and returns the
+// tasks of the units this agent owns now.
+func (c *coordination) own(tasks []pipeline.Task) []pipeline.Task {
+	if c == nil {
+		return tasks
+	}
+	c.mu.Lock()
+	c.planned = tasks
+	hash := c.hash
+	c.mu.Unlock()
+	c.m.SetPlan(hash, unitsOf(tasks))
+	owns := c.m.Owns()
+	var out []pipeline.Task
+	for _, t := range tasks {
+		if owns[unitKey(t)] {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// plan is the last full plan.
+func (c *coordination) plan() []pipeline.Task {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.planned
+}
+
+// collectors are the group's metrics, whose view /status also shows
+// (none for an agent on its own).
+func (c *coordination) collectors() []prometheus.Collector {
+	if c == nil {
+		return nil
+	}
+	return []prometheus.Collector{groupView{c.m}}
+}
+
+// groupView is the member's metrics and its view of the group.
+type groupView struct{ *coord.Member }
+
+// CoordinationView is the group as /status shows it.
+func (g groupView) CoordinationView() any { return g.View() }
+
+// unitKey is the unit a task belongs to: its mirror and topic, except for
+// SSH mirrors, whose topics on one host form one unit (one agent runs that
+// host's kafka-consumer-groups.sh per group and tick).
+func unitKey(t pipeline.Task) string {
+	if t.Target.Method == config.MethodSSH {
+		return "ssh:" + t.Target.Cluster
+	}
+	return t.Key()
+}
+
+// unitsOf is the plan's units, sorted; a unit weighs its number of topics.
+func unitsOf(tasks []pipeline.Task) []coord.Unit {
+	weight := map[string]int{}
+	for _, t := range tasks {
+		weight[unitKey(t)]++
+	}
+	out := make([]coord.Unit, 0, len(weight))
+	for k, w := range weight {
+		out = append(out, coord.Unit{Key: k, Weight: w})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
+	return out
+}
+
+// configHash is the hash of what decides the work and its documents: the
+// interval, the clusters, the mirrors, the status rules and the
+// coordination section. Elasticsearch, Kibana and HTTP settings may differ
+// from agent to agent (a spool directory, a listen address).
+func configHash(cfg *config.Config) string {
+	type mirror struct {
+		config.Mirror
+		Settings any
+	}
+	ms := make([]mirror, len(cfg.Mirrors))
+	for i, m := range cfg.Mirrors {
+		ms[i] = mirror{Mirror: m, Settings: m.Settings}
+	}
+	return configkit.Fingerprint(cfg.Interval, cfg.Clusters, ms, cfg.Status, cfg.Coordination)
+}

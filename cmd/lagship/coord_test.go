@@ -1,0 +1,359 @@
+package main
+
+import (
+	"context"
+	"fmt"
+
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/lagship/lagship/internal/config"
+	"github.com/lagship/lagship/internal/testutil/await"
+	"github.com/lagship/lagship/pipeline"
+)
+
+// idSink records every document written by any agent, by _id, in write
+// order: an _id written twice is a tick collected by two agents.
+type idSink struct {
+	mu     sync.Mutex
+	writes map[string]int
+	ticks  map[string][]time.Time // mirror/topic -> ticks, as written
+}
+
+func newIDSink() *idSink {
+	return &idSink{writes: map[string]int{}, ticks: map[string][]time.Time{}}
+}
+
+func (s *idSink) Write(_ context.Context, docs []pipeline.Doc) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := range docs {
+		d := &docs[i]
+		s.writes[d.ID()]++
+		k := d.Mirror + "/" + d.Topic
+		s.ticks[k] = append(s.ticks[k], d.Timestamp)
+	}
+	return nil
+}
+
+func (s *idSink) Close(context.Context) error { return nil }
+
+// dups is the number of extra writes of an _id.
+func (s *idSink) dups() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, c := range s.writes {
+		n += c - 1
+	}
+	return n
+}
+
+// newest is the newest tick of key.
+func (s *idSink) newest(key string) time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var t time.Time
+	for _, x := range s.ticks[key] {
+		if x.After(t) {
+			t = x
+		}
+	}
+	return t
+}
+
+// sortedTicks is key's distinct ticks, sorted.
+func (s *idSink) sortedTicks(key string) []time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	seen := map[time.Time]bool{}
+	var out []time.Time
+	for _, x := range s.ticks[key] {
+		if !seen[x] {
+			seen[x] = true
+			out = append(out, x)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Before(out[j]) })
+	return out
+}
+
+// kafkaCounter counts the requests the brokers receive, by API.
+type kafkaCounter struct {
+	mu sync.Mutex
+	n  map[kmsg.Key]int
+}
+
+func countKafka(kf *kfake.Cluster) *kafkaCounter {
+	c := &kafkaCounter{n: map[kmsg.Key]int{}}
+	for _, k := range []kmsg.Key{kmsg.ListOffsets, kmsg.Metadata, kmsg.OffsetFetch, kmsg.DescribeGroups, kmsg.FindCoordinator, kmsg.ApiVersions,
+		kmsg.JoinGroup, kmsg.SyncGroup, kmsg.Heartbeat, kmsg.LeaveGroup} {
+		kf.ControlKey(int16(k), func(req kmsg.Request) (kmsg.Response, error, bool) {
+			kf.KeepControl()
+			c.mu.Lock()
+			c.n[kmsg.Key(req.Key())]++
+			c.mu.Unlock()
+			return nil, nil, false
+		})
+	}
+	return c
+}
+
+func (c *kafkaCounter) snapshot() map[kmsg.Key]int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make(map[kmsg.Key]int, len(c.n))
+	for k, n := range c.n {
+		out[k] = n
+	}
+	return out
+}
+
+var groupAPIs = map[kmsg.Key]bool{kmsg.JoinGroup: true, kmsg.SyncGroup: true, kmsg.Heartbeat: true, kmsg.LeaveGroup: true}
+
+// coordAgent is one in-process agent of a group.
+type coordAgent struct {
+	name    string
+	logs    *syncBuffer
+	stop    context.CancelFunc
+	abandon chan struct{}
+	done    chan struct{} // closed when runAgent returned
+	err     error
+	mu      sync.Mutex
+	keys    []string
+}
+
+func (a *coordAgent) owned() []string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return append([]string(nil), a.keys...)
+}
+
+func startCoordAgent(t *testing.T, name, path string, sink pipeline.Sink) *coordAgent {
+	t.Helper()
+	cfg, err := config.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := &coordAgent{name: name, logs: &syncBuffer{}, abandon: make(chan struct{}), done: make(chan struct{})}
+	ctx, cancel := context.WithCancel(context.Background())
+	a.stop = cancel
+	log := zerolog.New(zerolog.SyncWriter(a.logs)).With().Str("agent", name).Logger()
+	go func() {
+		defer close(a.done)
+		a.err = runAgent(ctx, cfg, log, agentOptions{
+			poll: time.Hour, replan: time.Hour, grace: 5 * time.Second,
+			newSink:      func(context.Context, *config.Config) (pipeline.Sink, error) { return sink, nil },
+			coordAbandon: a.abandon,
+			onApply: func(k []string) {
+				sort.Strings(k)
+				a.mu.Lock()
+				a.keys = k
+				a.mu.Unlock()
+			},
+		})
+	}()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-a.done:
+			if a.err != nil {
+				t.Errorf("agent %s: %v", name, a.err)
+			}
+		case <-time.After(20 * time.Second):
+			t.Errorf("agent %s did not stop", name)
+		}
+		if t.Failed() {
+			t.Logf("agent %s log:\n%s", name, a.logs.String())
+		}
+	})
+	return a
+}
+
+// exactlyOnce reports whether the agents' running tasks cover want, each
+// on one agent.
+func exactlyOnce(as []*coordAgent, want []string) bool {
+	seen := map[string]int{}
+	for _, a := range as {
+		for _, k := range a.owned() {
+			seen[k]++
+		}
+	}
+	if len(seen) != len(want) {
+		return false
+	}
+	for _, k := range want {
+		if seen[k] != 1 {
+			return false
+		}
+	}
+	return true
+}
+
+func coordConfig(t *testing.T, dir string, brokers []string, topics []string, extra string) string {
+	t.Helper()
+	path := filepath.Join(dir, "lagship.yaml")
+	writeConfig(t, path, fmt.Sprintf(`interval: 1s
+clusters:
+  - name: dc1
+    brokers: [%s]
+coordination:
+  cluster: dc1
+  group: lagship-agents
+  session_timeout: 6s
+mirrors:
+  - name: mm
+    cluster: dc1
+    group: mirrormaker
+    topics: [%s]
+%s`, strings.Join(brokers, ", "), strings.Join(topics, ", "), extra))
+	return path
+}
+
+// TestCoordThreeAgents: three agents of one group against kfake share the
+// topics, each on exactly one agent; Kafka requests per tick stay within
+// 3 × (brokers + groups); a crashed agent's topics resume on the others
+// within the session timeout and two ticks, without a tick collected
+// twice; a newcomer gets its share and the others keep theirs.
+func TestCoordThreeAgents(t *testing.T) {
+	topics := make([]string, 12)
+	keys := make([]string, len(topics))
+	for i := range topics {
+		topics[i] = fmt.Sprintf("t%02d", i)
+		keys[i] = "mm/" + topics[i]
+	}
+	kf, _ := kafkaWithLag(t, topics, 2)
+	kc := countKafka(kf)
+	path := coordConfig(t, t.TempDir(), kf.ListenAddrs(), topics, "")
+	sink := newIDSink()
+	as := []*coordAgent{startCoordAgent(t, "a", path, sink), startCoordAgent(t, "b", path, sink), startCoordAgent(t, "c", path, sink)}
+	await.True(t, 30*time.Second, "every topic on exactly one of 3 agents", func() bool {
+		if !exactlyOnce(as, keys) {
+			return false
+		}
+		for _, a := range as {
+			if len(a.owned()) != 4 {
+				return false
+			}
+		}
+		return true
+	})
+
+	// Requests per tick, over ten ticks of steady state.
+	since := func(ts time.Time) bool {
+		for _, k := range keys {
+			if !sink.newest(k).After(ts) {
+				return false
+			}
+		}
+		return true
+	}
+	from := pipeline.NextTick(time.Now(), time.Second).Add(time.Second)
+	await.True(t, 10*time.Second, "every topic collected", func() bool { return since(from) })
+	before := kc.snapshot()
+	await.True(t, 20*time.Second, "ten more ticks", func() bool { return since(from.Add(10 * time.Second)) })
+	after := kc.snapshot()
+	collect, group, meta := 0, 0, 0
+	var detail []string
+	for k, n := range after {
+		d := n - before[k]
+		switch {
+		case groupAPIs[k]:
+			group += d
+		case k == kmsg.Metadata:
+			meta += d // refreshed once a minute and on errors
+		default:
+			collect += d
+		}
+		if d > 0 {
+			detail = append(detail, fmt.Sprintf("%s:%d", k.Name(), d))
+		}
+	}
+	sort.Strings(detail)
+	// One agent alone sends, per tick, one ListOffsets per broker and,
+	// per group, an OffsetFetch and a DescribeGroups: each agent of the
+	// group sends no more than that.
+	const brokers, groups = 3, 1
+	limit := 3 * (brokers + 2*groups)
+	t.Logf("3 agents, 12 topics, 4 per agent: %.1f Kafka requests per tick in all for collection (limit 3 x (brokers + 2 x groups) = %d), %.1f Metadata, %.1f for membership %v",
+		float64(collect)/10, limit, float64(meta)/10, float64(group)/10, detail)
+	if collect > 10*limit {
+		t.Errorf("%d collection requests in 10 ticks, want at most %d", collect, 10*limit)
+	}
+	if d := sink.dups(); d != 0 {
+		t.Errorf("%d ticks collected twice in steady state", d)
+	}
+
+	// A crash: c stops heartbeating and collecting, without leaving.
+	crashed := as[2].owned()
+	close(as[2].abandon)
+	as[2].stop()
+	<-as[2].done
+	crashAt := time.Now()
+	last := map[string]time.Time{}
+	for _, k := range crashed {
+		last[k] = sink.newest(k)
+	}
+	dupsBefore := sink.dups()
+	await.True(t, 20*time.Second, "the crashed agent's topics on the others", func() bool { return exactlyOnce(as[:2], keys) })
+	await.True(t, 10*time.Second, "its topics collected again", func() bool {
+		for _, k := range crashed {
+			if !sink.newest(k).After(crashAt) {
+				return false
+			}
+		}
+		return true
+	})
+	worst := 0
+	for _, k := range crashed {
+		ts := sink.sortedTicks(k)
+		for i := 1; i < len(ts); i++ {
+			if ts[i-1].Equal(last[k]) {
+				worst = max(worst, int(ts[i].Sub(ts[i-1])/time.Second)-1)
+			}
+		}
+	}
+	t.Logf("crash of one agent (session timeout 6s, 1s ticks): its %d topics resumed elsewhere after %s; at most %d ticks missing per topic; %d ticks collected twice",
+		len(crashed), time.Since(crashAt).Round(100*time.Millisecond), worst, sink.dups()-dupsBefore)
+	if worst > 6+2 {
+		t.Errorf("%d ticks missing for a moved topic, want at most session timeout + 2 ticks (8)", worst)
+	}
+	if d := sink.dups() - dupsBefore; d != 0 {
+		t.Errorf("%d ticks collected twice after the crash", d)
+	}
+
+	// A comeback: a fourth agent joins; a and b only give units away.
+	kept := [][]string{as[0].owned(), as[1].owned()}
+	d := startCoordAgent(t, "d", path, sink)
+	now := []*coordAgent{as[0], as[1], d}
+	await.True(t, 30*time.Second, "rebalanced with the newcomer", func() bool {
+		return exactlyOnce(now, keys) && len(d.owned()) == 4 && len(as[0].owned()) == 4
+	})
+	for i, a := range now[:2] {
+		if !subset(a.owned(), kept[i]) {
+			t.Errorf("agent %s: had %v, now %v: not sticky", a.name, kept[i], a.owned())
+		}
+	}
+	t.Logf("comeback: units per agent %d/%d/%d; %d ticks collected twice in all (handover overlap)", len(as[0].owned()), len(as[1].owned()), len(d.owned()), sink.dups())
+}
+
+func subset(a, b []string) bool {
+	in := map[string]bool{}
+	for _, k := range b {
+		in[k] = true
+	}
+	for _, k := range a {
+		if !in[k] {
+			return false
+		}
+	}
+	return true
+}
