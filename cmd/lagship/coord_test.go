@@ -2,7 +2,11 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
+	"reflect"
 
 	"path/filepath"
 	"sort"
@@ -16,6 +20,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/lagship/lagship/internal/config"
+	"github.com/lagship/lagship/internal/coord"
 	"github.com/lagship/lagship/internal/testutil/await"
 	"github.com/lagship/lagship/pipeline"
 )
@@ -129,6 +134,24 @@ type coordAgent struct {
 	err     error
 	mu      sync.Mutex
 	keys    []string
+	url     string
+}
+
+func (a *coordAgent) get(t *testing.T, path string) string {
+	t.Helper()
+	a.mu.Lock()
+	u := a.url
+	a.mu.Unlock()
+	resp, err := http.Get(strings.TrimSuffix(u, "/") + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
 
 func (a *coordAgent) owned() []string {
@@ -150,9 +173,14 @@ func startCoordAgent(t *testing.T, name, path string, sink pipeline.Sink) *coord
 	go func() {
 		defer close(a.done)
 		a.err = runAgent(ctx, cfg, log, agentOptions{
-			poll: time.Hour, replan: time.Hour, grace: 5 * time.Second,
+			path: path, poll: 50 * time.Millisecond, replan: time.Hour, grace: 5 * time.Second,
 			newSink:      func(context.Context, *config.Config) (pipeline.Sink, error) { return sink, nil },
 			coordAbandon: a.abandon,
+			onHTTP: func(u string) {
+				a.mu.Lock()
+				a.url = u
+				a.mu.Unlock()
+			},
 			onApply: func(k []string) {
 				sort.Strings(k)
 				a.mu.Lock()
@@ -246,6 +274,34 @@ func TestCoordThreeAgents(t *testing.T) {
 		}
 		return true
 	})
+
+	// /status and /metrics show the agent's units and the group.
+	var st struct {
+		Coordination coord.View `json:"coordination"`
+	}
+	if err := json.Unmarshal([]byte(as[0].get(t, "/status")), &st); err != nil {
+		t.Fatal(err)
+	}
+	if v := st.Coordination; !v.Joined || len(v.Members) != 3 || !reflect.DeepEqual(v.Units, as[0].owned()) || v.Generation == 0 {
+		t.Errorf("/status coordination %+v, running %v", v, as[0].owned())
+	} else {
+		owners := 0
+		for _, m := range v.Members {
+			owners += len(m.Owned)
+		}
+		if owners != len(keys) {
+			t.Errorf("/status lists %d owned units in all, want %d", owners, len(keys))
+		}
+	}
+	metrics := as[0].get(t, "/metrics")
+	for _, want := range []string{"lagship_coordination_members 3", "lagship_coordination_own_units 4", fmt.Sprintf("lagship_coordination_generation %d", st.Coordination.Generation)} {
+		if !strings.Contains(metrics, want+"\n") {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+	if n := strings.Count(metrics, "lagship_coordination_units{"); n != 3 {
+		t.Errorf("%d lagship_coordination_units series, want 3", n)
+	}
 
 	// Requests per tick, over ten ticks of steady state.
 	since := func(ts time.Time) bool {
@@ -356,4 +412,83 @@ func subset(a, b []string) bool {
 		}
 	}
 	return true
+}
+
+// TestCoordConfigMismatch: an agent whose config differs from the leader's
+// gets no units and says so, naming both hashes; fixed and reloaded, it
+// takes its share.
+func TestCoordConfigMismatch(t *testing.T) {
+	topics := []string{"t00", "t01", "t02", "t03"}
+	keys := []string{"mm/t00", "mm/t01", "mm/t02", "mm/t03"}
+	kf, _ := kafkaWithLag(t, topics, 2)
+	sink := newIDSink()
+	a := startCoordAgent(t, "a", coordConfig(t, t.TempDir(), kf.ListenAddrs(), topics, ""), sink)
+	await.True(t, 30*time.Second, "the first agent runs every topic", func() bool { return exactlyOnce([]*coordAgent{a}, keys) })
+	oddDir := t.TempDir()
+	oddPath := coordConfig(t, oddDir, kf.ListenAddrs(), topics, "status:\n  window: 90s\n")
+	odd := startCoordAgent(t, "odd", oddPath, sink)
+	await.True(t, 30*time.Second, "the odd agent logs both hashes", func() bool {
+		return strings.Contains(odd.logs.String(), "differs from the group leader's")
+	})
+	cfgA, err := config.Load(coordConfig(t, t.TempDir(), kf.ListenAddrs(), topics, ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfgOdd, err := config.Load(oddPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ha, ho := configHash(cfgA), configHash(cfgOdd)
+	want := fmt.Sprintf("this agent's config (hash %s) differs from the group leader's (hash %s)", ho[:12], ha[:12])
+	if !strings.Contains(odd.logs.String(), want) {
+		t.Errorf("odd agent log lacks %q:\n%s", want, odd.logs.String())
+	}
+	if !exactlyOnce([]*coordAgent{a}, keys) || len(odd.owned()) != 0 {
+		t.Errorf("units: first agent %v, odd agent %v", a.owned(), odd.owned())
+	}
+	if !strings.Contains(odd.get(t, "/metrics"), "lagship_coordination_config_mismatch 1\n") {
+		t.Error("/metrics of the odd agent does not show the mismatch")
+	}
+	t.Logf("mismatch: leader hash %s, odd agent hash %s: odd agent runs %d topics", ha[:12], ho[:12], len(odd.owned()))
+
+	// The file fixed: the reload rejoins with the leader's hash.
+	coordConfig(t, oddDir, kf.ListenAddrs(), topics, "")
+	await.True(t, 30*time.Second, "the fixed agent takes its share", func() bool {
+		return exactlyOnce([]*coordAgent{a, odd}, keys) && len(odd.owned()) == 2
+	})
+}
+
+func TestConfigHash(t *testing.T) {
+	base := func(extra string) *config.Config {
+		t.Helper()
+		dir := t.TempDir()
+		c, err := config.Load(coordConfig(t, dir, []string{"127.0.0.1:9092"}, []string{"orders"}, extra))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	ref := configHash(base(""))
+	cases := []struct {
+		name  string
+		extra string
+		same  bool
+	}{
+		{"same file", "", true},
+		{"another listen address and spool", "http: {listen: \"127.0.0.1:0\"}\nelasticsearch:\n  spool_dir: /tmp/elsewhere\n", true},
+		{"status rules", "status:\n  window: 90s\n", false},
+		{"another mirror", "  - name: mm2\n    cluster: dc1\n    group: g2\n    topics: [x]\n", false},
+	}
+	for _, tc := range cases {
+		if got := configHash(base(tc.extra)); (got == ref) != tc.same {
+			t.Errorf("%s: hash equal %v, want %v", tc.name, got == ref, tc.same)
+		}
+	}
+	// Every example hashes (no value JSON cannot encode).
+	paths, _ := filepath.Glob("../../examples/*.yaml")
+	for _, p := range paths {
+		if c, err := config.Load(p); err == nil {
+			_ = configHash(c)
+		}
+	}
 }
