@@ -76,6 +76,9 @@ func cmdCheck(ctx context.Context, args []string, out, stderr io.Writer) error {
 		}
 		cancel()
 	}
+	c, cancel := probeCtx()
+	checks = append(checks, probeCoordination(c, cfg)...)
+	cancel()
 
 	failed := 0
 	for _, c := range checks {

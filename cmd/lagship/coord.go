@@ -9,6 +9,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
+	kafkago "github.com/segmentio/kafka-go"
 
 	"github.com/lagship/lagship/internal/config"
 	"github.com/lagship/lagship/internal/configkit"
@@ -163,4 +164,28 @@ func configHash(cfg *config.Config) string {
 		ms[i] = mirror{Mirror: m, Settings: m.Settings}
 	}
 	return configkit.Fingerprint(cfg.Interval, cfg.Clusters, ms, cfg.Status, cfg.Coordination)
+}
+
+// probeCoordination is lagship check's look at the coordination cluster
+// and group (nothing without a coordination section).
+func probeCoordination(ctx context.Context, cfg *config.Config) []check {
+	s := cfg.Coordination
+	if s == nil {
+		return nil
+	}
+	scope := "coordination " + s.Group
+	cs := cfg.ClusterByName(s.Cluster)
+	if cs == nil {
+		return []check{{scope: scope, name: "cluster", detail: fmt.Sprintf("cluster %q is not defined", s.Cluster)}}
+	}
+	client, err := kafkasrc.NewClient(cs.Config())
+	if err != nil {
+		return []check{{scope: scope, name: "client", detail: err.Error()}}
+	}
+	defer client.Transport.(*kafkago.Transport).CloseIdleConnections()
+	var out []check
+	for _, pc := range coord.Probe(ctx, client, *s, configHash(cfg)) {
+		out = append(out, check{scope: scope, name: pc.Name, ok: pc.OK, detail: pc.Detail})
+	}
+	return out
 }

@@ -451,6 +451,17 @@ func TestCoordConfigMismatch(t *testing.T) {
 	}
 	t.Logf("mismatch: leader hash %s, odd agent hash %s: odd agent runs %d topics", ha[:12], ho[:12], len(odd.owned()))
 
+	// lagship check sees the odd member.
+	_, out, _ := runCLI(t, "check", "-config", oddPath, "-timeout", "5s")
+	if !strings.Contains(out, "coordination lagship-agents") || !strings.Contains(out, "1 with another config") {
+		t.Errorf("check output lacks the group's probe:\n%s", out)
+	}
+	for _, line := range strings.Split(out, "\n") {
+		if strings.Contains(line, "coordination") {
+			t.Logf("check: %s", line)
+		}
+	}
+
 	// The file fixed: the reload rejoins with the leader's hash.
 	coordConfig(t, oddDir, kf.ListenAddrs(), topics, "")
 	await.True(t, 30*time.Second, "the fixed agent takes its share", func() bool {

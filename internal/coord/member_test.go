@@ -13,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/lagship/lagship/internal/configkit"
+	"github.com/lagship/lagship/internal/health"
 	"github.com/lagship/lagship/internal/testutil/await"
 	"github.com/lagship/lagship/internal/testutil/syncbuf"
 )
@@ -235,4 +236,34 @@ func TestHeartbeatError(t *testing.T) {
 			t.Errorf("%+v: %v, want %v", tc.hb, got, tc.want)
 		}
 	}
+}
+
+func TestProbe(t *testing.T) {
+	kf := newKafka(t)
+	cl := &kafka.Client{Addr: kafka.TCP(kf.ListenAddrs()...), Transport: &kafka.Transport{}}
+	s := Settings{Cluster: "dc1", Group: "agents", SessionTimeout: configkit.Duration(testSession)}
+	text := func(cs []health.Check) (string, bool) {
+		var b strings.Builder
+		ok := true
+		for _, c := range cs {
+			fmt.Fprintf(&b, "%s %v %s\n", c.Name, c.OK, c.Detail)
+			ok = ok && c.OK
+		}
+		return b.String(), ok
+	}
+	if out, ok := text(Probe(context.Background(), cl, s, "h")); !ok || !strings.Contains(out, "no member yet") {
+		t.Errorf("empty group:\n%s", out)
+	}
+	a := startMember(t, kf, "host-a", "h", numbered(2))
+	b := startMember(t, kf, "host-b", "other", numbered(2))
+	await.True(t, 20*time.Second, "two members", func() bool { return len(a.m.View().Members) == 2 && b.m.View().Joined })
+	out, ok := text(Probe(context.Background(), cl, s, "h"))
+	if ok || !strings.Contains(out, "2 agents") || !strings.Contains(out, "1 with another config") {
+		t.Errorf("mixed group (ok %v):\n%s", ok, out)
+	}
+	b.m.SetPlan("h", numbered(2))
+	await.True(t, 20*time.Second, "the probe sees equal hashes", func() bool {
+		_, ok := text(Probe(context.Background(), cl, s, "h"))
+		return ok
+	})
 }
