@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"reflect"
 
@@ -501,5 +502,34 @@ func TestConfigHash(t *testing.T) {
 		if c, err := config.Load(p); err == nil {
 			_ = configHash(c)
 		}
+	}
+}
+
+// TestCoordStartFailure: an agent of a group that cannot start (its HTTP
+// port is taken) returns its error instead of waiting on its membership.
+func TestCoordStartFailure(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	path := coordConfig(t, t.TempDir(), []string{"127.0.0.1:1"}, []string{"orders"}, fmt.Sprintf("http: {listen: %q}\n", ln.Addr().String()))
+	cfg, err := config.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		done <- runAgent(context.Background(), cfg, zerolog.Nop(), agentOptions{
+			newSink: func(context.Context, *config.Config) (pipeline.Sink, error) { return newIDSink(), nil },
+		})
+	}()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Error("runAgent started on a taken port")
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("runAgent did not return after failing to start")
 	}
 }

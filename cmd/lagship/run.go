@@ -130,7 +130,9 @@ func runAgent(ctx context.Context, cfg *config.Config, log zerolog.Logger, opt a
 	g.Go(func() error { return summaryLoop(bg, opt.summary, stats, []any{sink, srcs, nt}, log) })
 	// The group is left as soon as ctx ends: the others take over while
 	// this agent finishes its in-flight ticks.
-	g.Go(func() error { return co.Run(ctx) })
+	coCtx, stopCo := context.WithCancel(ctx)
+	defer context.AfterFunc(bg, stopCo)()
+	g.Go(func() error { return co.Run(coCtx) })
 	web, err := newHTTP(live, ev, group, stats, sink, srcs, log, append(co.collectors(), nt.Collector())...)
 	if err != nil {
 		_ = sink.Close(ctx)
