@@ -137,14 +137,21 @@ func unitKey(t pipeline.Task) string {
 }
 
 // unitsOf is the plan's units, sorted; a unit weighs its number of topics.
+// A MirrorMaker 2 mirror's topics form a group (one offsets-topic reader
+// serves them), kept on one agent when balance allows.
 func unitsOf(tasks []pipeline.Task) []coord.Unit {
 	weight := map[string]int{}
+	group := map[string]string{}
 	for _, t := range tasks {
-		weight[unitKey(t)]++
+		k := unitKey(t)
+		weight[k]++
+		if t.Target.Method == config.MethodMM2 {
+			group[k] = "mm2:" + t.Target.Mirror
+		}
 	}
 	out := make([]coord.Unit, 0, len(weight))
 	for k, w := range weight {
-		out = append(out, coord.Unit{Key: k, Weight: w})
+		out = append(out, coord.Unit{Key: k, Weight: w, Group: group[k]})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
 	return out

@@ -533,3 +533,27 @@ func TestCoordStartFailure(t *testing.T) {
 		t.Fatal("runAgent did not return after failing to start")
 	}
 }
+
+func TestUnitsOf(t *testing.T) {
+	task := func(mirror, topic, method, cluster string) pipeline.Task {
+		return pipeline.Task{Target: pipeline.Target{Mirror: mirror, Topic: topic, Method: method, Cluster: cluster}}
+	}
+	got := unitsOf([]pipeline.Task{
+		task("mm", "orders", "native", "dc1"),
+		task("legacy", "a", "ssh", "mm-host-1"),
+		task("legacy", "b", "ssh", "mm-host-1"),
+		task("legacy2", "c", "ssh", "mm-host-2"),
+		task("m2", "x", "mm2", "src"),
+		task("m2", "y", "mm2", "src"),
+	})
+	want := []coord.Unit{
+		{Key: "m2/x", Weight: 1, Group: "mm2:m2"},
+		{Key: "m2/y", Weight: 1, Group: "mm2:m2"},
+		{Key: "mm/orders", Weight: 1},
+		{Key: "ssh:mm-host-1", Weight: 2},
+		{Key: "ssh:mm-host-2", Weight: 1},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("units %+v, want %+v", got, want)
+	}
+}

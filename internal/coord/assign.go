@@ -12,6 +12,11 @@ import (
 type Unit struct {
 	Key    string
 	Weight int
+	// Group, when set, names units that are cheaper on one agent (the
+	// topics of one MirrorMaker 2 offsets topic: one reader). New and
+	// orphaned units of a group go to an agent that holds the group
+	// while that keeps it within its fair share.
+	Group string
 }
 
 // Candidate is a member as the leader sees it: its id, the hash of its
@@ -27,7 +32,10 @@ type Candidate struct {
 // member that owned it while that member is eligible, and moves only when
 // the loads of the heaviest and the lightest member differ by more than
 // the unit's weight (each such move makes the spread strictly smaller).
-// New and orphaned units go, heaviest first, to the lightest member. The
+// New and orphaned units go, heaviest first, to the lightest member, or,
+// for a unit of a Group, to the lightest member holding that group while
+// its load stays within the fair share (total weight / members, rounded
+// up). The
 // result maps every eligible member to its unit keys, sorted; it is a pure
 // function of its arguments.
 func Assign(members []Candidate, units []Unit, hash string) map[string][]string {
@@ -50,14 +58,21 @@ func Assign(members []Candidate, units []Unit, hash string) map[string][]string 
 		idx[id] = i
 	}
 	weight := make(map[string]int, len(units))
+	group := map[string]string{}
 	keys := make([]string, 0, len(units))
+	total := 0
 	for _, u := range units {
 		if _, dup := weight[u.Key]; dup {
 			continue
 		}
 		weight[u.Key] = max(u.Weight, 1)
+		total += weight[u.Key]
+		if u.Group != "" {
+			group[u.Key] = u.Group
+		}
 		keys = append(keys, u.Key)
 	}
+	share := (total + len(elig) - 1) / len(elig)
 	sort.Strings(keys)
 
 	// Keep what eligible members owned (the first claimant by id wins
@@ -91,18 +106,60 @@ func Assign(members []Candidate, units []Unit, hash string) map[string][]string 
 		}
 	}
 
-	// New and orphaned units: heaviest first to the lightest member.
-	sort.SliceStable(free, func(a, b int) bool { return weight[free[a]] > weight[free[b]] })
+	// New and orphaned units: grouped ones by group, then heaviest
+	// first, to the lightest member (of those holding the group, while
+	// within the share).
+	sort.SliceStable(free, func(a, b int) bool {
+		ga, gb := group[free[a]], group[free[b]]
+		if (ga == "") != (gb == "") {
+			return ga != ""
+		}
+		if ga != gb {
+			return ga < gb
+		}
+		return weight[free[a]] > weight[free[b]]
+	})
+	holders := map[string]map[int]bool{} // group -> members holding it
+	for i, ks := range held {
+		for _, k := range ks {
+			if g := group[k]; g != "" {
+				if holders[g] == nil {
+					holders[g] = map[int]bool{}
+				}
+				holders[g][i] = true
+			}
+		}
+	}
 	h := &loadHeap{loads: loads}
 	for i := range elig {
 		h.order = append(h.order, i)
 	}
 	heap.Init(h)
+	pos := make([]int, len(elig)) // member -> its place in the heap
+	h.pos = pos
+	for j, i := range h.order {
+		pos[i] = j
+	}
 	for _, k := range free {
 		i := h.order[0]
+		if g := group[k]; g != "" {
+			best := -1
+			for c := range holders[g] {
+				if loads[c]+weight[k] <= share && (best < 0 || loads[c] < loads[best] || (loads[c] == loads[best] && c < best)) {
+					best = c
+				}
+			}
+			if best >= 0 {
+				i = best
+			}
+			if holders[g] == nil {
+				holders[g] = map[int]bool{}
+			}
+			holders[g][i] = true
+		}
 		loads[i] += weight[k]
 		held[i] = append(held[i], k)
-		heap.Fix(h, 0)
+		heap.Fix(h, pos[i])
 	}
 
 	// Rebalance: move from the heaviest to the lightest while a unit
@@ -168,6 +225,7 @@ func insertByWeight(keys *[]string, k string, weight map[string]int) {
 type loadHeap struct {
 	loads []int
 	order []int
+	pos   []int // member -> index in order
 }
 
 func (h *loadHeap) Len() int { return len(h.order) }
@@ -178,8 +236,13 @@ func (h *loadHeap) Less(a, b int) bool {
 	}
 	return h.order[a] < h.order[b]
 }
-func (h *loadHeap) Swap(a, b int) { h.order[a], h.order[b] = h.order[b], h.order[a] }
-func (h *loadHeap) Push(x any)    { h.order = append(h.order, x.(int)) }
+func (h *loadHeap) Swap(a, b int) {
+	h.order[a], h.order[b] = h.order[b], h.order[a]
+	if h.pos != nil {
+		h.pos[h.order[a]], h.pos[h.order[b]] = a, b
+	}
+}
+func (h *loadHeap) Push(x any) { h.order = append(h.order, x.(int)) }
 func (h *loadHeap) Pop() any {
 	n := len(h.order) - 1
 	x := h.order[n]

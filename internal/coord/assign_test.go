@@ -38,7 +38,7 @@ func loadOf(plan map[string][]string, us []Unit) map[string]int {
 }
 
 func TestAssign(t *testing.T) {
-	weighted := []Unit{{"m/big", 8}, {"m/a", 2}, {"m/b", 2}, {"m/c", 2}, {"m/d", 2}}
+	weighted := []Unit{{Key: "m/big", Weight: 8}, {Key: "m/a", Weight: 2}, {Key: "m/b", Weight: 2}, {Key: "m/c", Weight: 2}, {Key: "m/d", Weight: 2}}
 	cases := []struct {
 		name    string
 		members []Candidate
@@ -140,7 +140,7 @@ func TestAssign(t *testing.T) {
 			members: []Candidate{
 				{ID: "a", Hash: "h"}, {ID: "b", Hash: "h"},
 			},
-			units:  []Unit{{"ssh:mm1", 5}, {"ssh:mm2", 5}, {"m/t1", 1}},
+			units:  []Unit{{Key: "ssh:mm1", Weight: 5}, {Key: "ssh:mm2", Weight: 5}, {Key: "m/t1", Weight: 1}},
 			spread: 1, moved: -1,
 		},
 		{
@@ -275,5 +275,61 @@ func TestAssignChurn(t *testing.T) {
 		if got := step(s.members...); got != s.moved {
 			t.Errorf("step %d %v: %d units moved, want %d", i, s.members, got, s.moved)
 		}
+	}
+}
+
+// TestAssignGroups: units of one group (a MirrorMaker 2 offsets topic) stay
+// on one agent when balance allows, and are spread when it does not.
+func TestAssignGroups(t *testing.T) {
+	grouped := func(groups, per int) []Unit {
+		var out []Unit
+		for g := 0; g < groups; g++ {
+			for i := 0; i < per; i++ {
+				out = append(out, Unit{Key: fmt.Sprintf("mm2-%d/t%d", g, i), Weight: 1, Group: fmt.Sprintf("mm2-%d", g)})
+			}
+		}
+		return out
+	}
+	three := []Candidate{{ID: "a", Hash: "h"}, {ID: "b", Hash: "h"}, {ID: "c", Hash: "h"}}
+	cases := []struct {
+		name    string
+		members []Candidate
+		units   []Unit
+		readers int // members holding a group, summed over groups
+	}{
+		{"three groups on three agents", three, grouped(3, 4), 3},
+		{"one group, balance first", three, grouped(1, 6), 3},
+		{"two groups of three on three agents", three, append(grouped(2, 3), units("x1", "x2", "x3")...), 2},
+		{"an orphaned group unit joins its group", []Candidate{
+			{ID: "a", Hash: "h", Owned: []string{"mm2-0/t0", "mm2-0/t1"}},
+			{ID: "b", Hash: "h", Owned: []string{"x1", "x2"}},
+		}, append(grouped(1, 3), units("x1", "x2", "x3")...), 1},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			plan := Assign(tc.members, tc.units, "h")
+			g := map[string]string{}
+			for _, u := range tc.units {
+				g[u.Key] = u.Group
+			}
+			readers := 0
+			for _, ks := range plan {
+				seen := map[string]bool{}
+				for _, k := range ks {
+					if g[k] != "" && !seen[g[k]] {
+						seen[g[k]] = true
+						readers++
+					}
+				}
+			}
+			loads := loadOf(plan, tc.units)
+			lo, hi := 1<<30, 0
+			for _, l := range loads {
+				lo, hi = min(lo, l), max(hi, l)
+			}
+			if readers != tc.readers || hi-lo > 1 {
+				t.Errorf("plan %v: %d group holders (want %d), loads %v", plan, readers, tc.readers, loads)
+			}
+		})
 	}
 }
