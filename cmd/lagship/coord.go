@@ -26,13 +26,18 @@ type coordination struct {
 	m   *coord.Member
 	log zerolog.Logger
 
+	// forget drops the evaluator's state of a topic this agent no
+	// longer collects, so its /status and /metrics stop showing it.
+	forget func(mirror, topic string)
+
 	mu      sync.Mutex
 	planned []pipeline.Task // the last full plan
 	hash    string
+	others  []pipeline.Target // planned, owned by another agent
 }
 
 // newCoordination returns nil when cfg has no coordination section.
-func newCoordination(cfg *config.Config, log zerolog.Logger, abandon <-chan struct{}) (*coordination, error) {
+func newCoordination(cfg *config.Config, log zerolog.Logger, abandon <-chan struct{}, forget func(mirror, topic string)) (*coordination, error) {
 	s := cfg.Coordination
 	if s == nil {
 		return nil, nil
@@ -48,7 +53,7 @@ func newCoordination(cfg *config.Config, log zerolog.Logger, abandon <-chan stru
 	host, _ := os.Hostname()
 	log = log.With().Str("component", "coordination").Logger()
 	m := coord.New(coord.Config{Settings: *s, Client: client, Host: host, Version: version, Log: log, Abandon: abandon})
-	c := &coordination{m: m, log: log}
+	c := &coordination{m: m, log: log, forget: forget}
 	c.configure(cfg)
 	return c, nil
 }
@@ -96,12 +101,32 @@ func (c *coordination) own(tasks []pipeline.Task) []pipeline.Task {
 	c.m.SetPlan(hash, unitsOf(tasks))
 	owns := c.m.Owns()
 	var out []pipeline.Task
+	var others []pipeline.Target
 	for _, t := range tasks {
 		if owns[unitKey(t)] {
 			out = append(out, t)
+		} else {
+			others = append(others, t.Target)
 		}
 	}
+	c.mu.Lock()
+	c.others = others
+	c.mu.Unlock()
 	return out
+}
+
+// applied is called once the tasks own returned run (the others' workers
+// have stopped): the evaluator forgets the topics other agents collect.
+func (c *coordination) applied() {
+	if c == nil || c.forget == nil {
+		return
+	}
+	c.mu.Lock()
+	others := c.others
+	c.mu.Unlock()
+	for _, t := range others {
+		c.forget(t.Mirror, t.Topic)
+	}
 }
 
 // plan is the last full plan.

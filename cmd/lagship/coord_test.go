@@ -399,6 +399,33 @@ func TestCoordThreeAgents(t *testing.T) {
 			t.Errorf("agent %s: had %v, now %v: not sticky", a.name, kept[i], a.owned())
 		}
 	}
+	// Topics given away leave the giver's /status.
+	await.True(t, 10*time.Second, "each agent's /status lists its own topics only", func() bool {
+		for _, a := range now {
+			var st struct {
+				Mirrors []struct {
+					Name   string `json:"name"`
+					Topics []struct {
+						Topic string `json:"topic"`
+					} `json:"topics"`
+				} `json:"mirrors"`
+			}
+			if json.Unmarshal([]byte(a.get(t, "/status")), &st) != nil {
+				return false
+			}
+			var listed []string
+			for _, m := range st.Mirrors {
+				for _, tp := range m.Topics {
+					listed = append(listed, m.Name+"/"+tp.Topic)
+				}
+			}
+			sort.Strings(listed)
+			if !reflect.DeepEqual(listed, a.owned()) {
+				return false
+			}
+		}
+		return true
+	})
 	t.Logf("comeback: units per agent %d/%d/%d; %d ticks collected twice in all (handover overlap)", len(as[0].owned()), len(as[1].owned()), len(d.owned()), sink.dups())
 }
 

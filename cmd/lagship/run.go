@@ -120,7 +120,7 @@ func runAgent(ctx context.Context, cfg *config.Config, log zerolog.Logger, opt a
 		stopAll()
 		return err
 	}
-	co, err := newCoordination(cfg, log, opt.coordAbandon)
+	co, err := newCoordination(cfg, log, opt.coordAbandon, ev.Forget)
 	if err != nil {
 		_ = sink.Close(ctx)
 		stopAll()
@@ -151,6 +151,7 @@ func runAgent(ctx context.Context, cfg *config.Config, log zerolog.Logger, opt a
 	apply := func(tasks []pipeline.Task) {
 		tasks = co.own(tasks) // only this agent's units in a group
 		started, stopped := group.Apply(tasks, sameTask)
+		co.applied()
 		srcs.release()
 		if started+stopped > 0 {
 			log.Info().Int("started", started).Int("stopped", stopped).Int("running", group.Len()).Msg("topics applied")

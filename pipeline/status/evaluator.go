@@ -87,6 +87,17 @@ func (e *Evaluator) Configure(mirror string, r Rules) {
 	e.gen.Add(1)
 }
 
+// Forget drops a topic's state at once (its collection moved to another
+// agent of a group, which judges it from then on).
+func (e *Evaluator) Forget(mirror, topic string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if _, ok := e.topics[topicKey{mirror, topic}]; ok {
+		delete(e.topics, topicKey{mirror, topic})
+		e.gen.Add(1)
+	}
+}
+
 // Generation changes whenever what Snapshot returns may have changed (a
 // sample observed, a topic forgotten, rules changed). Read it before
 // Snapshot: the snapshot is then at least as new as the generation.
