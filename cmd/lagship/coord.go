@@ -6,6 +6,7 @@ import (
 	"os"
 	"sort"
 	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
@@ -52,7 +53,16 @@ func newCoordination(cfg *config.Config, log zerolog.Logger, abandon <-chan stru
 	}
 	host, _ := os.Hostname()
 	log = log.With().Str("component", "coordination").Logger()
-	m := coord.New(coord.Config{Settings: *s, Client: client, Host: host, Version: version, Log: log, Abandon: abandon})
+	// Heartbeats at least once per tick of the fastest mirror: the others
+	// then take a dead agent's units within session timeout + 2 ticks
+	// (one to notice, one to start), and a leaver's within about a tick.
+	var heartbeat time.Duration
+	for i := range cfg.Mirrors {
+		if iv := cfg.EffectiveInterval(&cfg.Mirrors[i]); heartbeat == 0 || iv < heartbeat {
+			heartbeat = iv
+		}
+	}
+	m := coord.New(coord.Config{Settings: *s, Client: client, Host: host, Version: version, Log: log, Abandon: abandon, Heartbeat: heartbeat})
 	c := &coordination{m: m, log: log, forget: forget}
 	c.configure(cfg)
 	return c, nil

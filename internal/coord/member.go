@@ -32,6 +32,11 @@ type Config struct {
 	// Host and Version describe this agent to the others.
 	Host, Version string
 	Log           zerolog.Logger
+	// Heartbeat is how often the member heartbeats; 0 or more than a
+	// third of the session timeout is a third of it. The others notice a
+	// rebalance (a member gone or come) at their next heartbeat, so it
+	// bounds the handover after a leave and adds to the failover time.
+	Heartbeat time.Duration
 	// Abandon, when closed, makes Run return at once without leaving the
 	// group and without another request, as a crashed agent would (its
 	// connections are closed; its units move after the session timeout).
@@ -364,7 +369,11 @@ func (m *Member) lead(join *kafka.JoinGroupResponse, hash string, units []Unit, 
 func (m *Member) heartbeat(ctx context.Context, gen int, memberID *string, log zerolog.Logger) error {
 	s := m.cfg.Settings
 	session := time.Duration(s.SessionTimeout)
-	every := max(session/3, 100*time.Millisecond)
+	every := session / 3
+	if hb := m.cfg.Heartbeat; hb > 0 && hb < every {
+		every = hb
+	}
+	every = max(every, 100*time.Millisecond)
 	fctx, cancel := m.callCtx(ctx, 10*time.Second)
 	m.count("FindCoordinator")
 	fc, err := m.client.FindCoordinator(fctx, &kafka.FindCoordinatorRequest{Key: s.Group, KeyType: kafka.CoordinatorKeyTypeConsumer})
