@@ -16,6 +16,7 @@ import (
 	"github.com/lagship/lagship/internal/configkit"
 	"github.com/lagship/lagship/internal/coord"
 	"github.com/lagship/lagship/pipeline"
+	"github.com/lagship/lagship/pipeline/status"
 	kafkasrc "github.com/lagship/lagship/sources/kafka"
 )
 
@@ -27,9 +28,10 @@ type coordination struct {
 	m   *coord.Member
 	log zerolog.Logger
 
-	// forget drops the evaluator's state of a topic this agent no
-	// longer collects, so its /status and /metrics stop showing it.
-	forget func(mirror, topic string)
+	// ev judges the topics this agent collects: it forgets those handed
+	// to another agent (so /status and /metrics stop showing them) and
+	// knows the partition counts that weigh this agent's units.
+	ev *status.Evaluator
 
 	mu      sync.Mutex
 	planned []pipeline.Task // the last full plan
@@ -38,7 +40,7 @@ type coordination struct {
 }
 
 // newCoordination returns nil when cfg has no coordination section.
-func newCoordination(cfg *config.Config, log zerolog.Logger, abandon <-chan struct{}, forget func(mirror, topic string)) (*coordination, error) {
+func newCoordination(cfg *config.Config, log zerolog.Logger, abandon <-chan struct{}, ev *status.Evaluator) (*coordination, error) {
 	s := cfg.Coordination
 	if s == nil {
 		return nil, nil
@@ -63,7 +65,7 @@ func newCoordination(cfg *config.Config, log zerolog.Logger, abandon <-chan stru
 		}
 	}
 	m := coord.New(coord.Config{Settings: *s, Client: client, Host: host, Version: version, Log: log, Abandon: abandon, Heartbeat: heartbeat})
-	c := &coordination{m: m, log: log, forget: forget}
+	c := &coordination{m: m, log: log, ev: ev}
 	c.configure(cfg)
 	return c, nil
 }
@@ -108,7 +110,7 @@ func (c *coordination) own(tasks []pipeline.Task) []pipeline.Task {
 	c.planned = tasks
 	hash := c.hash
 	c.mu.Unlock()
-	c.m.SetPlan(hash, unitsOf(tasks))
+	c.m.SetPlan(hash, unitsOf(tasks, c.partitions()))
 	owns := c.m.Owns()
 	var out []pipeline.Task
 	var others []pipeline.Target
@@ -128,15 +130,28 @@ func (c *coordination) own(tasks []pipeline.Task) []pipeline.Task {
 // applied is called once the tasks own returned run (the others' workers
 // have stopped): the evaluator forgets the topics other agents collect.
 func (c *coordination) applied() {
-	if c == nil || c.forget == nil {
+	if c == nil || c.ev == nil {
 		return
 	}
 	c.mu.Lock()
 	others := c.others
 	c.mu.Unlock()
 	for _, t := range others {
-		c.forget(t.Mirror, t.Topic)
+		c.ev.Forget(t.Mirror, t.Topic)
 	}
+}
+
+// partitions is the partition count of every topic this agent judged
+// (mirror/topic), for the weights of its units.
+func (c *coordination) partitions() map[string]int {
+	out := map[string]int{}
+	if c.ev == nil {
+		return out
+	}
+	for _, ts := range c.ev.Latest() {
+		out[ts.Target.Mirror+"/"+ts.Target.Topic] = len(ts.Partitions)
+	}
+	return out
 }
 
 // plan is the last full plan.
@@ -171,15 +186,17 @@ func unitKey(t pipeline.Task) string {
 	return t.Key()
 }
 
-// unitsOf is the plan's units, sorted; a unit weighs its number of topics.
-// A MirrorMaker 2 mirror's topics form a group (one offsets-topic reader
-// serves them), kept on one agent when balance allows.
-func unitsOf(tasks []pipeline.Task) []coord.Unit {
+// unitsOf is the plan's units, sorted. A unit weighs the partitions of its
+// topics, as far as parts (mirror/topic -> partitions, what this agent
+// collected) knows them, and 1 per topic otherwise; the leader takes each
+// owner's figures. A MirrorMaker 2 mirror's topics form a group (one
+// offsets-topic reader serves them), kept on one agent when balance allows.
+func unitsOf(tasks []pipeline.Task, parts map[string]int) []coord.Unit {
 	weight := map[string]int{}
 	group := map[string]string{}
 	for _, t := range tasks {
 		k := unitKey(t)
-		weight[k]++
+		weight[k] += max(parts[t.Key()], 1)
 		if t.Target.Method == config.MethodMM2 {
 			group[k] = "mm2:" + t.Target.Mirror
 		}

@@ -572,12 +572,12 @@ func TestUnitsOf(t *testing.T) {
 		task("legacy2", "c", "ssh", "mm-host-2"),
 		task("m2", "x", "mm2", "src"),
 		task("m2", "y", "mm2", "src"),
-	})
+	}, map[string]int{"mm/orders": 16, "legacy/a": 4, "m2/y": 3}) // what this agent collected
 	want := []coord.Unit{
 		{Key: "m2/x", Weight: 1, Group: "mm2:m2"},
-		{Key: "m2/y", Weight: 1, Group: "mm2:m2"},
-		{Key: "mm/orders", Weight: 1},
-		{Key: "ssh:mm-host-1", Weight: 2},
+		{Key: "m2/y", Weight: 3, Group: "mm2:m2"},
+		{Key: "mm/orders", Weight: 16},
+		{Key: "ssh:mm-host-1", Weight: 5}, // 4 partitions + a topic not collected here
 		{Key: "ssh:mm-host-2", Weight: 1},
 	}
 	if !reflect.DeepEqual(got, want) {

@@ -120,7 +120,7 @@ func runAgent(ctx context.Context, cfg *config.Config, log zerolog.Logger, opt a
 		stopAll()
 		return err
 	}
-	co, err := newCoordination(cfg, log, opt.coordAbandon, ev.Forget)
+	co, err := newCoordination(cfg, log, opt.coordAbandon, ev)
 	if err != nil {
 		_ = sink.Close(ctx)
 		stopAll()

@@ -20,11 +20,41 @@ type Unit struct {
 }
 
 // Candidate is a member as the leader sees it: its id, the hash of its
-// config and the units it owned before this rebalance.
+// config and the units it owned before this rebalance, with their weights
+// as it measured them (nil: not known).
 type Candidate struct {
-	ID    string
-	Hash  string
-	Owned []string
+	ID      string
+	Hash    string
+	Owned   []string
+	Weights []int
+}
+
+// Reweigh returns units with the weights their owners measured: an
+// eligible member's report for a unit it owns replaces the planned weight
+// (the leader plans from its config and knows the partitions only of the
+// topics it collects itself).
+func Reweigh(units []Unit, members []Candidate, hash string) []Unit {
+	measured := map[string]int{}
+	for _, m := range members {
+		if m.Hash != hash || len(m.Weights) != len(m.Owned) {
+			continue
+		}
+		for i, k := range m.Owned {
+			if w := m.Weights[i]; w > 0 {
+				measured[k] = w
+			}
+		}
+	}
+	if len(measured) == 0 {
+		return units
+	}
+	out := append([]Unit(nil), units...)
+	for i := range out {
+		if w, ok := measured[out[i].Key]; ok {
+			out[i].Weight = w
+		}
+	}
+	return out
 }
 
 // Assign hands units out to the members whose config hash is hash (the

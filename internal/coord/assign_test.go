@@ -333,3 +333,31 @@ func TestAssignGroups(t *testing.T) {
 		})
 	}
 }
+
+func TestReweigh(t *testing.T) {
+	planned := []Unit{{Key: "a", Weight: 1}, {Key: "b", Weight: 1}, {Key: "c", Weight: 2}}
+	cases := []struct {
+		name    string
+		members []Candidate
+		want    []int
+	}{
+		{"no reports", []Candidate{{ID: "1", Hash: "h"}}, []int{1, 1, 2}},
+		{"owners' measures win", []Candidate{{ID: "1", Hash: "h", Owned: []string{"a", "c"}, Weights: []int{32, 8}}}, []int{32, 1, 8}},
+		{"zero means unknown", []Candidate{{ID: "1", Hash: "h", Owned: []string{"a"}, Weights: []int{0}}}, []int{1, 1, 2}},
+		{"another config's reports are ignored", []Candidate{{ID: "1", Hash: "x", Owned: []string{"a"}, Weights: []int{32}}}, []int{1, 1, 2}},
+		{"a malformed report is ignored", []Candidate{{ID: "1", Hash: "h", Owned: []string{"a", "b"}, Weights: []int{32}}}, []int{1, 1, 2}},
+	}
+	for _, tc := range cases {
+		got := Reweigh(planned, tc.members, "h")
+		var ws []int
+		for _, u := range got {
+			ws = append(ws, u.Weight)
+		}
+		if !reflect.DeepEqual(ws, tc.want) {
+			t.Errorf("%s: weights %v, want %v", tc.name, ws, tc.want)
+		}
+	}
+	if planned[0].Weight != 1 {
+		t.Error("Reweigh changed its argument")
+	}
+}

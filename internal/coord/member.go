@@ -88,8 +88,9 @@ func New(cfg Config) *Member {
 }
 
 // SetPlan sets the config hash and the units this agent knows of (the
-// leader assigns its own list). A change makes the member rejoin, so the
-// group sees the new hash and the leader the new units.
+// leader assigns its own list). A change of the hash or of the units' keys
+// makes the member rejoin, so the group sees the new hash and the leader
+// the new units; new weights alone ride with the next rebalance.
 func (m *Member) SetPlan(hash string, units []Unit) {
 	m.mu.Lock()
 	same := hash == m.hash && sameUnits(units, m.units)
@@ -109,7 +110,7 @@ func sameUnits(a, b []Unit) bool {
 		return false
 	}
 	for i := range a {
-		if a[i] != b[i] {
+		if a[i].Key != b[i].Key || a[i].Group != b[i].Group {
 			return false
 		}
 	}
@@ -238,6 +239,14 @@ func (m *Member) generation(ctx context.Context, memberID *string, log zerolog.L
 	hash, units := m.hash, m.units
 	owned := append([]string(nil), m.view.Units...)
 	m.mu.Unlock()
+	planned := make(map[string]int, len(units))
+	for _, u := range units {
+		planned[u.Key] = u.Weight
+	}
+	weights := make([]int, len(owned))
+	for i, k := range owned {
+		weights[i] = planned[k] // 0: no longer planned here
+	}
 	// A plan change that arrives from here on needs another join.
 	select {
 	case <-m.rejoin:
@@ -253,7 +262,7 @@ func (m *Member) generation(ctx context.Context, memberID *string, log zerolog.L
 		MemberID:         *memberID,
 		ProtocolType:     protocolType,
 		Protocols: []kafka.GroupProtocol{{Name: protocolName, Metadata: kafka.GroupProtocolSubscription{
-			UserData: MarshalMeta(Meta{Host: m.cfg.Host, Version: m.cfg.Version, Hash: hash, Owned: owned}),
+			UserData: MarshalMeta(Meta{Host: m.cfg.Host, Version: m.cfg.Version, Hash: hash, Owned: owned, Weights: weights}),
 		}}},
 	})
 	cancel()
@@ -335,9 +344,9 @@ func (m *Member) lead(join *kafka.JoinGroupResponse, hash string, units []Unit, 
 			meta = Meta{Hash: "unreadable"}
 		}
 		metas[jm.ID] = meta
-		cands = append(cands, Candidate{ID: jm.ID, Hash: meta.Hash, Owned: meta.Owned})
+		cands = append(cands, Candidate{ID: jm.ID, Hash: meta.Hash, Owned: meta.Owned, Weights: meta.Weights})
 	}
-	plan := Assign(cands, units, hash)
+	plan := Assign(cands, Reweigh(units, cands, hash), hash)
 	total := 0
 	for _, ks := range plan {
 		total += len(ks)

@@ -267,3 +267,64 @@ func TestProbe(t *testing.T) {
 		return ok
 	})
 }
+
+// TestMemberWeights: the owners' measured weights reach the leader at the
+// next rebalance and decide the balance; new weights alone do not start
+// one.
+func TestMemberWeights(t *testing.T) {
+	kf := newKafka(t)
+	us := numbered(4)
+	a := startMember(t, kf, "a", "h", us)
+	await.True(t, 20*time.Second, "a owns everything", func() bool { return len(a.m.View().Units) == 4 })
+	gen := a.m.View().Generation
+	// a measured m/t000 as 30 partitions, the others as 1.
+	heavy := append([]Unit(nil), us...)
+	heavy[0].Weight = 30
+	a.m.SetPlan("h", heavy)
+	b := startMember(t, kf, "b", "h", us)
+	await.True(t, 20*time.Second, "a and b share", func() bool {
+		return covered([]*agent{a, b}, us) && b.m.View().Generation > gen
+	})
+	// The heavy unit alone on one agent, the three light ones on the other.
+	for _, x := range []*agent{a, b} {
+		v := x.m.View()
+		has := map[string]bool{}
+		for _, k := range v.Units {
+			has[k] = true
+		}
+		if has["m/t000"] && len(v.Units) != 1 || !has["m/t000"] && len(v.Units) != 3 {
+			t.Errorf("%s owns %v: the measured weight was not used", v.MemberID, v.Units)
+		}
+	}
+}
+
+func TestSetPlanRejoins(t *testing.T) {
+	m := New(Config{Client: &kafka.Client{}})
+	us := numbered(2)
+	rejoin := func() bool {
+		select {
+		case <-m.rejoin:
+			return true
+		default:
+			return false
+		}
+	}
+	m.SetPlan("h", us)
+	if !rejoin() {
+		t.Error("a first plan did not ask to join")
+	}
+	w := append([]Unit(nil), us...)
+	w[0].Weight = 9
+	m.SetPlan("h", w)
+	if rejoin() {
+		t.Error("a weight change asked for a rebalance")
+	}
+	m.SetPlan("h2", w)
+	if !rejoin() {
+		t.Error("a hash change did not ask to rejoin")
+	}
+	m.SetPlan("h2", w[:1])
+	if !rejoin() {
+		t.Error("a unit change did not ask to rejoin")
+	}
+}

@@ -30,6 +30,9 @@ type Meta struct {
 	// Owned are the units the member held before this rebalance, so the
 	// leader can keep them where they are.
 	Owned []string
+	// Weights are the owned units' weights as the member measured them
+	// (partitions collected), one per Owned unit; nil when not known.
+	Weights []int
 }
 
 // MemberView is one member in an assignment's view of the group.
@@ -58,7 +61,12 @@ func MarshalMeta(m Meta) []byte {
 	b = putString(b, m.Host)
 	b = putString(b, m.Version)
 	b = putString(b, m.Hash)
-	return putStrings(b, m.Owned)
+	b = putStrings(b, m.Owned)
+	b = binary.AppendUvarint(b, uint64(len(m.Weights)))
+	for _, w := range m.Weights {
+		b = binary.AppendUvarint(b, uint64(max(w, 0)))
+	}
+	return b
 }
 
 // UnmarshalMeta decodes what MarshalMeta encoded.
@@ -72,6 +80,15 @@ func UnmarshalMeta(b []byte) (Meta, error) {
 	m.Version = d.string()
 	m.Hash = d.string()
 	m.Owned = d.strings()
+	if n := d.count(1); n > 0 {
+		m.Weights = make([]int, 0, n)
+		for i := 0; i < n && d.err == nil; i++ {
+			m.Weights = append(m.Weights, int(d.uvarint(1<<31)))
+		}
+	}
+	if d.err == nil && m.Weights != nil && len(m.Weights) != len(m.Owned) {
+		d.err = fmt.Errorf("%d weights for %d owned units", len(m.Weights), len(m.Owned))
+	}
 	d.end()
 	if d.err != nil {
 		return Meta{}, fmt.Errorf("decoding member metadata: %w", d.err)

@@ -10,6 +10,7 @@ func TestMetaRoundTrip(t *testing.T) {
 		{},
 		{Host: "agent-1", Version: "v1.2.3", Hash: "abc", Owned: []string{"m/t1", "ssh:mm1"}},
 		{Host: "ü", Owned: []string{""}},
+		{Host: "h", Owned: []string{"m/a", "ssh:x"}, Weights: []int{16, 0}},
 	}
 	for _, m := range cases {
 		got, err := UnmarshalMeta(MarshalMeta(m))
@@ -53,6 +54,7 @@ func TestDecodeErrors(t *testing.T) {
 		{"trailing bytes", append(append([]byte{}, good...), 0)},
 		{"huge count", []byte{metaFormat, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0x0f}},
 		{"huge string", []byte{metaFormat, 0xff, 0xff, 0xff, 0x0f}},
+		{"weights do not match the owned units", MarshalMeta(Meta{Owned: []string{"a"}, Weights: []int{1, 2}})},
 	}
 	for _, tc := range cases {
 		if _, err := UnmarshalMeta(tc.b); err == nil {
