@@ -171,12 +171,21 @@ func (m *Member) Run(ctx context.Context) error {
 	log := m.cfg.Log.With().Str("group", m.cfg.Settings.Group).Logger()
 	memberID := ""
 	backoff := 250 * time.Millisecond
+	streak := 0 // rejoins in a row: a broker that keeps refusing is not hammered
 	defer m.closeConns()
 	for {
 		if m.abandoned() {
 			return nil
 		}
+		m.mu.Lock()
+		before := m.rebal
+		m.mu.Unlock()
 		err := m.generation(ctx, &memberID, log)
+		m.mu.Lock()
+		if m.rebal != before {
+			streak = 0 // that generation got its assignment
+		}
+		m.mu.Unlock()
 		switch {
 		case m.abandoned():
 			return nil
@@ -185,7 +194,12 @@ func (m *Member) Run(ctx context.Context) error {
 			return nil
 		case errors.Is(err, errRejoin):
 			backoff = 250 * time.Millisecond
-			continue
+			if streak++; streak <= 5 {
+				continue
+			}
+			err = fmt.Errorf("%d rejoins in a row", streak)
+		default:
+			streak = 0
 		}
 		log.Warn().Err(err).Dur("retry_in", backoff).Msg("coordination: not in the group; keeping the last units")
 		select {
