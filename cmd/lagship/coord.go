@@ -64,8 +64,8 @@ func newCoordination(cfg *config.Config, log zerolog.Logger, abandon <-chan stru
 			heartbeat = iv
 		}
 	}
-	m := coord.New(coord.Config{Settings: *s, Client: client, Host: host, Version: version, Log: log, Abandon: abandon, Heartbeat: heartbeat})
-	c := &coordination{m: m, log: log, ev: ev}
+	c := &coordination{log: log, ev: ev}
+	c.m = coord.New(coord.Config{Settings: *s, Client: client, Host: host, Version: version, Log: log, Abandon: abandon, Heartbeat: heartbeat, Measure: c.measure})
 	c.configure(cfg)
 	return c, nil
 }
@@ -139,6 +139,28 @@ func (c *coordination) applied() {
 	for _, t := range others {
 		c.ev.Forget(t.Mirror, t.Topic)
 	}
+}
+
+// measure weighs units by the partitions this agent collected of their
+// topics (1 per topic not collected here; 0 for a unit none of whose
+// topics were).
+func (c *coordination) measure(units []string) []int {
+	parts := c.partitions()
+	weight := map[string]int{}
+	known := map[string]bool{}
+	for _, t := range c.plan() {
+		k := unitKey(t)
+		n, ok := parts[t.Key()]
+		weight[k] += max(n, 1)
+		known[k] = known[k] || ok
+	}
+	out := make([]int, len(units))
+	for i, u := range units {
+		if known[u] {
+			out[i] = weight[u]
+		}
+	}
+	return out
 }
 
 // partitions is the partition count of every topic this agent judged

@@ -32,6 +32,11 @@ type Config struct {
 	// Host and Version describe this agent to the others.
 	Host, Version string
 	Log           zerolog.Logger
+	// Measure, when set, weighs the units this agent owns as it measured
+	// them (their partitions), 0 where it does not know; the member reports
+	// the figures when it joins, and the leader plans with its owners'
+	// figures. Without it, the planned weights are reported.
+	Measure func(units []string) []int
 	// Heartbeat is how often the member heartbeats; 0 or more than a
 	// third of the session timeout is a third of it. The others notice a
 	// rebalance (a member gone or come) at their next heartbeat, so it
@@ -69,11 +74,13 @@ type Member struct {
 	view    View
 	changed chan struct{} // a new view (capacity 1)
 	rejoin  chan struct{} // the plan changed (capacity 1)
+	planned chan struct{} // closed by the first SetPlan
+	once    sync.Once
 	counts  map[string]int64
 	rebal   int64
 }
 
-// New returns a member; call SetPlan before Run.
+// New returns a member. Run joins once SetPlan has given it a plan.
 func New(cfg Config) *Member {
 	cl := *cfg.Client
 	cl.Timeout = 0
@@ -82,6 +89,7 @@ func New(cfg Config) *Member {
 		client:  &cl,
 		changed: make(chan struct{}, 1),
 		rejoin:  make(chan struct{}, 1),
+		planned: make(chan struct{}),
 		counts:  map[string]int64{},
 		view:    View{Group: cfg.Settings.Group, Units: []string{}},
 	}
@@ -97,6 +105,7 @@ func (m *Member) SetPlan(hash string, units []Unit) {
 	m.hash, m.units = hash, append([]Unit(nil), units...)
 	m.view.Hash = hash
 	m.mu.Unlock()
+	m.once.Do(func() { close(m.planned) })
 	if !same {
 		select {
 		case m.rejoin <- struct{}{}:
@@ -173,6 +182,14 @@ func (m *Member) Run(ctx context.Context) error {
 	backoff := 250 * time.Millisecond
 	streak := 0 // rejoins in a row: a broker that keeps refusing is not hammered
 	defer m.closeConns()
+	// Join with a plan: the group must see this agent's config hash.
+	select {
+	case <-m.planned:
+	case <-ctx.Done():
+		return nil
+	case <-m.cfg.Abandon:
+		return nil
+	}
 	for {
 		if m.abandoned() {
 			return nil
@@ -260,6 +277,15 @@ func (m *Member) generation(ctx context.Context, memberID *string, log zerolog.L
 	weights := make([]int, len(owned))
 	for i, k := range owned {
 		weights[i] = planned[k] // 0: no longer planned here
+	}
+	if m.cfg.Measure != nil {
+		if ws := m.cfg.Measure(owned); len(ws) == len(owned) {
+			for i, w := range ws {
+				if _, ok := planned[owned[i]]; ok && w > 0 {
+					weights[i] = w
+				}
+			}
+		}
 	}
 	// A plan change that arrives from here on needs another join.
 	select {

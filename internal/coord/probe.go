@@ -37,13 +37,19 @@ func Probe(ctx context.Context, client *kafka.Client, s Settings, hash string) [
 	if len(g.Members) == 0 {
 		return append(out, health.Check{Name: "group", OK: true, Detail: fmt.Sprintf("group %q has no member yet (state %s); agents join at start", s.Group, g.GroupState)})
 	}
-	same, other, foreign := 0, 0, 0
+	same, other, foreign, joining := 0, 0, 0, 0
 	var hosts []string
+	var why error
 	for _, m := range g.Members {
+		if len(m.MemberMetadata.UserData) == 0 {
+			joining++ // no metadata yet
+			continue
+		}
 		meta, err := UnmarshalMeta(m.MemberMetadata.UserData)
 		switch {
 		case err != nil:
 			foreign++
+			why = err
 			continue
 		case meta.Hash == hash:
 			same++
@@ -53,9 +59,12 @@ func Probe(ctx context.Context, client *kafka.Client, s Settings, hash string) [
 		hosts = append(hosts, meta.Host)
 	}
 	if foreign > 0 {
-		return append(out, health.Check{Name: "group", Detail: fmt.Sprintf("group %q has %d members that are not lagship agents: choose a group name of its own", s.Group, foreign)})
+		return append(out, health.Check{Name: "group", Detail: fmt.Sprintf("group %q (state %s) has %d members that are not lagship agents (%v): choose a group name of its own", s.Group, g.GroupState, foreign, why)})
 	}
 	c := health.Check{Name: "group", OK: other == 0, Detail: fmt.Sprintf("state %s, %d agents (%s): %d with this config's hash %s", g.GroupState, len(g.Members), strings.Join(hosts, ", "), same, short(hash))}
+	if joining > 0 {
+		c.Detail += fmt.Sprintf(", %d joining", joining)
+	}
 	if other > 0 {
 		c.Detail += fmt.Sprintf(", %d with another config (they get no units while the leader's differs): make the files equal", other)
 	}
