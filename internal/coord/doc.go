@@ -17,11 +17,20 @@
 // the UserData of the consumer-protocol envelope kafka-go encodes.
 // kafka-go routes JoinGroup, SyncGroup and LeaveGroup to the group's
 // coordinator but not Heartbeat, so heartbeats go to the coordinator's
-// address found once per generation.
+// address found once per generation; and it decodes Heartbeat v1+ answers
+// with two fields swapped, which heartbeatError reads around. Heartbeats go
+// every third of the session timeout, or more often when Config.Heartbeat
+// says so (lagship: once per tick of its fastest mirror): the others notice
+// a member gone or come at their next heartbeat.
 //
 // The assignment (Assign) is a pure function of the members, their
 // previous units and the leader's units: sticky, balanced by weight, and
-// empty for a member whose config hash differs from the leader's.
+// empty for a member whose config hash differs from the leader's. Weights
+// are what each unit's owner measured (Config.Measure, reported at every
+// join; Reweigh), or the leader's own plan for units nobody collected.
+//
+// State (state.go) is the group's compacted <group>.state topic, for what
+// must follow a unit to its next owner.
 //
 // Concurrency: Run is the only goroutine talking to Kafka; SetPlan, View,
 // Owns and Collect may be called from any goroutine. A member keeps its
