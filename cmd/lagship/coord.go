@@ -231,9 +231,9 @@ func unitsOf(tasks []pipeline.Task, parts map[string]int) []coord.Unit {
 	return out
 }
 
-// configHash is the hash of what decides the work and its documents: the
-// interval, the clusters, the mirrors, the status rules and the
-// coordination section. Elasticsearch, Kibana and HTTP settings may differ
+// configHash is the hash of what decides the work, its documents and who is
+// told: the interval, the clusters, the mirrors, the status rules, the
+// notifiers and the coordination section. Elasticsearch, Kibana and HTTP settings may differ
 // from agent to agent (a spool directory, a listen address).
 func configHash(cfg *config.Config) string {
 	type mirror struct {
@@ -244,7 +244,7 @@ func configHash(cfg *config.Config) string {
 	for i, m := range cfg.Mirrors {
 		ms[i] = mirror{Mirror: m, Settings: m.Settings}
 	}
-	return configkit.Fingerprint(cfg.Interval, cfg.Clusters, ms, cfg.Status, cfg.Coordination)
+	return configkit.Fingerprint(cfg.Interval, cfg.Clusters, ms, cfg.Status, cfg.Notify, cfg.Coordination)
 }
 
 // probeCoordination is lagship check's look at the coordination cluster
