@@ -49,5 +49,9 @@
 // # Secrets
 //
 // Receiver URLs are secrets: logs and errors show only their scheme and
-// host. Header values are never logged.
+// host. Header values are never logged. A receiver's answer (logged, and
+// shown by lagship notify test) often echoes the request, so the URL, its
+// path and query, their long pieces and the header values are redacted
+// from it, in any case and escaping, before it is cut to 512 bytes (see
+// redactor).
 package notify
