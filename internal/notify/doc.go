@@ -37,7 +37,8 @@
 // # Durability
 //
 // The firing incidents and the undelivered messages of every notifier are
-// kept in a small JSON state file next to the Elasticsearch spool, written
+// kept in a small JSON state file inside the Elasticsearch spool directory
+// (StatePath; one left next to it by an older lagship is moved in), written
 // atomically (temporary file, fsync, rename, fsync of the directory)
 // whenever they change, at most once per Options.Every, and at shutdown. A
 // restart neither re-sends an incident already sent nor forgets to resolve

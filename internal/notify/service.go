@@ -55,7 +55,8 @@ type Service struct {
 }
 
 // New builds the notifiers of s. statePath is the state file
-// (StatePath of the spool directory).
+// (StatePath of the spool directory); Run moves a state file left by an
+// older lagship next to the spool directory into it.
 func New(s Settings, src Source, statePath string, log zerolog.Logger, opt Options) (*Service, error) {
 	if opt.Every <= 0 {
 		opt.Every = time.Second
@@ -262,6 +263,15 @@ func (s *Service) apply(next Settings, stops map[string]func(), start func(*noti
 
 // restore loads the state file into the notifiers.
 func (s *Service) restore() {
+	switch moved, ignored, err := moveOldState(s.state); {
+	case err != nil:
+		s.log.Error().Err(err).Msg("notification state not moved into the spool directory")
+	case moved != "":
+		s.log.Info().Str("from", moved).Str("to", s.state).Msg("notification state moved into the spool directory")
+	case ignored != "":
+		s.log.Warn().Str("ignored", ignored).Str("state", s.state).
+			Msg("an older notification state file is ignored: the one in the spool directory is used; delete the older one")
+	}
 	st, err := LoadState(s.state)
 	if err != nil {
 		s.log.Error().Err(err).Msg("notification state not restored: incidents start afresh")

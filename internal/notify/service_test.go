@@ -14,6 +14,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/lagship/lagship/internal/configkit"
+	"github.com/lagship/lagship/internal/spool"
 	"github.com/lagship/lagship/internal/testutil/await"
 	"github.com/lagship/lagship/internal/testutil/syncbuf"
 	"github.com/lagship/lagship/pipeline/status"
@@ -245,8 +246,8 @@ func TestQueue(t *testing.T) {
 
 func TestStateFile(t *testing.T) {
 	dir := t.TempDir()
-	path := StatePath(filepath.Join(dir, "spool"))
-	if path != filepath.Join(dir, "spool.notify.json") {
+	path := StatePath(dir)
+	if path != filepath.Join(dir, "notify-state.json") {
 		t.Fatalf("path %s", path)
 	}
 	st, err := LoadState(path)
@@ -275,5 +276,104 @@ func TestStateFile(t *testing.T) {
 		if _, err := LoadState(path); err == nil {
 			t.Errorf("%q read without error", bad)
 		}
+	}
+}
+
+// TestStateInsideSpool: the state file lives inside the spool directory
+// (the Docker volume, the compose mount), and the spool, which shares the
+// directory, neither reads, counts nor removes it, nor its temporary files.
+func TestStateInsideSpool(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "spool")
+	path := StatePath(dir)
+	if filepath.Dir(path) != dir {
+		t.Fatalf("state file %s is not in the spool %s", path, dir)
+	}
+	sp, err := spool.Open(dir, spool.Options{}, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sp.Append(spool.Record{ID: "1", Body: []byte(`{"a":1}`)}); err != nil {
+		t.Fatal(err)
+	}
+	want := State{Version: StateVersion, Notifiers: map[string]NotifierState{"hook": {
+		Incidents: []Incident{{Mirror: "mm", Topic: "orders", Status: "STOP", Previous: "OK", StartedAt: t0, LastSent: t0}}, Pending: []Event{}}}}
+	if err := SaveState(path, want); err != nil {
+		t.Fatal(err)
+	}
+	// A temporary file left by a crash in the middle of SaveState.
+	if err := os.WriteFile(filepath.Join(dir, ".notify-state.json.123.tmp"), []byte("{"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	before := sp.Stats()
+	if err := sp.Close(); err != nil {
+		t.Fatal(err)
+	}
+	sp, err = spool.Open(dir, spool.Options{}, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sp.Close()
+	if sp.Len() != 1 || sp.Stats().Bytes != before.Bytes || sp.Stats().Segments != before.Segments {
+		t.Errorf("spool after reopening: %d records, %+v (was %+v)", sp.Len(), sp.Stats(), before)
+	}
+	got, err := LoadState(path)
+	if err != nil || js(got) != js(want) {
+		t.Errorf("state after the spool reopened: %v\n%s", err, js(got))
+	}
+}
+
+// TestStateMovedFromOldPlace: an agent upgraded from a lagship that kept
+// the state next to the spool (<spool_dir>.notify.json) moves it into the
+// spool once and keeps its incidents: no second firing, and the resolved
+// message still comes.
+func TestStateMovedFromOldPlace(t *testing.T) {
+	rc := newReceiver(t, nil, nil)
+	spoolDir := filepath.Join(t.TempDir(), "spool")
+	old := spoolDir + ".notify.json"
+	st := State{Version: StateVersion, Notifiers: map[string]NotifierState{"hook": {
+		Incidents: []Incident{{Mirror: "mm", Topic: "orders", Cluster: "dc1", Group: "mirrormaker", Status: "STOP", Previous: "OK", StartedAt: t0, LastSent: time.Now()}}}}}
+	if err := SaveState(old, st); err != nil {
+		t.Fatal(err)
+	}
+	cfg := Settings{{Name: "hook", URL: configkit.Secret(rc.URL), MinStatus: "STALL"}}
+	src := &fakeSource{}
+	src.set(topic("orders", status.STOP, 2))
+	a := startService(t, cfg, src, StatePath(spoolDir), Options{})
+	await.True(t, 10*time.Second, "50 rounds", func() bool { return src.readCount() >= 50 })
+	if n := len(rc.requests()); n != 0 {
+		t.Fatalf("%d messages for a restored incident", n)
+	}
+	if _, err := os.Stat(old); !os.IsNotExist(err) {
+		t.Errorf("the old state file is still there: %v", err)
+	}
+	if !strings.Contains(a.logs.String(), "notification state moved into the spool directory") {
+		t.Errorf("no log of the move:\n%s", a.logs.String())
+	}
+	src.set(topic("orders", status.OK, 2))
+	await.True(t, 10*time.Second, "resolved", func() bool { return events(rc, Resolved) == 1 })
+	a.stop()
+	if events(rc, Firing) != 0 {
+		t.Errorf("%d firing messages", events(rc, Firing))
+	}
+	if _, err := os.Stat(old); !os.IsNotExist(err) {
+		t.Errorf("the old state file came back: %v", err)
+	}
+
+	// Both files there (an older agent ran again): the one in the spool
+	// wins, the old one is left alone.
+	if err := SaveState(old, st); err != nil {
+		t.Fatal(err)
+	}
+	a2 := startService(t, cfg, src, StatePath(spoolDir), Options{})
+	await.True(t, 10*time.Second, "50 rounds", func() bool { return src.readCount() >= 50 })
+	a2.stop()
+	if len(rc.requests()) != 1 {
+		t.Errorf("%d messages after the second start", len(rc.requests()))
+	}
+	if _, err := os.Stat(old); err != nil {
+		t.Errorf("the old state file: %v", err)
+	}
+	if !strings.Contains(a2.logs.String(), "older notification state file") {
+		t.Errorf("no warning about the old file:\n%s", a2.logs.String())
 	}
 }
