@@ -23,8 +23,10 @@
 // # Bounds
 //
 // A queue holds at most QueueLen incidents; a newer state of an incident
-// replaces the queued one (counted as dropped, reason superseded), and when
-// the queue is full the oldest queued incident is dropped (reason full).
+// replaces the queued one (counted as dropped, reason superseded) and
+// makes it the newest, and when the queue is full the incident whose
+// queued message is the oldest is dropped (reason full): the newest state
+// of every incident is kept over a stale one.
 //
 // # Delivery
 //

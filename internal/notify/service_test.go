@@ -3,6 +3,7 @@ package notify
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -376,4 +377,70 @@ func TestStateMovedFromOldPlace(t *testing.T) {
 	if !strings.Contains(a2.logs.String(), "older notification state file") {
 		t.Errorf("no warning about the old file:\n%s", a2.logs.String())
 	}
+}
+
+// TestQueueFullKeepsNewest: a full queue drops the incident whose queued
+// message is the oldest, never the newest state of an incident, also
+// when that incident's earlier message was taken for delivery and then
+// replaced by a newer one while it was retried.
+func TestQueueFullKeepsNewest(t *testing.T) {
+	ev := func(topic string, n int) Event {
+		e := SampleEvent(true)
+		e.Topic, e.Time = topic, t0.Add(time.Duration(n)*time.Second)
+		return e
+	}
+	names := func(evs []Event) string {
+		var s []string
+		for _, e := range evs {
+			s = append(s, fmt.Sprintf("%s@%d", e.Topic, int(e.Time.Sub(t0)/time.Second)))
+		}
+		return strings.Join(s, ",")
+	}
+	t.Run("stale a, b, new a, c", func(t *testing.T) {
+		var drops []string
+		q := newQueue(2, func(r string) { drops = append(drops, r) })
+		q.put(ev("a", 1))
+		batch := q.take(1) // being delivered, and retried
+		q.put(ev("a", 2))  // a newer state of a while it is retried
+		q.refresh(batch)   // the retry sends a@2 instead
+		if names(batch) != "a@2" {
+			t.Fatalf("refreshed batch %s", names(batch))
+		}
+		q.put(ev("b", 3))
+		q.put(ev("a", 4)) // newer still, queued behind the retry
+		q.put(ev("c", 5)) // full: b is the oldest queued incident
+		q.done(batch)
+		if got := names(q.take(10)); got != "a@4,c@5" {
+			t.Errorf("queue kept %s, dropped %v", got, drops)
+		}
+		if strings.Join(drops, ",") != "superseded,full" {
+			t.Errorf("dropped %v", drops)
+		}
+	})
+	t.Run("an updated incident is the newest", func(t *testing.T) {
+		var drops []string
+		q := newQueue(2, func(r string) { drops = append(drops, r) })
+		q.put(ev("a", 1))
+		q.put(ev("b", 2))
+		q.put(ev("a", 3)) // replaces a@1
+		q.put(ev("c", 4)) // full: b's message is the oldest
+		if got := names(q.take(10)); got != "a@3,c@4" || strings.Join(drops, ",") != "superseded,full" {
+			t.Errorf("queue kept %s, dropped %v", got, drops)
+		}
+	})
+	t.Run("requeued messages go first, in their order", func(t *testing.T) {
+		q := newQueue(10, func(string) {})
+		q.put(ev("a", 1))
+		q.put(ev("b", 2))
+		batch := q.take(2)
+		q.put(ev("c", 3))
+		q.put(ev("b", 4)) // newer than the b being delivered
+		q.requeue(batch)  // the agent stops: b@2 is superseded by b@4
+		if got := names(q.snapshot()); got != "a@1,c@3,b@4" {
+			t.Errorf("snapshot %s", got)
+		}
+		if got := names(q.take(10)); got != "a@1,c@3,b@4" || q.len() != 3 {
+			t.Errorf("took %s, %d left", got, q.len())
+		}
+	})
 }

@@ -140,7 +140,7 @@ func (n *Notifier) validate(r configkit.Reporter, mirrors map[string][]string) {
 	}
 	for j, m := range n.Mirrors {
 		if _, ok := mirrors[m]; !ok {
-			r.Errorf([]any{"mirrors", j}, "%q is not a mirror of this file (%s)", m, list(keys(mirrors)))
+			r.Errorf([]any{"mirrors", j}, "%q is not a mirror of this file (%s)", m, joined(keys(mirrors)))
 		}
 	}
 	for j, t := range n.Topics {
@@ -195,7 +195,7 @@ func keys(m map[string][]string) []string {
 	return out
 }
 
-func list(s []string) string {
+func joined(s []string) string {
 	if len(s) == 0 {
 		return "none"
 	}
