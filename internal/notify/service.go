@@ -103,8 +103,10 @@ func (s *Service) build(cfg *Notifier) (*notifier, error) {
 		}
 		snd = w
 	}
+	m := NewMachine(cfg.rules())
+	m.SetForget(s.opt.Forget)
 	return &notifier{
-		cfg: *cfg, fp: cfg.fingerprint(), machine: NewMachine(cfg.rules()), q: newQueue(s.opt.QueueLen, c.drop), snd: snd,
+		cfg: *cfg, fp: cfg.fingerprint(), machine: m, q: newQueue(s.opt.QueueLen, c.drop), snd: snd,
 		log: s.log.With().Str("notifier", cfg.Name).Str("type", cfg.Type).Str("url", RedactURL(cfg.URL.Reveal())).Logger(),
 		c:   c, backoff: s.opt.Backoff, clock: s.opt.Clock, changed: func() { s.dirty.Store(true) },
 	}, nil
@@ -119,8 +121,10 @@ type reconf struct {
 // Reconfigure replaces the notifiers with those of next (validated): a
 // notifier whose settings did not change keeps running untouched; a
 // changed one keeps its incidents and undelivered messages. The firing
-// incidents settle again for settle (see Machine.Resettle): the reload may
-// have restarted the judgement of their topics.
+// incidents of every notifier, added ones included, settle again for
+// settle (see Machine.Resettle): the reload may have restarted the
+// judgement of their topics. Every notifier built, at the start or by a
+// reload, forgets unjudged incidents after Options.Forget.
 func (s *Service) Reconfigure(next Settings, settle time.Duration) {
 	req := reconf{next, settle}
 	for {
@@ -279,10 +283,8 @@ func (s *Service) restore() {
 	}
 	now := s.opt.Clock.Now()
 	for _, n := range s.snapshot() {
-		ns, ok := st.Notifiers[n.cfg.Name]
-		if !ok {
-			continue
-		}
+		// Every notifier gets the options, restored incidents or not.
+		ns := st.Notifiers[n.cfg.Name]
 		n.machine.Restore(now, s.opt.Settle, s.opt.Forget, ns.Incidents)
 		if am, ok := n.snd.(*alertmanager); ok {
 			am.restore(ns.Incidents)

@@ -444,3 +444,34 @@ func TestQueueFullKeepsNewest(t *testing.T) {
 		}
 	})
 }
+
+// TestServiceForgetEveryNotifier: Options.Forget reaches every notifier,
+// not only those the state file restored: one started without state, and
+// one added by a reload, keep the incident of a topic no longer judged
+// for longer than the default 30m, and resolve it after Forget.
+func TestServiceForgetEveryNotifier(t *testing.T) {
+	rc, rc2 := newReceiver(t, nil, nil), newReceiver(t, nil, nil)
+	clock := &fakeClock{now: time.Now()}
+	src := &fakeSource{}
+	src.set(topic("orders", status.STOP, 1))
+	cfg := Settings{{Name: "hook", URL: configkit.Secret(rc.URL)}}
+	a := startService(t, cfg, src, filepath.Join(t.TempDir(), "s.json"), Options{Clock: clock, Forget: 2 * time.Hour, Settle: time.Minute})
+	await.True(t, 10*time.Second, "firing", func() bool { return events(rc, Firing) == 1 })
+	next := Settings{cfg[0], {Name: "added", URL: configkit.Secret(rc2.URL)}}
+	next.SetDefaults()
+	a.svc.Reconfigure(next, time.Minute)
+	await.True(t, 10*time.Second, "the added notifier fires", func() bool { return events(rc2, Firing) == 1 })
+	src.set() // the topic is no longer judged
+	rounds := func(what string) {
+		n := src.readCount()
+		await.True(t, 10*time.Second, what, func() bool { return src.readCount() >= n+20 })
+	}
+	rounds("rounds without the topic")
+	clock.Sleep(context.Background(), time.Hour)
+	rounds("rounds an hour later")
+	if events(rc, Resolved)+events(rc2, Resolved) != 0 {
+		t.Fatalf("resolved after an hour, before Forget (2h): %d, %d", events(rc, Resolved), events(rc2, Resolved))
+	}
+	clock.Sleep(context.Background(), time.Hour+time.Minute)
+	await.True(t, 10*time.Second, "both resolve after Forget", func() bool { return events(rc, Resolved) == 1 && events(rc2, Resolved) == 1 })
+}
