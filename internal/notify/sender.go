@@ -186,13 +186,13 @@ func (w *webhook) send(ctx context.Context, batch []Event) result {
 	return r
 }
 
-// Alert is Alertmanager's postableAlert (API v2).
+// Alert is Alertmanager's postableAlert (API v2), without generatorURL:
+// lagship has no page of its own to link an alert to.
 type Alert struct {
-	Labels       map[string]string `json:"labels"`
-	Annotations  map[string]string `json:"annotations"`
-	StartsAt     string            `json:"startsAt,omitempty"`
-	EndsAt       string            `json:"endsAt,omitempty"`
-	GeneratorURL string            `json:"generatorURL,omitempty"`
+	Labels      map[string]string `json:"labels"`
+	Annotations map[string]string `json:"annotations"`
+	StartsAt    string            `json:"startsAt,omitempty"`
+	EndsAt      string            `json:"endsAt,omitempty"`
 }
 
 // AlertName is the alertname label of every alert lagship sends.
@@ -205,8 +205,6 @@ type alertmanager struct {
 	*poster
 	mu   sync.Mutex
 	open map[Key]string // the status label last sent firing
-	// generatorURL links each alert to the agent (its status page).
-	generatorURL string
 }
 
 func newAlertmanager(n *Notifier) *alertmanager {
@@ -229,9 +227,8 @@ func (a *alertmanager) alerts(ev *Event) (out []Alert, open string) {
 		al := Alert{
 			Labels: map[string]string{"alertname": AlertName, "mirror": ev.Mirror, "cluster": ev.Cluster, "group": ev.Group, "topic": ev.Topic,
 				"status": st, "severity": severity(st)},
-			Annotations:  map[string]string{"summary": ev.Summary(), "description": ev.Description()},
-			StartsAt:     at(ev.StartedAt),
-			GeneratorURL: a.generatorURL,
+			Annotations: map[string]string{"summary": ev.Summary(), "description": ev.Description()},
+			StartsAt:    at(ev.StartedAt),
 		}
 		if ev.Test {
 			al.Labels["alertname"] = AlertName + "Test"
