@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"unicode/utf8"
 )
 
 // minSecret is the length from which a path segment, a query value or a
@@ -77,8 +78,10 @@ func newRedactor(rawURL string, headers []string) *redactor {
 		js, _ := json.Marshal(s)
 		for _, v := range []string{s, url.PathEscape(s), url.QueryEscape(s), html.EscapeString(s), string(js[1 : len(js)-1])} {
 			for _, v := range []string{v, strings.ReplaceAll(v, "/", `\/`)} {
-				if k := strings.ToLower(v); !seen[k] {
-					seen[k] = true
+				// A decoded %ff is not UTF-8, which a regexp cannot
+				// hold; its escaped forms are there.
+				if !seen[v] && utf8.ValidString(v) {
+					seen[v] = true
 					alts = append(alts, regexp.QuoteMeta(v))
 				}
 			}

@@ -467,11 +467,11 @@ func TestServiceForgetEveryNotifier(t *testing.T) {
 		await.True(t, 10*time.Second, what, func() bool { return src.readCount() >= n+20 })
 	}
 	rounds("rounds without the topic")
-	clock.Sleep(context.Background(), time.Hour)
+	_ = clock.Sleep(context.Background(), time.Hour)
 	rounds("rounds an hour later")
 	if events(rc, Resolved)+events(rc2, Resolved) != 0 {
 		t.Fatalf("resolved after an hour, before Forget (2h): %d, %d", events(rc, Resolved), events(rc2, Resolved))
 	}
-	clock.Sleep(context.Background(), time.Hour+time.Minute)
+	_ = clock.Sleep(context.Background(), time.Hour+time.Minute)
 	await.True(t, 10*time.Second, "both resolve after Forget", func() bool { return events(rc, Resolved) == 1 && events(rc2, Resolved) == 1 })
 }
