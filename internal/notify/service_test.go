@@ -110,7 +110,7 @@ func events(rc *receiver, kind string) int {
 // judges the topic WARN, and still sends the resolved message.
 func TestServiceRestartMidIncident(t *testing.T) {
 	rc := newReceiver(t, nil, nil)
-	state := filepath.Join(t.TempDir(), "spool.notify.json")
+	state := filepath.Join(t.TempDir(), "notify-state.json")
 	cfg := Settings{{Name: "hook", URL: configkit.Secret(rc.URL), MinStatus: "STALL"}}
 	src := &fakeSource{}
 	src.set(topic("orders", status.OK, 2), topic("payments", status.OK, 2))
@@ -168,7 +168,7 @@ func TestServiceUndeliveredSurvivesRestart(t *testing.T) {
 		}
 		return 200, "ok", nil
 	})
-	state := filepath.Join(t.TempDir(), "spool.notify.json")
+	state := filepath.Join(t.TempDir(), "notify-state.json")
 	cfg := Settings{{Name: "hook", URL: configkit.Secret(rc.URL)}}
 	src := &fakeSource{}
 	src.set(topic("orders", status.STOP, 1))
