@@ -15,7 +15,7 @@ import (
 )
 
 // newNotifier builds the notification service of cfg on the evaluator's
-// judgement; its state file lives next to the spool.
+// judgement; its state file lives in the spool directory.
 func newNotifier(cfg *config.Config, ev *status.Evaluator, log zerolog.Logger) (*notify.Service, error) {
 	return notify.New(cfg.Notify, ev, notify.StatePath(cfg.Elasticsearch.SpoolDir), log.With().Str("component", "notify").Logger(), notifyOptions(cfg))
 }

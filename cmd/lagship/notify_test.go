@@ -355,7 +355,7 @@ func TestNotifyRestartMidIncident(t *testing.T) {
 	await.True(t, 30*time.Second, "firing", func() bool { return hook.count("firing", "orders") == 1 })
 	t.Logf("t=%.1fs firing", hook.all()[0].At.Sub(start).Seconds())
 	a.stop()
-	b, err := os.ReadFile(filepath.Join(dir, "spool.notify.json"))
+	b, err := os.ReadFile(filepath.Join(dir, "spool", "notify-state.json"))
 	if err != nil || !strings.Contains(string(b), `"status": "STOP"`) {
 		t.Fatalf("state file: %v\n%s", err, b)
 	}

@@ -4,10 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"html"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -404,6 +406,85 @@ func TestRedactURL(t *testing.T) {
 	} {
 		if got := RedactURL(in); got != want {
 			t.Errorf("RedactURL(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// TestAnswerRedacted: receivers that echo the request's path and query in
+// their answer (a 404 "Cannot POST /services/...", a redirect's HTML body,
+// a JSON error with escaped slashes, the query URL-encoded) reach neither
+// the log nor what Send returns to lagship notify test.
+func TestAnswerRedacted(t *testing.T) {
+	const path = "/services/T0AAAA1111/B0SECRETSEG/XsecretTail0123456789"
+	const query = "token=SECRETQUERYVALUE&sig=SECRETSIGNATURE"
+	// T0AA: the answer is cut at 512 characters in the middle of T0AAAA1111.
+	secrets := []string{"T0AA", "B0SECRETSEG", "XsecretTail0123456789", "SECRETQUERYVALUE", "SECRETSIGNATURE", "SECRETHEADERTOKEN"}
+	for _, c := range []struct {
+		name   string
+		code   int
+		answer func(r *http.Request) string
+	}{
+		{"404 echoes path and query", 404, func(r *http.Request) string {
+			return "Cannot POST " + r.URL.RequestURI()
+		}},
+		{"404 JSON with escaped slashes and a long answer", 404, func(r *http.Request) string {
+			head := `{"auth":"` + r.Header.Get("Authorization") + `","query":"` + url.QueryEscape(r.URL.RawQuery) +
+				`","segment":"` + url.PathEscape("B0SECRETSEG") + `","padding":"`
+			route := `","error":"no route ` + strings.ReplaceAll(r.URL.RequestURI(), "/", `\/`) + `"}`
+			// The answer shown is cut at 512 characters: here, 4
+			// characters into T0AAAA1111.
+			pad := 512 - len(head) - strings.Index(route, "T0AAAA1111") - 4
+			return head + strings.Repeat("x", pad) + route
+		}},
+		{"302 redirect body", 302, func(r *http.Request) string {
+			return `<a href="https://elsewhere.example` + html.EscapeString(r.URL.RequestURI()) + `">Found</a>.`
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			clock := &fakeClock{now: t0}
+			rc := newReceiver(t, clock, func(n int, r *http.Request) (int, string, http.Header) {
+				return c.code, c.answer(r), http.Header{"Location": {"https://elsewhere.example" + r.URL.RequestURI()}}
+			})
+			cfg := Notifier{Name: "hook", URL: configkit.Secret(rc.URL + path + "?" + query),
+				Headers: map[string]configkit.Secret{"Authorization": "Bearer SECRETHEADERTOKEN"}}
+			h := startNotifier(t, cfg, clock)
+			h.n.q.put(firing())
+			await.True(t, 10*time.Second, "the rejection's log line", func() bool { return strings.Contains(h.logs.String(), "not retried") })
+			code, answer, err := Send(context.Background(), &h.n.cfg, t0)
+			if err == nil || code != c.code {
+				t.Fatalf("Send: %d %v", code, err)
+			}
+			if got := rc.requests()[0].Body; !strings.Contains(rc.requests()[0].Path, "B0SECRETSEG") || got == "" {
+				t.Fatalf("the receiver saw %q", rc.requests()[0].Path)
+			}
+			out := h.logs.String() + "\n" + err.Error() + "\n" + answer
+			for _, s := range secrets {
+				if strings.Contains(out, s) {
+					t.Errorf("%q leaked:\n%s", s, out)
+				}
+			}
+			if !strings.Contains(answer, "[redacted]") || !strings.Contains(h.logs.String(), `"answer":`) {
+				t.Errorf("answer %q; log:\n%s", answer, h.logs.String())
+			}
+			t.Logf("answer shown: %s", answer)
+		})
+	}
+}
+
+func TestRedactorForms(t *testing.T) {
+	r := newRedactor("https://hooks.example.com/services/T0AAAA1111/B0BBBB2222/cccc%2Fdddd3333?key=K3YK3YK3Y&x=1", []string{"Bearer T0K3NT0K3N"})
+	for in, want := range map[string]string{
+		"POST https://hooks.example.com/services/T0AAAA1111/B0BBBB2222/cccc%2Fdddd3333?key=K3YK3YK3Y&x=1: refused": "POST https://hooks.example.com/[redacted]: refused",
+		"no route /SERVICES/t0aaaa1111/b0bbbb2222/CCCC%2fDDDD3333":                                                 "no route /[redacted]",
+		"team t0aaaa1111 unknown":              "team [redacted] unknown",
+		"bad key=K3YK3YK3Y":                    "bad [redacted]",
+		"bad key K3YK3YK3Y":                    "bad key [redacted]",
+		"path cccc/dddd3333":                   "path [redacted]",
+		"token T0K3NT0K3N is not valid":        "token [redacted] is not valid",
+		"x=1 and short words stay as they are": "x=1 and short words stay as they are",
+	} {
+		if got := r.scrub(in); got != want {
+			t.Errorf("scrub(%q) = %q, want %q", in, got, want)
 		}
 	}
 }

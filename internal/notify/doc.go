@@ -23,8 +23,10 @@
 // # Bounds
 //
 // A queue holds at most QueueLen incidents; a newer state of an incident
-// replaces the queued one (counted as dropped, reason superseded), and when
-// the queue is full the oldest queued incident is dropped (reason full).
+// replaces the queued one (counted as dropped, reason superseded) and
+// makes it the newest, and when the queue is full the incident whose
+// queued message is the oldest is dropped (reason full): the newest state
+// of every incident is kept over a stale one.
 //
 // # Delivery
 //
@@ -37,7 +39,8 @@
 // # Durability
 //
 // The firing incidents and the undelivered messages of every notifier are
-// kept in a small JSON state file next to the Elasticsearch spool, written
+// kept in a small JSON state file inside the Elasticsearch spool directory
+// (StatePath; one left next to it by an older lagship is moved in), written
 // atomically (temporary file, fsync, rename, fsync of the directory)
 // whenever they change, at most once per Options.Every, and at shutdown. A
 // restart neither re-sends an incident already sent nor forgets to resolve
@@ -49,5 +52,9 @@
 // # Secrets
 //
 // Receiver URLs are secrets: logs and errors show only their scheme and
-// host. Header values are never logged.
+// host. Header values are never logged. A receiver's answer (logged, and
+// shown by lagship notify test) often echoes the request, so the URL, its
+// path and query, their long pieces and the header values are redacted
+// from it, in any case and escaping, before it is cut to 512 bytes (see
+// redactor).
 package notify

@@ -1,7 +1,6 @@
 package notify
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -137,17 +136,40 @@ func humanSeconds(s float64) string {
 }
 
 // templateData is what a body template sees: the default JSON body's
-// fields by their JSON names, plus summary and description.
+// fields by their JSON names, plus summary, description and test. Numbers
+// are numbers (lags and partitions int64, seconds float64, nil when
+// unknown), so that gt, lt and if work on them; times are the JSON body's
+// RFC 3339 strings.
 func (e *Event) templateData() map[string]any {
-	b, _ := json.Marshal(e)
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.UseNumber()
-	var m map[string]any
-	_ = dec.Decode(&m)
-	m["summary"] = e.Summary()
-	m["description"] = e.Description()
-	m["test"] = e.Test
-	return m
+	parts := make([]any, len(e.Partitions))
+	for i, p := range e.Partitions {
+		parts[i] = map[string]any{"partition": int64(p.Partition), "status": p.Status, "lag": p.Lag, "time_lag": orNil(p.TimeLag)}
+	}
+	return map[string]any{
+		"event": e.Event, "mirror": e.Mirror, "cluster": e.Cluster, "group": e.Group, "topic": e.Topic,
+		"status": e.Status, "previous_status": e.PreviousStatus,
+		"total_lag": e.TotalLag, "max_lag": e.MaxLag, "max_time_lag": orNil(e.MaxTimeLag),
+		"partitions": parts, "started_at": jsonTime(e.StartedAt), "time": jsonTime(e.Time),
+		"summary": e.Summary(), "description": e.Description(), "test": e.Test,
+	}
+}
+
+// orNil is *f, or an untyped nil (not a nil *float64, which a template
+// would see as set).
+func orNil(f *float64) any {
+	if f == nil {
+		return nil
+	}
+	return *f
+}
+
+// jsonTime is t as the JSON body has it.
+func jsonTime(t time.Time) string {
+	b, err := t.MarshalJSON()
+	if err != nil {
+		return ""
+	}
+	return strings.Trim(string(b), `"`)
 }
 
 // funcs are the template's functions.
@@ -165,9 +187,6 @@ var funcs = template.FuncMap{
 	// duration prints seconds (a number) as 1h2m3s.
 	"duration": func(v any) string {
 		switch x := v.(type) {
-		case json.Number:
-			f, _ := x.Float64()
-			return humanSeconds(f)
 		case float64:
 			return humanSeconds(x)
 		case int64:

@@ -30,8 +30,8 @@ var exampleEnv = map[string]string{
 }
 
 // TestExampleTemplates loads every example of examples/notify through the
-// config loader, renders a firing and a resolved message with its
-// template, checks that each is JSON and compares it with its golden file
+// config loader, renders a firing, a resolved, a test message and a
+// firing one without a known time lag with its template, checks that each is JSON and compares it with its golden file
 // (go test -update rewrites them).
 func TestExampleTemplates(t *testing.T) {
 	files, err := filepath.Glob("../../examples/notify/*.yaml")
@@ -52,10 +52,16 @@ func TestExampleTemplates(t *testing.T) {
 			if len(cfg.Notify) != 1 || cfg.Notify[0].Template == "" {
 				t.Fatalf("want one notifier with a template, got %+v", cfg.Notify)
 			}
-			for _, kind := range []string{"firing", "resolved", "test"} {
+			for _, kind := range []string{"firing", "resolved", "test", "notimelag"} {
 				ev := notify.SampleEvent(kind != "resolved")
-				if kind == "test" {
+				switch kind {
+				case "test":
 					ev = notify.TestEvent(ev.Time)
+				case "notimelag": // the time lag is unknown (nil), not 0
+					ev.MaxTimeLag = nil
+					for i := range ev.Partitions {
+						ev.Partitions[i].TimeLag = nil
+					}
 				}
 				body, err := notify.Render(&cfg.Notify[0], ev)
 				if err != nil {
@@ -132,6 +138,47 @@ func TestREADMEShowsExamples(t *testing.T) {
 		body := string(b[bytes.Index(b, []byte("notify:")):])
 		if !strings.Contains(string(readme), "```yaml\n"+body+"```") {
 			t.Errorf("README.md does not show %s as it is", f)
+		}
+	}
+}
+
+// TestTemplateValues: templates see numbers as numbers (int64 lags,
+// float64 seconds, nil when unknown), so comparisons work and a time lag
+// of 0 is known but false.
+func TestTemplateValues(t *testing.T) {
+	noTimeLag := notify.SampleEvent(true)
+	noTimeLag.MaxTimeLag = nil
+	for i := range noTimeLag.Partitions {
+		noTimeLag.Partitions[i].TimeLag = nil
+	}
+	events := map[string]notify.Event{"firing": notify.SampleEvent(true), "resolved": notify.SampleEvent(false), "no time lag": noTimeLag}
+	for _, c := range []struct {
+		tmpl string
+		want map[string]string // by event
+	}{
+		{`{{ if gt .total_lag 1000 }}big{{ else }}small{{ end }}`, map[string]string{"firing": "big", "resolved": "small", "no time lag": "big"}},
+		{`{{ if .max_time_lag }}late{{ else }}not late{{ end }}`, map[string]string{"firing": "late", "resolved": "not late", "no time lag": "not late"}},
+		{`{{ if eq .max_time_lag nil }}unknown{{ else }}{{ duration .max_time_lag }}{{ end }}`, map[string]string{"firing": "12m34s", "resolved": "0s", "no time lag": "unknown"}},
+		{`{{ with .max_time_lag }}{{ if gt . 600.0 }}over 10m{{ end }}{{ end }}`, map[string]string{"firing": "over 10m", "resolved": "", "no time lag": ""}},
+		{`{{ range .partitions }}{{ if ge .lag 9115 }}p{{ .partition }} {{ end }}{{ end }}`, map[string]string{"firing": "p0 ", "resolved": "", "no time lag": "p0 "}},
+		{`{{ printf "%T %T %T" .total_lag .max_lag .max_time_lag }}`, map[string]string{"firing": "int64 int64 float64", "resolved": "int64 int64 float64", "no time lag": "int64 int64 <nil>"}},
+		{`{{ json .max_time_lag }} {{ .max_time_lag }} {{ json .partitions }}`, map[string]string{
+			"firing":      `754.5 754.5 [{"lag":9120,"partition":0,"status":"STOP","time_lag":754.5},{"lag":9114,"partition":2,"status":"STOP","time_lag":null}]`,
+			"resolved":    "0 0 []",
+			"no time lag": `null <no value> [{"lag":9120,"partition":0,"status":"STOP","time_lag":null},{"lag":9114,"partition":2,"status":"STOP","time_lag":null}]`}},
+		{`{{ .started_at }} {{ .time }} {{ .test }}`, map[string]string{"firing": "2026-12-07T01:02:03Z 2026-12-07T01:02:03Z false",
+			"resolved": "2026-12-07T01:02:03Z 2026-12-07T01:19:33Z false", "no time lag": "2026-12-07T01:02:03Z 2026-12-07T01:02:03Z false"}},
+	} {
+		n := &notify.Notifier{Name: "hook", URL: "http://127.0.0.1:1/x", Timeout: 1, Template: c.tmpl}
+		for kind, ev := range events {
+			got, err := notify.Render(n, ev)
+			if err != nil {
+				t.Errorf("%s (%s): %v", c.tmpl, kind, err)
+				continue
+			}
+			if string(got) != c.want[kind] {
+				t.Errorf("%s (%s) = %q, want %q", c.tmpl, kind, got, c.want[kind])
+			}
 		}
 	}
 }

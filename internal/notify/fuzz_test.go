@@ -2,8 +2,11 @@ package notify
 
 import (
 	"encoding/json"
+	"net/url"
+	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 func TestParseRetryAfter(t *testing.T) {
@@ -78,6 +81,21 @@ func FuzzParseState(f *testing.F) {
 		// Restoring any state read must not panic.
 		for _, ns := range st.Notifiers {
 			NewMachine(Rules{}).Restore(t0, 0, 0, ns.Incidents)
+		}
+	})
+}
+
+// FuzzRedactor: whatever the URL and header value, building the redactor
+// never panics, and a long path segment echoed in an answer is redacted.
+func FuzzRedactor(f *testing.F) {
+	for _, s := range []string{"T0AAAA1111", "x%ffsecretsecret", "a/b?c=d&e=ffffffffff", "ſecretſecret", "\xff\xfe0123456789", ""} {
+		f.Add(s, "Bearer "+s)
+	}
+	f.Fuzz(func(t *testing.T, seg, header string) {
+		r := newRedactor("https://hooks.example.com/hook/"+url.PathEscape(seg)+"?k="+url.QueryEscape(seg), []string{header})
+		out := r.scrub("Cannot POST /hook/" + seg + " (" + url.PathEscape(seg) + ")")
+		if len(seg) >= minSecret && utf8.ValidString(seg) && !strings.Contains(strings.ToLower(seg), "redacted") && strings.Contains(out, seg) {
+			t.Fatalf("%q left in %q", seg, out)
 		}
 	})
 }

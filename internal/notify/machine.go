@@ -68,23 +68,32 @@ type incident struct {
 	group    string
 }
 
+// DefaultForget is how long a firing incident may go unjudged before it
+// resolves, unless SetForget says otherwise.
+const DefaultForget = 30 * time.Minute
+
 // NewMachine returns a machine with no incident.
 func NewMachine(r Rules) *Machine {
-	return &Machine{rules: r, forget: 30 * time.Minute, incidents: map[Key]*incident{}}
+	return &Machine{rules: r, forget: DefaultForget, incidents: map[Key]*incident{}}
 }
 
 // SetRules changes the rules; incidents are kept.
 func (m *Machine) SetRules(r Rules) { m.rules = r }
 
-// Restore brings back incidents remembered from before a restart at now;
-// until now+settle they resolve only on OK and are not downgraded. forget
-// is how long a firing incident may go unjudged before it resolves
-// (0 keeps the default, 30m).
-func (m *Machine) Restore(now time.Time, settle, forget time.Duration, incs []Incident) {
-	m.settleUntil = now.Add(settle)
+// SetForget sets how long a firing incident may go unjudged (its topic
+// removed) before it resolves; 0 keeps the current value.
+func (m *Machine) SetForget(forget time.Duration) {
 	if forget > 0 {
 		m.forget = forget
 	}
+}
+
+// Restore brings back incidents remembered from before a restart at now;
+// until now+settle they resolve only on OK and are not downgraded. forget
+// is as for SetForget.
+func (m *Machine) Restore(now time.Time, settle, forget time.Duration, incs []Incident) {
+	m.settleUntil = now.Add(settle)
+	m.SetForget(forget)
 	for _, in := range incs {
 		st, err := status.Parse(in.Status)
 		if err != nil {

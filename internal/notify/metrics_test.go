@@ -64,7 +64,7 @@ lagship_notify_firing{notifier="good"} 2
 // TestNoNotifierNoStateFile: an agent without notifiers leaves no state
 // file behind.
 func TestNoNotifierNoStateFile(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "spool.notify.json")
+	path := filepath.Join(t.TempDir(), "notify-state.json")
 	src := &fakeSource{}
 	a := startService(t, nil, src, path, Options{})
 	a.svc.Reconfigure(nil, 0)

@@ -1,19 +1,23 @@
 package notify
 
-import "sync"
+import (
+	"container/list"
+	"sync"
+)
 
 // QueueLen bounds each notifier's queue, in incidents.
 const QueueLen = 1000
 
 // queue holds the messages a notifier has yet to deliver: at most one per
-// incident (a newer state replaces the queued one) and at most max
-// incidents (when full, the oldest is dropped). Messages being delivered
-// stay listed (inflight) until done, so that the state file keeps them.
+// incident (a newer state replaces the queued one and makes the incident
+// the newest) and at most max incidents (when full, the incident whose
+// queued message is the oldest is dropped). Messages being delivered stay
+// listed (inflight) until done, so that the state file keeps them.
 type queue struct {
 	mu       sync.Mutex
 	max      int
-	pending  map[Key]Event
-	order    []Key // pending keys, oldest first (may hold stale keys)
+	order    *list.List            // of Event: the pending messages, oldest first
+	pending  map[Key]*list.Element // their elements in order, by incident
 	inflight map[Key]Event
 	ready    chan struct{} // signalled when something is queued
 	// dropped counts messages replaced by a newer one (superseded) or
@@ -22,7 +26,8 @@ type queue struct {
 }
 
 func newQueue(max int, onDrop func(string)) *queue {
-	return &queue{max: max, pending: map[Key]Event{}, inflight: map[Key]Event{}, ready: make(chan struct{}, 1), onDrop: onDrop}
+	return &queue{max: max, order: list.New(), pending: map[Key]*list.Element{}, inflight: map[Key]Event{},
+		ready: make(chan struct{}, 1), onDrop: onDrop}
 }
 
 func (q *queue) signal() {
@@ -32,24 +37,22 @@ func (q *queue) signal() {
 	}
 }
 
-// put queues ev, replacing a queued message of the same incident.
+// put queues ev as the newest message, replacing a queued message of the
+// same incident.
 func (q *queue) put(ev Event) {
 	q.mu.Lock()
 	k := ev.key()
-	if _, ok := q.pending[k]; ok {
+	if el, ok := q.pending[k]; ok {
+		q.order.Remove(el)
 		q.onDrop("superseded")
 	} else {
-		for len(q.pending) >= q.max && len(q.order) > 0 {
-			old := q.order[0]
-			q.order = q.order[1:]
-			if _, ok := q.pending[old]; ok {
-				delete(q.pending, old)
-				q.onDrop("full")
-			}
+		for len(q.pending) >= q.max && q.order.Len() > 0 {
+			old := q.order.Remove(q.order.Front()).(Event)
+			delete(q.pending, old.key())
+			q.onDrop("full")
 		}
-		q.order = append(q.order, k)
 	}
-	q.pending[k] = ev
+	q.pending[k] = q.order.PushBack(ev)
 	q.mu.Unlock()
 	q.signal()
 }
@@ -59,15 +62,10 @@ func (q *queue) take(n int) []Event {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	var out []Event
-	for len(out) < n && len(q.order) > 0 {
-		k := q.order[0]
-		q.order = q.order[1:]
-		ev, ok := q.pending[k]
-		if !ok {
-			continue
-		}
-		delete(q.pending, k)
-		q.inflight[k] = ev
+	for len(out) < n && q.order.Len() > 0 {
+		ev := q.order.Remove(q.order.Front()).(Event)
+		delete(q.pending, ev.key())
+		q.inflight[ev.key()] = ev
 		out = append(out, ev)
 	}
 	return out
@@ -80,7 +78,8 @@ func (q *queue) refresh(batch []Event) {
 	defer q.mu.Unlock()
 	for i := range batch {
 		k := batch[i].key()
-		if ev, ok := q.pending[k]; ok {
+		if el, ok := q.pending[k]; ok {
+			ev := q.order.Remove(el).(Event)
 			delete(q.pending, k)
 			q.inflight[k] = ev
 			batch[i] = ev
@@ -100,18 +99,19 @@ func (q *queue) done(batch []Event) {
 	}
 }
 
-// requeue puts undelivered messages back (when the notifier stops), unless
-// a newer state of their incident is queued.
+// requeue puts undelivered messages back (when the notifier stops) ahead
+// of the queued ones, in their order, unless a newer state of their
+// incident is queued.
 func (q *queue) requeue(batch []Event) {
 	q.mu.Lock()
-	for _, ev := range batch {
+	for i := len(batch) - 1; i >= 0; i-- {
+		ev := batch[i]
 		k := ev.key()
 		delete(q.inflight, k)
 		if _, ok := q.pending[k]; ok {
 			continue
 		}
-		q.pending[k] = ev
-		q.order = append([]Key{k}, q.order...)
+		q.pending[k] = q.order.PushFront(ev)
 	}
 	q.mu.Unlock()
 	q.signal()
@@ -125,10 +125,8 @@ func (q *queue) snapshot() []Event {
 	for _, ev := range q.inflight {
 		out = append(out, ev)
 	}
-	for _, k := range q.order {
-		if ev, ok := q.pending[k]; ok {
-			out = append(out, ev)
-		}
+	for el := q.order.Front(); el != nil; el = el.Next() {
+		out = append(out, el.Value.(Event))
 	}
 	return out
 }

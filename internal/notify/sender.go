@@ -41,17 +41,20 @@ type poster struct {
 	redacted string
 	headers  http.Header
 	client   *http.Client
+	secrets  *redactor
 }
 
 func newPoster(n *Notifier, endpoint string) *poster {
 	h := http.Header{}
 	h.Set("Content-Type", "application/json")
 	h.Set("User-Agent", "lagship")
+	var values []string
 	for k, v := range n.Headers {
 		h.Set(k, v.Reveal())
+		values = append(values, v.Reveal())
 	}
 	return &poster{
-		url: endpoint, redacted: RedactURL(endpoint), headers: h,
+		url: endpoint, redacted: RedactURL(endpoint), headers: h, secrets: newRedactor(endpoint, values),
 		client: &http.Client{
 			Timeout: time.Duration(n.Timeout),
 			// A redirect is an answer to show, not to follow: its
@@ -61,7 +64,8 @@ func newPoster(n *Notifier, endpoint string) *poster {
 	}
 }
 
-// post sends body once. Errors never carry the URL's path or query.
+// post sends body once. Neither its errors nor the answer it keeps carry
+// the URL's path or query or a header value.
 func (p *poster) post(ctx context.Context, body []byte) result {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.url, bytes.NewReader(body))
 	if err != nil {
@@ -74,12 +78,13 @@ func (p *poster) post(ctx context.Context, body []byte) result {
 		if errors.As(err, &ue) {
 			err = ue.Err
 		}
-		return result{err: fmt.Errorf("POST %s: %s", p.redacted, scrub(err.Error(), p.url))}
+		return result{err: fmt.Errorf("POST %s: %s", p.redacted, p.secrets.scrub(err.Error()))}
 	}
 	defer res.Body.Close()
 	b, _ := io.ReadAll(io.LimitReader(res.Body, 64<<10))
 	_, _ = io.Copy(io.Discard, io.LimitReader(res.Body, 1<<20))
-	r := result{code: res.StatusCode, answer: trimAnswer(b)}
+	// Redacted before it is cut, so that no piece of a secret remains.
+	r := result{code: res.StatusCode, answer: trimAnswer(p.secrets.scrub(string(b)))}
 	switch {
 	case res.StatusCode >= 200 && res.StatusCode < 300:
 		return r
@@ -88,26 +93,13 @@ func (p *poster) post(ctx context.Context, body []byte) result {
 	default:
 		r.permanent = true
 	}
-	r.err = fmt.Errorf("POST %s: %s", p.redacted, res.Status)
+	// The reason phrase is the receiver's too.
+	r.err = fmt.Errorf("POST %s: %s", p.redacted, p.secrets.scrub(res.Status))
 	return r
 }
 
-// scrub removes the URL (and its path and query) from an error text.
-func scrub(s, rawURL string) string {
-	s = strings.ReplaceAll(s, rawURL, RedactURL(rawURL))
-	if u, err := url.Parse(rawURL); err == nil {
-		if u.RawQuery != "" {
-			s = strings.ReplaceAll(s, u.RawQuery, "[redacted]")
-		}
-		if len(u.Path) > 1 {
-			s = strings.ReplaceAll(s, u.Path, "/[redacted]")
-		}
-	}
-	return s
-}
-
-func trimAnswer(b []byte) string {
-	s := strings.TrimSpace(string(b))
+func trimAnswer(s string) string {
+	s = strings.TrimSpace(s)
 	if len(s) > maxAnswer {
 		s = s[:maxAnswer] + "…"
 	}
@@ -194,13 +186,13 @@ func (w *webhook) send(ctx context.Context, batch []Event) result {
 	return r
 }
 
-// Alert is Alertmanager's postableAlert (API v2).
+// Alert is Alertmanager's postableAlert (API v2), without generatorURL:
+// lagship has no page of its own to link an alert to.
 type Alert struct {
-	Labels       map[string]string `json:"labels"`
-	Annotations  map[string]string `json:"annotations"`
-	StartsAt     string            `json:"startsAt,omitempty"`
-	EndsAt       string            `json:"endsAt,omitempty"`
-	GeneratorURL string            `json:"generatorURL,omitempty"`
+	Labels      map[string]string `json:"labels"`
+	Annotations map[string]string `json:"annotations"`
+	StartsAt    string            `json:"startsAt,omitempty"`
+	EndsAt      string            `json:"endsAt,omitempty"`
 }
 
 // AlertName is the alertname label of every alert lagship sends.
@@ -213,8 +205,6 @@ type alertmanager struct {
 	*poster
 	mu   sync.Mutex
 	open map[Key]string // the status label last sent firing
-	// generatorURL links each alert to the agent (its status page).
-	generatorURL string
 }
 
 func newAlertmanager(n *Notifier) *alertmanager {
@@ -237,9 +227,8 @@ func (a *alertmanager) alerts(ev *Event) (out []Alert, open string) {
 		al := Alert{
 			Labels: map[string]string{"alertname": AlertName, "mirror": ev.Mirror, "cluster": ev.Cluster, "group": ev.Group, "topic": ev.Topic,
 				"status": st, "severity": severity(st)},
-			Annotations:  map[string]string{"summary": ev.Summary(), "description": ev.Description()},
-			StartsAt:     at(ev.StartedAt),
-			GeneratorURL: a.generatorURL,
+			Annotations: map[string]string{"summary": ev.Summary(), "description": ev.Description()},
+			StartsAt:    at(ev.StartedAt),
 		}
 		if ev.Test {
 			al.Labels["alertname"] = AlertName + "Test"

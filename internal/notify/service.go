@@ -55,7 +55,8 @@ type Service struct {
 }
 
 // New builds the notifiers of s. statePath is the state file
-// (StatePath of the spool directory).
+// (StatePath of the spool directory); Run moves a state file left by an
+// older lagship next to the spool directory into it.
 func New(s Settings, src Source, statePath string, log zerolog.Logger, opt Options) (*Service, error) {
 	if opt.Every <= 0 {
 		opt.Every = time.Second
@@ -102,8 +103,10 @@ func (s *Service) build(cfg *Notifier) (*notifier, error) {
 		}
 		snd = w
 	}
+	m := NewMachine(cfg.rules())
+	m.SetForget(s.opt.Forget)
 	return &notifier{
-		cfg: *cfg, fp: cfg.fingerprint(), machine: NewMachine(cfg.rules()), q: newQueue(s.opt.QueueLen, c.drop), snd: snd,
+		cfg: *cfg, fp: cfg.fingerprint(), machine: m, q: newQueue(s.opt.QueueLen, c.drop), snd: snd,
 		log: s.log.With().Str("notifier", cfg.Name).Str("type", cfg.Type).Str("url", RedactURL(cfg.URL.Reveal())).Logger(),
 		c:   c, backoff: s.opt.Backoff, clock: s.opt.Clock, changed: func() { s.dirty.Store(true) },
 	}, nil
@@ -118,8 +121,10 @@ type reconf struct {
 // Reconfigure replaces the notifiers with those of next (validated): a
 // notifier whose settings did not change keeps running untouched; a
 // changed one keeps its incidents and undelivered messages. The firing
-// incidents settle again for settle (see Machine.Resettle): the reload may
-// have restarted the judgement of their topics.
+// incidents of every notifier, added ones included, settle again for
+// settle (see Machine.Resettle): the reload may have restarted the
+// judgement of their topics. Every notifier built, at the start or by a
+// reload, forgets unjudged incidents after Options.Forget.
 func (s *Service) Reconfigure(next Settings, settle time.Duration) {
 	req := reconf{next, settle}
 	for {
@@ -262,6 +267,15 @@ func (s *Service) apply(next Settings, stops map[string]func(), start func(*noti
 
 // restore loads the state file into the notifiers.
 func (s *Service) restore() {
+	switch moved, ignored, err := moveOldState(s.state); {
+	case err != nil:
+		s.log.Error().Err(err).Msg("notification state not moved into the spool directory")
+	case moved != "":
+		s.log.Info().Str("from", moved).Str("to", s.state).Msg("notification state moved into the spool directory")
+	case ignored != "":
+		s.log.Warn().Str("ignored", ignored).Str("state", s.state).
+			Msg("an older notification state file is ignored: the one in the spool directory is used; delete the older one")
+	}
 	st, err := LoadState(s.state)
 	if err != nil {
 		s.log.Error().Err(err).Msg("notification state not restored: incidents start afresh")
@@ -269,10 +283,8 @@ func (s *Service) restore() {
 	}
 	now := s.opt.Clock.Now()
 	for _, n := range s.snapshot() {
-		ns, ok := st.Notifiers[n.cfg.Name]
-		if !ok {
-			continue
-		}
+		// Every notifier gets the options, restored incidents or not.
+		ns := st.Notifiers[n.cfg.Name]
 		n.machine.Restore(now, s.opt.Settle, s.opt.Forget, ns.Incidents)
 		if am, ok := n.snd.(*alertmanager); ok {
 			am.restore(ns.Incidents)

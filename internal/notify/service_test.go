@@ -3,6 +3,7 @@ package notify
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/lagship/lagship/internal/configkit"
+	"github.com/lagship/lagship/internal/spool"
 	"github.com/lagship/lagship/internal/testutil/await"
 	"github.com/lagship/lagship/internal/testutil/syncbuf"
 	"github.com/lagship/lagship/pipeline/status"
@@ -108,7 +110,7 @@ func events(rc *receiver, kind string) int {
 // judges the topic WARN, and still sends the resolved message.
 func TestServiceRestartMidIncident(t *testing.T) {
 	rc := newReceiver(t, nil, nil)
-	state := filepath.Join(t.TempDir(), "spool.notify.json")
+	state := filepath.Join(t.TempDir(), "notify-state.json")
 	cfg := Settings{{Name: "hook", URL: configkit.Secret(rc.URL), MinStatus: "STALL"}}
 	src := &fakeSource{}
 	src.set(topic("orders", status.OK, 2), topic("payments", status.OK, 2))
@@ -166,7 +168,7 @@ func TestServiceUndeliveredSurvivesRestart(t *testing.T) {
 		}
 		return 200, "ok", nil
 	})
-	state := filepath.Join(t.TempDir(), "spool.notify.json")
+	state := filepath.Join(t.TempDir(), "notify-state.json")
 	cfg := Settings{{Name: "hook", URL: configkit.Secret(rc.URL)}}
 	src := &fakeSource{}
 	src.set(topic("orders", status.STOP, 1))
@@ -245,8 +247,8 @@ func TestQueue(t *testing.T) {
 
 func TestStateFile(t *testing.T) {
 	dir := t.TempDir()
-	path := StatePath(filepath.Join(dir, "spool"))
-	if path != filepath.Join(dir, "spool.notify.json") {
+	path := StatePath(dir)
+	if path != filepath.Join(dir, "notify-state.json") {
 		t.Fatalf("path %s", path)
 	}
 	st, err := LoadState(path)
@@ -276,4 +278,200 @@ func TestStateFile(t *testing.T) {
 			t.Errorf("%q read without error", bad)
 		}
 	}
+}
+
+// TestStateInsideSpool: the state file lives inside the spool directory
+// (the Docker volume, the compose mount), and the spool, which shares the
+// directory, neither reads, counts nor removes it, nor its temporary files.
+func TestStateInsideSpool(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "spool")
+	path := StatePath(dir)
+	if filepath.Dir(path) != dir {
+		t.Fatalf("state file %s is not in the spool %s", path, dir)
+	}
+	sp, err := spool.Open(dir, spool.Options{}, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sp.Append(spool.Record{ID: "1", Body: []byte(`{"a":1}`)}); err != nil {
+		t.Fatal(err)
+	}
+	want := State{Version: StateVersion, Notifiers: map[string]NotifierState{"hook": {
+		Incidents: []Incident{{Mirror: "mm", Topic: "orders", Status: "STOP", Previous: "OK", StartedAt: t0, LastSent: t0}}, Pending: []Event{}}}}
+	if err := SaveState(path, want); err != nil {
+		t.Fatal(err)
+	}
+	// A temporary file left by a crash in the middle of SaveState.
+	if err := os.WriteFile(filepath.Join(dir, ".notify-state.json.123.tmp"), []byte("{"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	before := sp.Stats()
+	if err := sp.Close(); err != nil {
+		t.Fatal(err)
+	}
+	sp, err = spool.Open(dir, spool.Options{}, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sp.Close()
+	if sp.Len() != 1 || sp.Stats().Bytes != before.Bytes || sp.Stats().Segments != before.Segments {
+		t.Errorf("spool after reopening: %d records, %+v (was %+v)", sp.Len(), sp.Stats(), before)
+	}
+	got, err := LoadState(path)
+	if err != nil || js(got) != js(want) {
+		t.Errorf("state after the spool reopened: %v\n%s", err, js(got))
+	}
+}
+
+// TestStateMovedFromOldPlace: an agent upgraded from a lagship that kept
+// the state next to the spool (<spool_dir>.notify.json) moves it into the
+// spool once and keeps its incidents: no second firing, and the resolved
+// message still comes.
+func TestStateMovedFromOldPlace(t *testing.T) {
+	rc := newReceiver(t, nil, nil)
+	spoolDir := filepath.Join(t.TempDir(), "spool")
+	old := spoolDir + ".notify.json"
+	st := State{Version: StateVersion, Notifiers: map[string]NotifierState{"hook": {
+		Incidents: []Incident{{Mirror: "mm", Topic: "orders", Cluster: "dc1", Group: "mirrormaker", Status: "STOP", Previous: "OK", StartedAt: t0, LastSent: time.Now()}}}}}
+	if err := SaveState(old, st); err != nil {
+		t.Fatal(err)
+	}
+	cfg := Settings{{Name: "hook", URL: configkit.Secret(rc.URL), MinStatus: "STALL"}}
+	src := &fakeSource{}
+	src.set(topic("orders", status.STOP, 2))
+	a := startService(t, cfg, src, StatePath(spoolDir), Options{})
+	await.True(t, 10*time.Second, "50 rounds", func() bool { return src.readCount() >= 50 })
+	if n := len(rc.requests()); n != 0 {
+		t.Fatalf("%d messages for a restored incident", n)
+	}
+	if _, err := os.Stat(old); !os.IsNotExist(err) {
+		t.Errorf("the old state file is still there: %v", err)
+	}
+	if !strings.Contains(a.logs.String(), "notification state moved into the spool directory") {
+		t.Errorf("no log of the move:\n%s", a.logs.String())
+	}
+	src.set(topic("orders", status.OK, 2))
+	await.True(t, 10*time.Second, "resolved", func() bool { return events(rc, Resolved) == 1 })
+	a.stop()
+	if events(rc, Firing) != 0 {
+		t.Errorf("%d firing messages", events(rc, Firing))
+	}
+	if _, err := os.Stat(old); !os.IsNotExist(err) {
+		t.Errorf("the old state file came back: %v", err)
+	}
+
+	// Both files there (an older agent ran again): the one in the spool
+	// wins, the old one is left alone.
+	if err := SaveState(old, st); err != nil {
+		t.Fatal(err)
+	}
+	a2 := startService(t, cfg, src, StatePath(spoolDir), Options{})
+	await.True(t, 10*time.Second, "50 rounds", func() bool { return src.readCount() >= 50 })
+	a2.stop()
+	if len(rc.requests()) != 1 {
+		t.Errorf("%d messages after the second start", len(rc.requests()))
+	}
+	if _, err := os.Stat(old); err != nil {
+		t.Errorf("the old state file: %v", err)
+	}
+	if !strings.Contains(a2.logs.String(), "older notification state file") {
+		t.Errorf("no warning about the old file:\n%s", a2.logs.String())
+	}
+}
+
+// TestQueueFullKeepsNewest: a full queue drops the incident whose queued
+// message is the oldest, never the newest state of an incident, also
+// when that incident's earlier message was taken for delivery and then
+// replaced by a newer one while it was retried.
+func TestQueueFullKeepsNewest(t *testing.T) {
+	ev := func(topic string, n int) Event {
+		e := SampleEvent(true)
+		e.Topic, e.Time = topic, t0.Add(time.Duration(n)*time.Second)
+		return e
+	}
+	names := func(evs []Event) string {
+		var s []string
+		for _, e := range evs {
+			s = append(s, fmt.Sprintf("%s@%d", e.Topic, int(e.Time.Sub(t0)/time.Second)))
+		}
+		return strings.Join(s, ",")
+	}
+	t.Run("stale a, b, new a, c", func(t *testing.T) {
+		var drops []string
+		q := newQueue(2, func(r string) { drops = append(drops, r) })
+		q.put(ev("a", 1))
+		batch := q.take(1) // being delivered, and retried
+		q.put(ev("a", 2))  // a newer state of a while it is retried
+		q.refresh(batch)   // the retry sends a@2 instead
+		if names(batch) != "a@2" {
+			t.Fatalf("refreshed batch %s", names(batch))
+		}
+		q.put(ev("b", 3))
+		q.put(ev("a", 4)) // newer still, queued behind the retry
+		q.put(ev("c", 5)) // full: b is the oldest queued incident
+		q.done(batch)
+		if got := names(q.take(10)); got != "a@4,c@5" {
+			t.Errorf("queue kept %s, dropped %v", got, drops)
+		}
+		if strings.Join(drops, ",") != "superseded,full" {
+			t.Errorf("dropped %v", drops)
+		}
+	})
+	t.Run("an updated incident is the newest", func(t *testing.T) {
+		var drops []string
+		q := newQueue(2, func(r string) { drops = append(drops, r) })
+		q.put(ev("a", 1))
+		q.put(ev("b", 2))
+		q.put(ev("a", 3)) // replaces a@1
+		q.put(ev("c", 4)) // full: b's message is the oldest
+		if got := names(q.take(10)); got != "a@3,c@4" || strings.Join(drops, ",") != "superseded,full" {
+			t.Errorf("queue kept %s, dropped %v", got, drops)
+		}
+	})
+	t.Run("requeued messages go first, in their order", func(t *testing.T) {
+		q := newQueue(10, func(string) {})
+		q.put(ev("a", 1))
+		q.put(ev("b", 2))
+		batch := q.take(2)
+		q.put(ev("c", 3))
+		q.put(ev("b", 4)) // newer than the b being delivered
+		q.requeue(batch)  // the agent stops: b@2 is superseded by b@4
+		if got := names(q.snapshot()); got != "a@1,c@3,b@4" {
+			t.Errorf("snapshot %s", got)
+		}
+		if got := names(q.take(10)); got != "a@1,c@3,b@4" || q.len() != 3 {
+			t.Errorf("took %s, %d left", got, q.len())
+		}
+	})
+}
+
+// TestServiceForgetEveryNotifier: Options.Forget reaches every notifier,
+// not only those the state file restored: one started without state, and
+// one added by a reload, keep the incident of a topic no longer judged
+// for longer than the default 30m, and resolve it after Forget.
+func TestServiceForgetEveryNotifier(t *testing.T) {
+	rc, rc2 := newReceiver(t, nil, nil), newReceiver(t, nil, nil)
+	clock := &fakeClock{now: time.Now()}
+	src := &fakeSource{}
+	src.set(topic("orders", status.STOP, 1))
+	cfg := Settings{{Name: "hook", URL: configkit.Secret(rc.URL)}}
+	a := startService(t, cfg, src, filepath.Join(t.TempDir(), "s.json"), Options{Clock: clock, Forget: 2 * time.Hour, Settle: time.Minute})
+	await.True(t, 10*time.Second, "firing", func() bool { return events(rc, Firing) == 1 })
+	next := Settings{cfg[0], {Name: "added", URL: configkit.Secret(rc2.URL)}}
+	next.SetDefaults()
+	a.svc.Reconfigure(next, time.Minute)
+	await.True(t, 10*time.Second, "the added notifier fires", func() bool { return events(rc2, Firing) == 1 })
+	src.set() // the topic is no longer judged
+	rounds := func(what string) {
+		n := src.readCount()
+		await.True(t, 10*time.Second, what, func() bool { return src.readCount() >= n+20 })
+	}
+	rounds("rounds without the topic")
+	_ = clock.Sleep(context.Background(), time.Hour)
+	rounds("rounds an hour later")
+	if events(rc, Resolved)+events(rc2, Resolved) != 0 {
+		t.Fatalf("resolved after an hour, before Forget (2h): %d, %d", events(rc, Resolved), events(rc2, Resolved))
+	}
+	_ = clock.Sleep(context.Background(), time.Hour+time.Minute)
+	await.True(t, 10*time.Second, "both resolve after Forget", func() bool { return events(rc, Resolved) == 1 && events(rc2, Resolved) == 1 })
 }

@@ -140,7 +140,7 @@ func (n *Notifier) validate(r configkit.Reporter, mirrors map[string][]string) {
 	}
 	for j, m := range n.Mirrors {
 		if _, ok := mirrors[m]; !ok {
-			r.Errorf([]any{"mirrors", j}, "%q is not a mirror of this file (%s)", m, list(keys(mirrors)))
+			r.Errorf([]any{"mirrors", j}, "%q is not a mirror of this file (%s)", m, joined(keys(mirrors)))
 		}
 	}
 	for j, t := range n.Topics {
@@ -195,7 +195,7 @@ func keys(m map[string][]string) []string {
 	return out
 }
 
-func list(s []string) string {
+func joined(s []string) string {
 	if len(s) == 0 {
 		return "none"
 	}
@@ -258,19 +258,40 @@ func RedactURL(s string) string {
 	return out
 }
 
-// parseTemplate compiles a body template and renders it once with a sample
-// firing and a sample resolved event, so that a field or function that
-// does not exist is a config error, not a failure at 3 a.m.
+// parseTemplate compiles a body template and renders it once with each
+// sample event (TemplateSamples), so that a misspelled field (missingkey=
+// error), a function that does not exist or a comparison that fails is a
+// config error, not a failure at 3 a.m.
 func parseTemplate(name, text string) (*template.Template, error) {
-	t, err := template.New(name).Funcs(funcs).Option("missingkey=zero").Parse(text)
+	t, err := template.New(name).Funcs(funcs).Option("missingkey=error").Parse(text)
 	if err != nil {
 		return nil, fmt.Errorf("invalid template: %s", strings.TrimPrefix(err.Error(), "template: "))
 	}
-	for _, ev := range []Event{SampleEvent(true), SampleEvent(false)} {
+	for _, s := range templateSamples() {
 		var b bytes.Buffer
-		if err := t.Execute(&b, ev.templateData()); err != nil {
-			return nil, fmt.Errorf("template does not render a sample %s message: %s", ev.Event, strings.TrimPrefix(err.Error(), "template: "))
+		if err := t.Execute(&b, s.ev.templateData()); err != nil {
+			return nil, fmt.Errorf("template does not render a sample %s: %s", s.what, strings.TrimPrefix(err.Error(), "template: "))
 		}
 	}
 	return t, nil
+}
+
+// templateSamples are the events a template must render: firing,
+// resolved, the test message, and a firing without a known time lag.
+func templateSamples() []struct {
+	what string
+	ev   Event
+} {
+	noTimeLag := SampleEvent(true)
+	noTimeLag.MaxTimeLag = nil
+	noTimeLag.Partitions = []Partition{{Partition: 0, Status: "STOP", Lag: 9120}, {Partition: 2, Status: "STOP", Lag: 9114}}
+	return []struct {
+		what string
+		ev   Event
+	}{
+		{"firing message", SampleEvent(true)},
+		{"resolved message", SampleEvent(false)},
+		{"test message", TestEvent(SampleEvent(true).Time)},
+		{"firing message without a known time lag", noTimeLag},
+	}
 }

@@ -75,3 +75,38 @@ func TestSettingsDefaults(t *testing.T) {
 		t.Errorf("%+v", cfg.Notify[1])
 	}
 }
+
+// TestTemplateFieldErrors: a misspelled field is a config error with
+// file:line, wherever it is in the template (at the top, in a partition,
+// in a branch only the test message or an unknown time lag takes); fields
+// that are sometimes null are not errors.
+func TestTemplateFieldErrors(t *testing.T) {
+	for _, c := range []struct{ name, tmpl, want string }{
+		{"top level", `{"t": {{ json .totl_lag }}}`, "totl_lag"},
+		{"in a partition", `[{{ range .partitions }}{{ .lagg }},{{ end }}]`, "lagg"},
+		{"only in the test message", `{{ if .test }}{{ .tset }}{{ end }}`, "tset"},
+		{"only when the time lag is unknown", `{{ if eq .max_time_lag nil }}{{ .unknwon }}{{ end }}`, "unknwon"},
+		{"comparing an unknown time lag", `{{ if gt .max_time_lag 600.0 }}late{{ end }}`, "gt"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := config.Parse("lagship.yaml", []byte(head+"  - name: a\n    url: http://h/x\n    template: '"+c.tmpl+"'\n"), nil)
+			if err == nil {
+				t.Fatal("no error")
+			}
+			for _, w := range []string{"lagship.yaml:8: notify[0].template", c.want} {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error lacks %q:\n%v", w, err)
+				}
+			}
+		})
+	}
+	for _, ok := range []string{
+		`{{ json .max_time_lag }} {{ range .partitions }}{{ json .time_lag }}{{ end }}`,
+		`{{ with .max_time_lag }}{{ if gt . 600.0 }}late{{ end }}{{ end }}`,
+		`{{ if .test }}test{{ end }} {{ .summary }} {{ .description }}`,
+	} {
+		if _, err := config.Parse("lagship.yaml", []byte(head+"  - name: a\n    url: http://h/x\n    template: '"+ok+"'\n"), nil); err != nil {
+			t.Errorf("%s: %v", ok, err)
+		}
+	}
+}
