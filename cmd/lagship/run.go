@@ -201,7 +201,8 @@ func runAgent(ctx context.Context, cfg *config.Config, log zerolog.Logger, opt a
 			}
 		}
 		configureEvaluator(ev, next, evLog)
-		nt.Reconfigure(next.Notify, notifyOptions(next).Settle)
+		no := notifyOptions(next)
+		nt.Reconfigure(next.Notify, no.Settle, no.Forget)
 		co.configure(next)
 		apply(tasks)
 		if next.HTTP.Address() != cfg.HTTP.Address() || next.HTTP.WebConfigFile != cfg.HTTP.WebConfigFile {

@@ -67,7 +67,7 @@ func TestNoNotifierNoStateFile(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "notify-state.json")
 	src := &fakeSource{}
 	a := startService(t, nil, src, path, Options{})
-	a.svc.Reconfigure(nil, 0)
+	a.svc.Reconfigure(nil, 0, 0)
 	a.stop()
 	if _, err := os.Stat(path); err == nil {
 		t.Fatal("a state file was written")

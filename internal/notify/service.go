@@ -112,10 +112,10 @@ func (s *Service) build(cfg *Notifier) (*notifier, error) {
 	}, nil
 }
 
-// reconf is a reload's notifiers and settle time.
+// reconf is a reload's notifiers and settle and forget times.
 type reconf struct {
-	next   Settings
-	settle time.Duration
+	next           Settings
+	settle, forget time.Duration
 }
 
 // Reconfigure replaces the notifiers with those of next (validated): a
@@ -123,10 +123,10 @@ type reconf struct {
 // changed one keeps its incidents and undelivered messages. The firing
 // incidents of every notifier, added ones included, settle again for
 // settle (see Machine.Resettle): the reload may have restarted the
-// judgement of their topics. Every notifier built, at the start or by a
-// reload, forgets unjudged incidents after Options.Forget.
-func (s *Service) Reconfigure(next Settings, settle time.Duration) {
-	req := reconf{next, settle}
+// judgement of their topics. Every notifier forgets unjudged incidents
+// after forget from then on (0 keeps Options.Forget).
+func (s *Service) Reconfigure(next Settings, settle, forget time.Duration) {
+	req := reconf{next, settle, forget}
 	for {
 		select {
 		case s.reconf <- req:
@@ -167,10 +167,14 @@ func (s *Service) Run(ctx context.Context) error {
 			s.save()
 			return nil
 		case req := <-s.reconf:
+			if req.forget > 0 {
+				s.opt.Forget = req.forget // read by build, in this goroutine
+			}
 			s.apply(req.next, stops, start)
 			now := s.opt.Clock.Now()
 			for _, n := range s.snapshot() {
 				n.machine.Resettle(now, req.settle)
+				n.machine.SetForget(s.opt.Forget)
 			}
 			s.dirty.Store(true)
 		case <-t.C:

@@ -206,7 +206,7 @@ func TestServiceReconfigure(t *testing.T) {
 	await.True(t, 10*time.Second, "firing", func() bool { return events(rc, Firing) == 1 })
 	next := Settings{{Name: "hook", URL: configkit.Secret(rc.URL + "/v2")}, {Name: "other", URL: configkit.Secret(rc2.URL)}}
 	next.SetDefaults()
-	a.svc.Reconfigure(next, 0)
+	a.svc.Reconfigure(next, 0, 0)
 	await.True(t, 10*time.Second, "the added notifier fires", func() bool { return events(rc2, Firing) == 1 })
 	src.set(topic("orders", status.OK, 1))
 	await.True(t, 10*time.Second, "both resolve", func() bool { return events(rc, Resolved) == 1 && events(rc2, Resolved) == 1 })
@@ -459,7 +459,7 @@ func TestServiceForgetEveryNotifier(t *testing.T) {
 	await.True(t, 10*time.Second, "firing", func() bool { return events(rc, Firing) == 1 })
 	next := Settings{cfg[0], {Name: "added", URL: configkit.Secret(rc2.URL)}}
 	next.SetDefaults()
-	a.svc.Reconfigure(next, time.Minute)
+	a.svc.Reconfigure(next, time.Minute, 0)
 	await.True(t, 10*time.Second, "the added notifier fires", func() bool { return events(rc2, Firing) == 1 })
 	src.set() // the topic is no longer judged
 	rounds := func(what string) {
@@ -474,4 +474,32 @@ func TestServiceForgetEveryNotifier(t *testing.T) {
 	}
 	_ = clock.Sleep(context.Background(), time.Hour+time.Minute)
 	await.True(t, 10*time.Second, "both resolve after Forget", func() bool { return events(rc, Resolved) == 1 && events(rc2, Resolved) == 1 })
+}
+
+// TestServiceReloadChangesForget: a reload's forget time reaches every
+// notifier: with it raised from 2 h to 3 h, an incident of a topic no
+// longer judged is still firing after 2 h and resolves after 3 h.
+func TestServiceReloadChangesForget(t *testing.T) {
+	rc := newReceiver(t, nil, nil)
+	clock := &fakeClock{now: time.Now()}
+	src := &fakeSource{}
+	src.set(topic("orders", status.STOP, 1))
+	cfg := Settings{{Name: "hook", URL: configkit.Secret(rc.URL)}}
+	cfg.SetDefaults()
+	a := startService(t, cfg, src, filepath.Join(t.TempDir(), "s.json"), Options{Clock: clock, Forget: 2 * time.Hour, Settle: time.Minute})
+	await.True(t, 10*time.Second, "firing", func() bool { return events(rc, Firing) == 1 })
+	a.svc.Reconfigure(cfg, time.Minute, 3*time.Hour)
+	src.set() // the topic is no longer judged
+	rounds := func(what string) {
+		n := src.readCount()
+		await.True(t, 10*time.Second, what, func() bool { return src.readCount() >= n+20 })
+	}
+	rounds("rounds without the topic")
+	_ = clock.Sleep(context.Background(), 2*time.Hour+time.Minute)
+	rounds("rounds two hours later")
+	if n := events(rc, Resolved); n != 0 {
+		t.Fatalf("resolved after 2h although the reload set forget to 3h")
+	}
+	_ = clock.Sleep(context.Background(), time.Hour)
+	await.True(t, 10*time.Second, "resolved after 3h", func() bool { return events(rc, Resolved) == 1 })
 }
