@@ -192,33 +192,52 @@ func Assign(members []Candidate, units []Unit, hash string) map[string][]string 
 		heap.Fix(h, pos[i])
 	}
 
-	// Rebalance: move from the heaviest to the lightest while a unit
-	// lighter than their difference exists (the largest such unit).
+	// Rebalance: move to the lightest member the largest unit of the
+	// heaviest member that has one lighter than the difference of their
+	// loads (trying members from the heaviest down), until no member
+	// has such a unit. Each move lowers the sum of squared loads, so this
+	// ends.
 	for i := range held {
 		sortByWeight(held[i], weight)
 	}
+	order := make([]int, len(loads))
 	for {
-		hi, lo := 0, 0
+		lo := 0
 		for i := range loads {
-			if loads[i] > loads[hi] || (loads[i] == loads[hi] && i < hi) {
-				hi = i
-			}
+			order[i] = i
 			if loads[i] < loads[lo] {
 				lo = i
 			}
 		}
-		diff := loads[hi] - loads[lo]
-		ks := held[hi]
-		// The largest unit on hi whose weight is below diff.
-		p := sort.Search(len(ks), func(j int) bool { return weight[ks[j]] >= diff }) - 1
-		if p < 0 || hi == lo {
+		sort.Slice(order, func(a, b int) bool {
+			if loads[order[a]] != loads[order[b]] {
+				return loads[order[a]] > loads[order[b]]
+			}
+			return order[a] < order[b]
+		})
+		moved := false
+		for _, hi := range order {
+			diff := loads[hi] - loads[lo]
+			if hi == lo || diff <= 0 {
+				break
+			}
+			ks := held[hi]
+			// The largest unit on hi whose weight is below diff.
+			p := sort.Search(len(ks), func(j int) bool { return weight[ks[j]] >= diff }) - 1
+			if p < 0 {
+				continue
+			}
+			k := ks[p]
+			held[hi] = append(ks[:p], ks[p+1:]...)
+			loads[hi] -= weight[k]
+			loads[lo] += weight[k]
+			insertByWeight(&held[lo], k, weight)
+			moved = true
 			break
 		}
-		k := ks[p]
-		held[hi] = append(ks[:p], ks[p+1:]...)
-		loads[hi] -= weight[k]
-		loads[lo] += weight[k]
-		insertByWeight(&held[lo], k, weight)
+		if !moved {
+			break
+		}
 	}
 	for i, id := range elig {
 		sort.Strings(held[i])

@@ -67,6 +67,18 @@ func TestAssign(t *testing.T) {
 			spread:  0, moved: -1,
 		},
 		{
+			// The heaviest member cannot give its one big unit; the
+			// next one gives small ones to the newcomer.
+			name: "newcomer beside one big unit gets the small ones",
+			members: []Candidate{
+				{ID: "a", Hash: "h", Owned: []string{"big"}},
+				{ID: "b", Hash: "h", Owned: []string{"s1", "s2", "s3", "s4", "s5", "s6", "s7", "s8", "s9"}},
+				{ID: "c", Hash: "h"},
+			},
+			units:  append([]Unit{{Key: "big", Weight: 10}}, units("s1", "s2", "s3", "s4", "s5", "s6", "s7", "s8", "s9")...),
+			spread: 6, moved: 4,
+		},
+		{
 			name: "sticky: a balanced plan stays",
 			members: []Candidate{
 				{ID: "a", Hash: "h", Owned: []string{"x1", "x2"}},

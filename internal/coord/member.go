@@ -488,7 +488,9 @@ func heartbeatError(hb *kafka.HeartbeatResponse) error {
 	if hb.Error != nil {
 		return hb.Error
 	}
-	switch e := kafka.Error(hb.Throttle.Milliseconds()); e {
+	// The throttle time kafka-go reports is the real one's low 16 bits
+	// followed by the error code: keep the code.
+	switch e := kafka.Error(int16(uint32(hb.Throttle.Milliseconds()) & 0xffff)); e {
 	case kafka.GroupLoadInProgress, kafka.GroupCoordinatorNotAvailable, kafka.NotCoordinatorForGroup,
 		kafka.IllegalGeneration, kafka.UnknownMemberId, kafka.RebalanceInProgress, kafka.FencedInstanceID:
 		return e

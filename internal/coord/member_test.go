@@ -229,7 +229,9 @@ func TestHeartbeatError(t *testing.T) {
 		{kafka.HeartbeatResponse{Throttle: 27 * time.Millisecond}, kafka.RebalanceInProgress}, // kafka-go's swapped decoding
 		{kafka.HeartbeatResponse{Throttle: 25 * time.Millisecond}, kafka.UnknownMemberId},
 		{kafka.HeartbeatResponse{Throttle: 22 * time.Millisecond}, kafka.IllegalGeneration},
-		{kafka.HeartbeatResponse{Throttle: 100 * time.Millisecond}, nil}, // a real throttle
+		{kafka.HeartbeatResponse{Throttle: 100 * time.Millisecond}, nil},                                // code 100 is none lagship acts on
+		{kafka.HeartbeatResponse{Throttle: (3<<16 | 27) * time.Millisecond}, kafka.RebalanceInProgress}, // throttled 3 ms and rebalancing
+		{kafka.HeartbeatResponse{Throttle: (250 << 16) * time.Millisecond}, nil},                        // throttled 250 ms, no error
 	}
 	for _, tc := range cases {
 		if got := heartbeatError(&tc.hb); got != tc.want {
