@@ -55,15 +55,17 @@ func newCoordination(cfg *config.Config, log zerolog.Logger, abandon <-chan stru
 	}
 	host, _ := os.Hostname()
 	log = log.With().Str("component", "coordination").Logger()
-	// Heartbeats at least once per tick of the fastest mirror: the others
-	// then take a dead agent's units within session timeout + 2 ticks
-	// (one to notice, one to start), and a leaver's within about a tick.
+	// Heartbeats twice per tick of the fastest mirror: the others then
+	// notice a dead agent's expiry within half a tick and take its units
+	// within session timeout + 2 ticks (noticing, rebalancing, the next
+	// aligned tick), and a leaver's within about a tick.
 	var heartbeat time.Duration
 	for i := range cfg.Mirrors {
 		if iv := cfg.EffectiveInterval(&cfg.Mirrors[i]); heartbeat == 0 || iv < heartbeat {
 			heartbeat = iv
 		}
 	}
+	heartbeat /= 2
 	c := &coordination{log: log, ev: ev}
 	c.m = coord.New(coord.Config{Settings: *s, Client: client, Host: host, Version: version, Log: log, Abandon: abandon, Heartbeat: heartbeat, Measure: c.measure})
 	c.configure(cfg)

@@ -123,7 +123,11 @@ func (c *kafkaCounter) snapshot() map[kmsg.Key]int {
 	return out
 }
 
-var groupAPIs = map[kmsg.Key]bool{kmsg.JoinGroup: true, kmsg.SyncGroup: true, kmsg.Heartbeat: true, kmsg.LeaveGroup: true}
+// groupAPIs are membership and discovery, not collection: the group's
+// requests, and the coordinator lookups and version handshakes a
+// rebalance or a new connection brings.
+var groupAPIs = map[kmsg.Key]bool{kmsg.JoinGroup: true, kmsg.SyncGroup: true, kmsg.Heartbeat: true, kmsg.LeaveGroup: true,
+	kmsg.FindCoordinator: true, kmsg.ApiVersions: true}
 
 // coordAgent is one in-process agent of a group.
 type coordAgent struct {
@@ -340,7 +344,7 @@ func TestCoordThreeAgents(t *testing.T) {
 	// group sends no more than that.
 	const brokers, groups = 3, 1
 	limit := 3 * (brokers + 2*groups)
-	t.Logf("3 agents, 12 topics, 4 per agent: %.1f Kafka requests per tick in all for collection (limit 3 x (brokers + 2 x groups) = %d), %.1f Metadata, %.1f for membership %v",
+	t.Logf("3 agents, 12 topics, 4 per agent: %.1f Kafka requests per tick in all for collection (limit 3 x (brokers + 2 x groups) = %d), %.1f Metadata, %.1f for membership and discovery %v",
 		float64(collect)/10, limit, float64(meta)/10, float64(group)/10, detail)
 	if collect > 10*limit {
 		t.Errorf("%d collection requests in 10 ticks, want at most %d", collect, 10*limit)
