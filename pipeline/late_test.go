@@ -146,7 +146,7 @@ func TestStarvedMirrorLogsOncePerMinute(t *testing.T) {
 			ch = make(chan struct{})
 			results[tick] = ch
 			fetches.Add(1)
-			go func() { time.Sleep(every * 5 / 2); close(ch) }() // the slow shared fetch
+			time.AfterFunc(every*5/2, func() { close(ch) }) // the slow shared fetch
 		}
 		mu.Unlock()
 		select {
