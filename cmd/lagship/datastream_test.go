@@ -11,13 +11,9 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/rs/zerolog"
-
-	"github.com/lagship/lagship/internal/config"
 	"github.com/lagship/lagship/internal/testutil/esfake"
 	"github.com/lagship/lagship/kibana"
 	"github.com/lagship/lagship/mappings"
@@ -76,26 +72,11 @@ clusters:
 mirrors:
   - {name: m, cluster: dc1, group: mirrormaker, topics: [orders, payments, clicks]}
 `, es.URL(), filepath.Join(dir, "spool"), tsds, kf.ListenAddrs()[0]))
-			var sink *esSink
-			var mu sync.Mutex
+			r, counters := startESAgent(t, path)
 			stats := func() (spooled, replayed uint64, pending int64) {
-				mu.Lock()
-				defer mu.Unlock()
-				if sink == nil {
-					return 0, 0, 0
-				}
-				st := sink.Stats()
+				st := counters()
 				return st.Spooled, st.Replayed, st.Spool.Pending
 			}
-			r := startAgentWith(t, path, func(ctx context.Context, c *config.Config, log zerolog.Logger) (pipeline.Sink, error) {
-				s, err := newESSink(ctx, c, log)
-				if err == nil {
-					mu.Lock()
-					sink = s.(*esSink)
-					mu.Unlock()
-				}
-				return s, err
-			})
 			waitUntil(t, "first documents", func() bool { return len(es.DocIDs("consumer_lag")) >= 6 })
 			backing := es.BackingIndices("consumer_lag")
 			if len(backing) != 1 || es.Setting(backing[0], "index.mode") == "time_series" != tsds {

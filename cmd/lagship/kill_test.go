@@ -76,21 +76,12 @@ mirrors:
 	last := killedAt.Unix() - 1 // the tick of the kill's second may not have been collected
 	var first int64
 	lostPerTopic := func() (worst int, lost []string) {
-		byTopic := map[string]map[int64]bool{}
+		byTopic := esTicks(t, es)
 		first = int64(1 << 62)
-		for _, raw := range es.Docs("consumer_lag") {
-			var d struct {
-				Topic string    `json:"topic"`
-				At    time.Time `json:"@timestamp"`
+		for _, ticks := range byTopic {
+			for s := range ticks {
+				first = min(first, s)
 			}
-			if err := json.Unmarshal(raw, &d); err != nil {
-				t.Fatal(err)
-			}
-			if byTopic[d.Topic] == nil {
-				byTopic[d.Topic] = map[int64]bool{}
-			}
-			byTopic[d.Topic][d.At.Unix()] = true
-			first = min(first, d.At.Unix())
 		}
 		for topic, ticks := range byTopic {
 			n := 0

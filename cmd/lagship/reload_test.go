@@ -20,6 +20,7 @@ import (
 	"github.com/lagship/lagship/internal/testutil/esfake"
 	"github.com/lagship/lagship/internal/testutil/syncbuf"
 	"github.com/lagship/lagship/pipeline"
+	"github.com/lagship/lagship/sinks/delivery"
 )
 
 // recSink records documents by mirror/topic.
@@ -92,6 +93,32 @@ func startAgent(t *testing.T, path string) *agentRun {
 
 // startAgentWith is startAgent with the agent's real sink builder when
 // newSink is not nil.
+// startESAgent runs the agent on path with its real Elasticsearch sink and
+// returns the run and a function reading that sink's delivery counters
+// (zero until the sink is built).
+func startESAgent(t *testing.T, path string) (*agentRun, func() delivery.Stats) {
+	t.Helper()
+	var mu sync.Mutex
+	var sink *esSink
+	r := startAgentWith(t, path, func(ctx context.Context, c *config.Config, log zerolog.Logger) (pipeline.Sink, error) {
+		s, err := newESSink(ctx, c, log)
+		if err == nil {
+			mu.Lock()
+			sink = s.(*esSink)
+			mu.Unlock()
+		}
+		return s, err
+	})
+	return r, func() delivery.Stats {
+		mu.Lock()
+		defer mu.Unlock()
+		if sink == nil {
+			return delivery.Stats{}
+		}
+		return sink.Stats()
+	}
+}
+
 func startAgentWith(t *testing.T, path string, newSink func(context.Context, *config.Config, zerolog.Logger) (pipeline.Sink, error)) *agentRun {
 	t.Helper()
 	cfg, err := config.Load(path)
@@ -371,27 +398,13 @@ clusters:
 mirrors:
   - {name: m, cluster: dc1, group: mirrormaker, topics: [orders, payments, clicks]}
 `, es.URL(), filepath.Join(dir, "spool"), kf.ListenAddrs()[0]))
-	var sink *esSink
-	var mu sync.Mutex
-	r := startAgentWith(t, path, func(ctx context.Context, c *config.Config, log zerolog.Logger) (pipeline.Sink, error) {
-		s, err := newESSink(ctx, c, log)
-		if err == nil {
-			mu.Lock()
-			sink = s.(*esSink)
-			mu.Unlock()
-		}
-		return s, err
-	})
+	r, stats := startESAgent(t, path)
 	waitUntil(t, "first documents", func() bool { return len(es.DocIDs("consumer_lag")) >= 6 })
 	es.Outage()
 	start := time.Now()
 	var peak int64
 	for time.Since(start) < outage {
-		mu.Lock()
-		if b := sink.Stats().Spool.Bytes; b > peak {
-			peak = b
-		}
-		mu.Unlock()
+		peak = max(peak, stats().Spool.Bytes)
 		time.Sleep(100 * time.Millisecond)
 	}
 	if err := es.Restore(); err != nil {
@@ -400,7 +413,7 @@ mirrors:
 	// Let a few ticks pass after the outage, then stop and count.
 	n := len(es.DocIDs("consumer_lag"))
 	waitUntil(t, "documents after the outage", func() bool { return len(es.DocIDs("consumer_lag")) >= n+6 })
-	waitUntil(t, "the spool to drain", func() bool { mu.Lock(); defer mu.Unlock(); return sink.Stats().Spool.Pending == 0 })
+	waitUntil(t, "the spool to drain", func() bool { return stats().Spool.Pending == 0 })
 	r.stop()
 	select {
 	case <-r.done:
@@ -433,9 +446,7 @@ mirrors:
 		}
 		last = ts[len(ts)-1]
 	}
-	mu.Lock()
-	st := sink.Stats()
-	mu.Unlock()
+	st := stats()
 	// The outage outlasts the bulk client's retries, so what was in flight
 	// then went through the spool.
 	if st.Spooled == 0 || st.Replayed != st.Spooled {
