@@ -54,8 +54,10 @@ func newESSink(ctx context.Context, cfg *config.Config, log zerolog.Logger) (pip
 	return &esSink{Output: out, w: w, started: cfg.Elasticsearch, log: log}, nil
 }
 
-// startCheck bounds the data stream set-up tried at start.
-const startCheck = 10 * time.Second
+// startCheck bounds the data stream set-up tried at start: an
+// Elasticsearch that does not answer delays the first tick by at most
+// this much (its documents then wait in the spool as usual).
+const startCheck = 5 * time.Second
 
 // esSink is the agent's Elasticsearch output, able to take new settings on
 // reload.
