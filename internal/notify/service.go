@@ -57,8 +57,9 @@ type Service struct {
 	dirty atomic.Bool
 
 	// Ownership (coordination), read and written by Run only.
-	own     chan map[Key]bool
-	owned   map[Key]bool         // nil: every topic (no Own yet)
+	own     chan ownership
+	owned   map[Key]bool         // nil: no Own yet
+	others  map[Key]bool         // owned by other agents
 	pending map[Key]time.Time    // gained, incidents not loaded yet: since
 	shared  map[string]sharedRec // what the shared state holds of ours
 	loadErr bool
@@ -83,7 +84,7 @@ func New(s Settings, src Source, statePath string, log zerolog.Logger, opt Optio
 	}
 	svc := &Service{src: src, state: statePath, log: log, opt: opt, reconf: make(chan reconf, 1),
 		notifiers: map[string]*notifier{}, counters: map[string]*counters{}, firing: map[string]*atomic.Int64{},
-		own: make(chan map[Key]bool, 1), pending: map[Key]time.Time{}, shared: map[string]sharedRec{}}
+		own: make(chan ownership, 1), pending: map[Key]time.Time{}, shared: map[string]sharedRec{}}
 	for i := range s {
 		n, err := svc.build(&s[i])
 		if err != nil {

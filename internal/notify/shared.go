@@ -45,30 +45,39 @@ func sharedKey(notifier string, k Key) string {
 }
 
 // Own tells the service which topics this agent owns now (coordination:
-// the topics of its units). Until the first call every topic is owned, as
-// for an agent on its own. From then on, only owned topics are judged; the
-// incidents of a topic no longer owned are dropped without a message (its
-// new owner takes them over from the shared state), and those of a topic
-// gained are loaded from the shared state before it is first judged.
-func (s *Service) Own(keys []Key) {
-	set := make(map[Key]bool, len(keys))
-	for _, k := range keys {
-		set[k] = true
+// the topics of its units) and which the others own. The incidents of a
+// topic another agent owns are dropped without a message and the topic is
+// not judged here (its owner notifies, with the incidents it takes over
+// from the shared state); a topic gained is not judged until its
+// incidents are loaded from the shared state. Topics in neither list (no
+// longer in the config) are judged as on an agent alone. Until the first
+// call nothing is loaded or dropped.
+func (s *Service) Own(owned, others []Key) {
+	o := ownership{owned: map[Key]bool{}, others: map[Key]bool{}}
+	for _, k := range owned {
+		o.owned[k] = true
+	}
+	for _, k := range others {
+		o.others[k] = true
 	}
 	for {
 		select {
-		case s.own <- set:
+		case s.own <- o:
 			return
 		default:
 		}
 		select {
-		case <-s.own: // an older set nobody applied yet
+		case <-s.own: // an older one nobody applied yet
 		default:
 		}
 	}
 }
 
-// takeOwn applies the latest owned set, if one came.
+// ownership is what Own tells.
+type ownership struct{ owned, others map[Key]bool }
+
+// takeOwn applies the latest ownership, if one came, and loads the
+// incidents of gained topics.
 func (s *Service) takeOwn(ctx context.Context) {
 	select {
 	case next := <-s.own:
@@ -78,17 +87,17 @@ func (s *Service) takeOwn(ctx context.Context) {
 	s.loadPending(ctx)
 }
 
-// handover drops the incidents of topics lost and marks those gained for
-// loading.
-func (s *Service) handover(next map[Key]bool) {
+// handover drops the incidents of topics others own and marks those
+// gained for loading.
+func (s *Service) handover(next ownership) {
 	prev := s.owned
-	s.owned = next
+	s.owned, s.others = next.owned, next.others
 	for k := range s.pending {
-		if !next[k] {
+		if !next.owned[k] {
 			delete(s.pending, k)
 		}
 	}
-	lost := func(k Key) bool { return !next[k] }
+	lost := func(k Key) bool { return next.others[k] }
 	for _, n := range s.snapshot() {
 		if d := n.machine.Drop(lost); d > 0 {
 			n.log.Info().Int("incidents", d).Msg("incidents handed over with their units to another agent")
@@ -100,7 +109,7 @@ func (s *Service) handover(next map[Key]bool) {
 		}
 	}
 	now := s.opt.Clock.Now()
-	for k := range next {
+	for k := range next.owned {
 		if prev == nil || !prev[k] {
 			s.pending[k] = now
 		}
@@ -171,22 +180,23 @@ func (s *Service) loadPending(ctx context.Context) {
 	s.dirty.Store(true)
 }
 
-// judged is the part of topics this agent owns and has loaded.
+// judged is the part of topics this agent judges: not those others own,
+// nor those gained whose incidents are not loaded yet.
 func (s *Service) judged(topics []status.TopicStatus) []status.TopicStatus {
-	if s.owned == nil {
+	if len(s.others)+len(s.pending) == 0 {
 		return topics
 	}
 	out := make([]status.TopicStatus, 0, len(topics))
 	for _, ts := range topics {
 		k := Key{ts.Target.Mirror, ts.Target.Topic}
-		if _, wait := s.pending[k]; s.owned[k] && !wait {
+		if _, wait := s.pending[k]; !s.others[k] && !wait {
 			out = append(out, ts)
 		}
 	}
 	return out
 }
 
-// sync writes the owned topics' firing incidents that changed to the
+// sync writes the firing incidents that changed to the
 // shared state and deletes those that ended; what fails is tried again at
 // the next call.
 func (s *Service) sync(ctx context.Context) {
@@ -194,9 +204,6 @@ func (s *Service) sync(ctx context.Context) {
 	for _, n := range s.snapshot() {
 		for _, in := range n.machine.Firing() {
 			k := Key{in.Mirror, in.Topic}
-			if s.owned != nil && !s.owned[k] {
-				continue
-			}
 			if _, wait := s.pending[k]; wait {
 				continue
 			}

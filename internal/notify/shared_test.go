@@ -71,8 +71,8 @@ func TestServiceHandover(t *testing.T) {
 	srcA, srcB := &fakeSource{}, &fakeSource{}
 	srcA.set(topic("orders", status.OK, 2))
 	stateA := filepath.Join(t.TempDir(), StateFile)
-	a := startServiceWith(t, cfg, srcA, stateA, Options{Shared: sh, Settle: time.Hour}, func(s *Service) { s.Own(orders) })
-	b := startServiceWith(t, cfg, srcB, filepath.Join(t.TempDir(), StateFile), Options{Shared: sh, Settle: time.Hour}, func(s *Service) { s.Own(nil) })
+	a := startServiceWith(t, cfg, srcA, stateA, Options{Shared: sh, Settle: time.Hour}, func(s *Service) { s.Own(orders, nil) })
+	b := startServiceWith(t, cfg, srcB, filepath.Join(t.TempDir(), StateFile), Options{Shared: sh, Settle: time.Hour}, func(s *Service) { s.Own(nil, orders) })
 	await.True(t, 10*time.Second, "a first round", func() bool { return srcA.readCount() >= 2 })
 	srcA.set(topic("orders", status.STOP, 2))
 	await.True(t, 10*time.Second, "firing", func() bool { return sent(a.svc, "hook") == 1 })
@@ -80,8 +80,8 @@ func TestServiceHandover(t *testing.T) {
 
 	// The unit moves: b is told before a (the usual order when a dies).
 	srcB.set(topic("orders", status.WARN, 2)) // b's fresh window: incomplete
-	b.svc.Own(orders)
-	a.svc.Own(nil)
+	b.svc.Own(orders, nil)
+	a.svc.Own(nil, orders)
 	srcA.set(topic("orders", status.OK, 2)) // a would resolve, if it still owned orders
 	n := srcB.readCount()
 	await.True(t, 10*time.Second, "100 rounds at b", func() bool { return srcB.readCount() >= n+100 })
@@ -130,7 +130,7 @@ func TestServiceHandoverBack(t *testing.T) {
 	state := filepath.Join(t.TempDir(), StateFile)
 	src := &fakeSource{}
 	src.set(topic("orders", status.STOP, 2))
-	a := startServiceWith(t, cfg, src, state, Options{Shared: sh}, func(s *Service) { s.Own(orders) })
+	a := startServiceWith(t, cfg, src, state, Options{Shared: sh}, func(s *Service) { s.Own(orders, nil) })
 	await.True(t, 10*time.Second, "firing", func() bool { return sent(a.svc, "hook") == 1 })
 	a.stop()
 	// Meanwhile another agent owned orders and resolved the incident.
@@ -139,7 +139,7 @@ func TestServiceHandoverBack(t *testing.T) {
 	}
 	src2 := &fakeSource{}
 	src2.set(topic("orders", status.OK, 2))
-	a2 := startServiceWith(t, cfg, src2, state, Options{Shared: sh}, func(s *Service) { s.Own(orders) })
+	a2 := startServiceWith(t, cfg, src2, state, Options{Shared: sh}, func(s *Service) { s.Own(orders, nil) })
 	await.True(t, 10*time.Second, "100 rounds", func() bool { return src2.readCount() >= 100 })
 	a2.stop()
 	if got := len(rc.requests()); got != 1 {
