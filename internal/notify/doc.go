@@ -55,8 +55,8 @@
 // it and notifies for it, and each owned topic's firing incidents are also
 // kept in the group's shared state (one key per notifier, mirror and
 // topic, notify/<notifier>/<mirror>/<topic>; written when the incident
-// changes, deleted when it ends; a failed write is retried at the next
-// round). A topic lost to another agent has its incidents dropped without
+// changes, deleted when it ends; after a failed read or write the shared
+// state is left alone for 5 s, so the judging loop never waits long). A topic lost to another agent has its incidents dropped without
 // a message; a topic gained is not judged until its incidents are loaded
 // from the shared state (at most 30 s while it cannot be read), which then
 // replaces what the local state file remembers of it, and the adopted

@@ -57,13 +57,14 @@ type Service struct {
 	dirty atomic.Bool
 
 	// Ownership (coordination), read and written by Run only.
-	own     chan ownership
-	owned   map[Key]bool         // nil: no Own yet
-	others  map[Key]bool         // owned by other agents
-	pending map[Key]time.Time    // gained, incidents not loaded yet: since
-	shared  map[string]sharedRec // what the shared state holds of ours
-	loadErr bool
-	syncErr bool
+	own       chan ownership
+	owned     map[Key]bool         // nil: no Own yet
+	others    map[Key]bool         // owned by other agents
+	pending   map[Key]time.Time    // gained, incidents not loaded yet: since
+	shared    map[string]sharedRec // what the shared state holds of ours
+	retryAt   time.Time            // no shared-state call before, after a failure
+	sharedErr error                // the last load's failure
+	syncErr   bool
 }
 
 // New builds the notifiers of s. statePath is the state file

@@ -21,8 +21,13 @@ type Shared interface {
 // state: notify/<notifier>/<mirror>/<topic>.
 const sharedPrefix = "notify/"
 
-// sharedTimeout bounds one read or write of the shared state.
-const sharedTimeout = 10 * time.Second
+// sharedTimeout bounds one read or write of the shared state, and after
+// a failure the shared state is left alone for sharedRetry: the loop that
+// judges every topic waits for neither longer.
+const (
+	sharedTimeout = 5 * time.Second
+	sharedRetry   = 5 * time.Second
+)
 
 // loadWait: a gained unit whose incidents could not be loaded is judged
 // anyway after this long (a second firing beats silence).
@@ -124,12 +129,24 @@ func (s *Service) loadPending(ctx context.Context) {
 	}
 	var all map[string][]byte
 	var err error
-	if s.opt.Shared != nil {
+	now := s.opt.Clock.Now()
+	switch {
+	case s.opt.Shared == nil:
+	case now.Before(s.retryAt):
+		err = s.sharedErr // not tried again yet
+	default:
 		lctx, cancel := context.WithTimeout(ctx, sharedTimeout)
 		all, err = s.opt.Shared.Load(lctx)
 		cancel()
+		if err != nil {
+			s.retryAt = now.Add(sharedRetry)
+			if s.sharedErr == nil {
+				s.log.Error().Err(err).Int("waiting", len(s.pending)).
+					Msg("incidents of gained units not loaded from the shared state; retrying (their topics are not judged until then, at most " + loadWait.String() + ")")
+			}
+			s.sharedErr = err
+		}
 	}
-	now := s.opt.Clock.Now()
 	if err != nil {
 		late := 0
 		for k, since := range s.pending {
@@ -138,14 +155,15 @@ func (s *Service) loadPending(ctx context.Context) {
 				late++
 			}
 		}
-		if !s.loadErr || late > 0 {
-			s.log.Error().Err(err).Int("waiting", len(s.pending)).Int("judged_without", late).
-				Msg("incidents of gained units not loaded from the shared state; retrying (their topics are not judged until then, at most " + loadWait.String() + ")")
+		if late > 0 {
+			s.log.Error().Err(err).Int("topics", late).Msg("incidents of gained units still not loaded from the shared state: their topics are judged without them (an open incident fires again)")
 		}
-		s.loadErr = true
 		return
 	}
-	s.loadErr = false
+	if s.opt.Shared != nil && s.sharedErr != nil {
+		s.log.Info().Msg("shared state readable again")
+		s.sharedErr = nil
+	}
 	byNotifier := map[string][]Incident{}
 	for key, v := range all {
 		if !strings.HasPrefix(key, sharedPrefix) {
@@ -196,10 +214,13 @@ func (s *Service) judged(topics []status.TopicStatus) []status.TopicStatus {
 	return out
 }
 
-// sync writes the firing incidents that changed to the
-// shared state and deletes those that ended; what fails is tried again at
-// the next call.
+// sync writes the firing incidents that changed to the shared state and
+// deletes those that ended; after a failure the rest waits sharedRetry.
 func (s *Service) sync(ctx context.Context) {
+	now := s.opt.Clock.Now()
+	if now.Before(s.retryAt) {
+		return
+	}
 	cur := map[string]sharedRec{}
 	for _, n := range s.snapshot() {
 		for _, in := range n.machine.Firing() {
@@ -216,10 +237,14 @@ func (s *Service) sync(ctx context.Context) {
 	}
 	var failed error
 	put := func(key string, v []byte) bool {
+		if failed != nil {
+			return false // the rest after sharedRetry
+		}
 		pctx, cancel := context.WithTimeout(ctx, sharedTimeout)
 		defer cancel()
 		if err := s.opt.Shared.Put(pctx, key, v); err != nil {
 			failed = err
+			s.retryAt = now.Add(sharedRetry)
 			return false
 		}
 		return true

@@ -2,6 +2,8 @@ package notify
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,15 +16,34 @@ import (
 	"github.com/lagship/lagship/pipeline/status"
 )
 
-// fakeShared is the group's shared state in memory.
+// fakeShared is the group's shared state in memory; while down, every
+// call fails.
 type fakeShared struct {
-	mu sync.Mutex
-	kv map[string][]byte
+	mu    sync.Mutex
+	kv    map[string][]byte
+	down  bool
+	calls int
+}
+
+func (f *fakeShared) setDown(down bool) {
+	f.mu.Lock()
+	f.down = down
+	f.mu.Unlock()
+}
+
+func (f *fakeShared) callCount() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.calls
 }
 
 func (f *fakeShared) Put(_ context.Context, key string, value []byte) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.calls++
+	if f.down {
+		return errors.New("unreachable")
+	}
 	if f.kv == nil {
 		f.kv = map[string][]byte{}
 	}
@@ -37,6 +58,10 @@ func (f *fakeShared) Put(_ context.Context, key string, value []byte) error {
 func (f *fakeShared) Load(context.Context) (map[string][]byte, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.calls++
+	if f.down {
+		return nil, errors.New("unreachable")
+	}
 	out := map[string][]byte{}
 	for k, v := range f.kv {
 		out[k] = v
@@ -144,5 +169,50 @@ func TestServiceHandoverBack(t *testing.T) {
 	a2.stop()
 	if got := len(rc.requests()); got != 1 {
 		t.Errorf("%d messages, want the first firing only", got)
+	}
+}
+
+// TestServiceSharedUnreachable: while the shared state cannot be read, a
+// gained topic is not judged (its incident may be open elsewhere) and the
+// shared state is not hammered; once readable, the incident is taken over
+// without a second firing. A delete that fails is tried again.
+func TestServiceSharedUnreachable(t *testing.T) {
+	rc := newReceiver(t, nil, nil)
+	cfg := Settings{{Name: "hook", URL: configkit.Secret(rc.URL), MinStatus: "STALL"}}
+	sh := &fakeShared{}
+	orders := []Key{{"mm", "orders"}}
+	key := sharedKey("hook", orders[0])
+	t0 := time.Now().Add(-time.Minute)
+	v, _ := json.Marshal(sharedIncident{Notifier: "hook", Incident: Incident{Mirror: "mm", Topic: "orders", Status: "STOP", Previous: "OK", StartedAt: t0, LastSent: t0}})
+	_ = sh.Put(context.Background(), key, v) // fired by the previous owner
+	sh.setDown(true)
+	src := &fakeSource{}
+	src.set(topic("orders", status.STOP, 2))
+	a := startServiceWith(t, cfg, src, filepath.Join(t.TempDir(), StateFile), Options{Shared: sh}, func(s *Service) { s.Own(orders, nil) })
+	await.True(t, 10*time.Second, "100 rounds", func() bool { return src.readCount() >= 100 })
+	if got := len(rc.requests()); got != 0 {
+		t.Fatalf("%d messages before the incidents were loaded", got)
+	}
+	if got := sh.callCount(); got > 3 {
+		t.Errorf("%d calls to the unreachable shared state in 100 rounds (one per %v expected)", got, sharedRetry)
+	}
+	sh.setDown(false)
+	await.True(t, 10*time.Second, "the shared state read again", func() bool { return strings.Contains(a.logs.String(), "shared state readable again") })
+	n := src.readCount()
+	await.True(t, 10*time.Second, "100 more rounds", func() bool { return src.readCount() >= n+100 })
+	if got := len(rc.requests()); got != 0 {
+		t.Fatalf("%d messages after the incident was taken over", got)
+	}
+
+	sh.setDown(true)
+	src.set(topic("orders", status.OK, 2))
+	await.True(t, 10*time.Second, "resolved", func() bool { return sent(a.svc, "hook") == 1 })
+	if got := sh.get(key); got == "" {
+		t.Fatal("deleted from a shared state that is down")
+	}
+	sh.setDown(false)
+	await.True(t, 10*time.Second, "the delete tried again", func() bool { return sh.len() == 0 })
+	if got, want := events(rc, Resolved), 1; got != want || len(rc.requests()) != 1 {
+		t.Errorf("%d resolved messages, %d in all; want 1 and 1", got, len(rc.requests()))
 	}
 }
