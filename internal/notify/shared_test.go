@@ -216,3 +216,23 @@ func TestServiceSharedUnreachable(t *testing.T) {
 		t.Errorf("%d resolved messages, %d in all; want 1 and 1", got, len(rc.requests()))
 	}
 }
+
+// TestServiceOwnRemovedTopic: a topic removed from the config (owned by
+// nobody) is forgotten as on an agent alone: its incident resolves after
+// the forget time and leaves the shared state.
+func TestServiceOwnRemovedTopic(t *testing.T) {
+	rc := newReceiver(t, nil, nil)
+	cfg := Settings{{Name: "hook", URL: configkit.Secret(rc.URL), MinStatus: "STALL"}}
+	sh := &fakeShared{}
+	orders := []Key{{"mm", "orders"}}
+	src := &fakeSource{}
+	src.set(topic("orders", status.STOP, 2))
+	a := startServiceWith(t, cfg, src, filepath.Join(t.TempDir(), StateFile), Options{Shared: sh, Forget: 300 * time.Millisecond},
+		func(s *Service) { s.Own(orders, nil) })
+	await.True(t, 10*time.Second, "firing", func() bool { return sent(a.svc, "hook") == 1 })
+	await.True(t, 10*time.Second, "in the shared state", func() bool { return sh.len() == 1 })
+	src.set()
+	a.svc.Own(nil, nil)
+	await.True(t, 10*time.Second, "resolved after the forget time", func() bool { return events(rc, Resolved) == 1 })
+	await.True(t, 10*time.Second, "gone from the shared state", func() bool { return sh.len() == 0 })
+}
