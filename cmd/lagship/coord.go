@@ -15,6 +15,7 @@ import (
 	"github.com/lagship/lagship/internal/config"
 	"github.com/lagship/lagship/internal/configkit"
 	"github.com/lagship/lagship/internal/coord"
+	"github.com/lagship/lagship/internal/notify"
 	"github.com/lagship/lagship/pipeline"
 	"github.com/lagship/lagship/pipeline/status"
 	kafkasrc "github.com/lagship/lagship/sources/kafka"
@@ -32,6 +33,10 @@ type coordination struct {
 	// to another agent (so /status and /metrics stop showing them) and
 	// knows the partition counts that weigh this agent's units.
 	ev *status.Evaluator
+
+	// state is the group's shared state: where the notifiers keep the
+	// incidents of this agent's units for their next owner.
+	state *groupState
 
 	mu      sync.Mutex
 	planned []pipeline.Task // the last full plan
@@ -66,7 +71,7 @@ func newCoordination(cfg *config.Config, log zerolog.Logger, abandon <-chan stru
 		}
 	}
 	heartbeat /= 2
-	c := &coordination{log: log, ev: ev}
+	c := &coordination{log: log, ev: ev, state: &groupState{st: coord.NewState(client, s.Group)}}
 	c.m = coord.New(coord.Config{Settings: *s, Client: client, Host: host, Version: version, Log: log, Abandon: abandon, Heartbeat: heartbeat, Measure: c.measure})
 	c.configure(cfg)
 	return c, nil
@@ -127,6 +132,71 @@ func (c *coordination) own(tasks []pipeline.Task) []pipeline.Task {
 	c.others = others
 	c.mu.Unlock()
 	return out
+}
+
+// shared is where the notifiers keep their incidents for the units' next
+// owners (nil for an agent on its own).
+func (c *coordination) shared() notify.Shared {
+	if c == nil {
+		return nil
+	}
+	return c.state
+}
+
+// ownTopics tells the notifiers the topics of the units this agent owns
+// (tasks, as own returned them) and of those the others own, before the
+// workers start, so a gained topic's incidents are loaded before its first
+// judgement.
+func (c *coordination) ownTopics(nt *notify.Service, tasks []pipeline.Task) {
+	if c == nil {
+		return
+	}
+	keys := make([]notify.Key, len(tasks))
+	for i, t := range tasks {
+		keys[i] = notify.Key{Mirror: t.Target.Mirror, Topic: t.Target.Topic}
+	}
+	c.mu.Lock()
+	others := make([]notify.Key, len(c.others))
+	for i, t := range c.others {
+		others[i] = notify.Key{Mirror: t.Mirror, Topic: t.Topic}
+	}
+	c.mu.Unlock()
+	nt.Own(keys, others)
+}
+
+// groupState is the group's state topic, created on first use (and tried
+// again at the next use while that fails).
+type groupState struct {
+	st *coord.State
+	mu sync.Mutex
+	ok bool
+}
+
+func (g *groupState) ensure(ctx context.Context) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.ok {
+		return nil
+	}
+	if err := g.st.Ensure(ctx); err != nil {
+		return err
+	}
+	g.ok = true
+	return nil
+}
+
+func (g *groupState) Put(ctx context.Context, key string, value []byte) error {
+	if err := g.ensure(ctx); err != nil {
+		return err
+	}
+	return g.st.Put(ctx, key, value)
+}
+
+func (g *groupState) Load(ctx context.Context) (map[string][]byte, error) {
+	if err := g.ensure(ctx); err != nil {
+		return nil, err
+	}
+	return g.st.Load(ctx)
 }
 
 // applied is called once the tasks own returned run (the others' workers

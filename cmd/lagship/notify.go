@@ -15,9 +15,12 @@ import (
 )
 
 // newNotifier builds the notification service of cfg on the evaluator's
-// judgement; its state file lives in the spool directory.
-func newNotifier(cfg *config.Config, ev *status.Evaluator, log zerolog.Logger) (*notify.Service, error) {
-	return notify.New(cfg.Notify, ev, notify.StatePath(cfg.Elasticsearch.SpoolDir), log.With().Str("component", "notify").Logger(), notifyOptions(cfg))
+// judgement; its state file lives in the spool directory, and in an agent
+// group its incidents are also kept in shared (nil: alone).
+func newNotifier(cfg *config.Config, ev *status.Evaluator, log zerolog.Logger, shared notify.Shared) (*notify.Service, error) {
+	opt := notifyOptions(cfg)
+	opt.Shared = shared
+	return notify.New(cfg.Notify, ev, notify.StatePath(cfg.Elasticsearch.SpoolDir), log.With().Str("component", "notify").Logger(), opt)
 }
 
 // notifyOptions: a restored incident waits for one whole status window

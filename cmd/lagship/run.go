@@ -114,13 +114,13 @@ func runAgent(ctx context.Context, cfg *config.Config, log zerolog.Logger, opt a
 	configureEvaluator(ev, cfg, evLog)
 	group.Process = ev
 	live := &liveConfig{cfg: cfg}
-	nt, err := newNotifier(cfg, ev, log)
+	co, err := newCoordination(cfg, log, opt.coordAbandon, ev)
 	if err != nil {
 		_ = sink.Close(ctx)
 		stopAll()
 		return err
 	}
-	co, err := newCoordination(cfg, log, opt.coordAbandon, ev)
+	nt, err := newNotifier(cfg, ev, log, co.shared())
 	if err != nil {
 		_ = sink.Close(ctx)
 		stopAll()
@@ -150,6 +150,7 @@ func runAgent(ctx context.Context, cfg *config.Config, log zerolog.Logger, opt a
 
 	apply := func(tasks []pipeline.Task) {
 		tasks = co.own(tasks) // only this agent's units in a group
+		co.ownTopics(nt, tasks)
 		started, stopped := group.Apply(tasks, sameTask)
 		co.applied()
 		srcs.release()

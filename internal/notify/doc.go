@@ -49,6 +49,20 @@
 // not downgraded; so does every firing incident for a window after a
 // reload.
 //
+// # Agent groups
+//
+// In a group of agents (Options.Shared, Own), only a topic's owner judges
+// it and notifies for it, and each owned topic's firing incidents are also
+// kept in the group's shared state (one key per notifier, mirror and
+// topic, notify/<notifier>/<mirror>/<topic>; written when the incident
+// changes, deleted when it ends; after a failed read or write the shared
+// state is left alone for 5 s, so the judging loop never waits long). A topic lost to another agent has its incidents dropped without
+// a message; a topic gained is not judged until its incidents are loaded
+// from the shared state (at most 30 s while it cannot be read), which then
+// replaces what the local state file remembers of it, and the adopted
+// incidents settle as restored ones do: the new owner's evaluator starts
+// from an empty window.
+//
 // # Secrets
 //
 // Receiver URLs are secrets: logs and errors show only their scheme and

@@ -94,6 +94,24 @@ func (m *Machine) SetForget(forget time.Duration) {
 func (m *Machine) Restore(now time.Time, settle, forget time.Duration, incs []Incident) {
 	m.settleUntil = now.Add(settle)
 	m.SetForget(forget)
+	m.restore(now, incs)
+}
+
+// Adopt takes over incidents another agent fired for units this one now
+// owns, as Restore does after a restart: until now+settle (or the end of a
+// settle already running, whichever is later) they resolve only on OK and
+// are not downgraded, because this agent's evaluator judges their topics
+// from an empty window. An adopted incident replaces what the machine
+// held for its topic.
+func (m *Machine) Adopt(now time.Time, settle time.Duration, incs []Incident) {
+	if until := now.Add(settle); until.After(m.settleUntil) {
+		m.settleUntil = until
+	}
+	m.restore(now, incs)
+}
+
+// restore puts incidents remembered elsewhere into the machine.
+func (m *Machine) restore(now time.Time, incs []Incident) {
 	for _, in := range incs {
 		st, err := status.Parse(in.Status)
 		if err != nil {
@@ -105,6 +123,22 @@ func (m *Machine) Restore(now time.Time, settle, forget time.Duration, incs []In
 			cluster: in.Cluster, group: in.Group, lastSeen: now,
 		}
 	}
+}
+
+// Drop forgets, without a message, what the machine holds of the topics
+// drop reports (their unit moved to another agent, which notifies for
+// them now). It returns how many firing incidents it dropped.
+func (m *Machine) Drop(drop func(Key) bool) int {
+	n := 0
+	for k, in := range m.incidents {
+		if drop(k) {
+			if in.firing {
+				n++
+			}
+			delete(m.incidents, k)
+		}
+	}
+	return n
 }
 
 // Resettle treats the firing incidents as restored from now: until

@@ -35,6 +35,9 @@ type Options struct {
 	Clock Clock
 	// QueueLen bounds each notifier's queue (default QueueLen).
 	QueueLen int
+	// Shared, when set (coordination), also keeps the firing incidents of
+	// the topics this agent owns (see Own), so they follow a moved unit.
+	Shared Shared
 }
 
 // Service runs every notifier of the file. Run it under the agent's
@@ -52,6 +55,16 @@ type Service struct {
 	firing    map[string]*atomic.Int64
 
 	dirty atomic.Bool
+
+	// Ownership (coordination), read and written by Run only.
+	own       chan ownership
+	owned     map[Key]bool         // nil: no Own yet
+	others    map[Key]bool         // owned by other agents
+	pending   map[Key]time.Time    // gained, incidents not loaded yet: since
+	shared    map[string]sharedRec // what the shared state holds of ours
+	retryAt   time.Time            // no shared-state call before, after a failure
+	sharedErr error                // the last load's failure
+	syncErr   bool
 }
 
 // New builds the notifiers of s. statePath is the state file
@@ -71,7 +84,8 @@ func New(s Settings, src Source, statePath string, log zerolog.Logger, opt Optio
 		opt.QueueLen = QueueLen
 	}
 	svc := &Service{src: src, state: statePath, log: log, opt: opt, reconf: make(chan reconf, 1),
-		notifiers: map[string]*notifier{}, counters: map[string]*counters{}, firing: map[string]*atomic.Int64{}}
+		notifiers: map[string]*notifier{}, counters: map[string]*counters{}, firing: map[string]*atomic.Int64{},
+		own: make(chan ownership, 1), pending: map[Key]time.Time{}, shared: map[string]sharedRec{}}
 	for i := range s {
 		n, err := svc.build(&s[i])
 		if err != nil {
@@ -178,6 +192,9 @@ func (s *Service) Run(ctx context.Context) error {
 			}
 			s.dirty.Store(true)
 		case <-t.C:
+			// Ownership told before the units' workers started
+			// applies before their first judgement.
+			s.takeOwn(ctx)
 			ns := s.snapshot()
 			if len(ns) == 0 {
 				continue
@@ -185,9 +202,10 @@ func (s *Service) Run(ctx context.Context) error {
 			if g := s.src.Generation(); first || g != gen {
 				gen, topics, first = g, s.src.Latest(), false
 			}
+			judged := s.judged(topics)
 			now := s.opt.Clock.Now()
 			for _, n := range ns {
-				evs := n.machine.Step(now, topics)
+				evs := n.machine.Step(now, judged)
 				for _, ev := range evs {
 					n.q.put(ev)
 				}
@@ -199,6 +217,11 @@ func (s *Service) Run(ctx context.Context) error {
 		}
 		if s.dirty.Swap(false) {
 			s.save()
+			if s.opt.Shared != nil {
+				s.sync(ctx)
+			}
+		} else if s.syncErr {
+			s.sync(ctx)
 		}
 	}
 }

@@ -56,6 +56,12 @@ type agent struct {
 
 func startService(t *testing.T, s Settings, src Source, state string, opt Options) *agent {
 	t.Helper()
+	return startServiceWith(t, s, src, state, opt, nil)
+}
+
+// startServiceWith calls before, if set, on the service before it runs.
+func startServiceWith(t *testing.T, s Settings, src Source, state string, opt Options, before func(*Service)) *agent {
+	t.Helper()
 	s.SetDefaults()
 	if opt.Every == 0 {
 		opt.Every = 10 * time.Millisecond
@@ -64,6 +70,9 @@ func startService(t *testing.T, s Settings, src Source, state string, opt Option
 	svc, err := New(s, src, state, zerolog.New(logs), opt)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if before != nil {
+		before(svc)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
