@@ -42,8 +42,8 @@ func NewLateness(log zerolog.Logger, every time.Duration) *Lateness {
 }
 
 type decision struct {
-	done, next time.Time
-	every      time.Duration
+	next  time.Time
+	every time.Duration
 }
 
 // mirror returns the state of a mirror, made on first use.
@@ -56,19 +56,20 @@ func (l *Lateness) mirror(name string) *lateMirror {
 }
 
 // next is the tick a worker of mirror collects after the tick done,
-// finished at now: the one the mirror's first worker to finish done chose.
-// The other workers of the tick read it without taking a lock.
+// finished at now. While the mirror's decided tick is after done, every
+// worker takes it, even one that finishes after it began (it joins the
+// tick's shared collection late rather than skip it), so the workers of a
+// mirror converge on the same ticks; the first worker to finish at or
+// after the decided tick decides the next one, the first aligned tick
+// after now. The others read the decision without taking a lock.
 func (l *Lateness) next(mirror string, every time.Duration, done, now time.Time) time.Time {
 	m := l.mirror(mirror)
 	for {
 		d := m.decided.Load()
-		switch {
-		case d != nil && d.every == every && d.done.Equal(done):
+		if d != nil && d.every == every && d.next.After(done) {
 			return d.next
-		case d != nil && d.done.After(done): // a straggler from an older tick
-			return NextTick(now, every)
 		}
-		nd := &decision{done: done, next: NextTick(now, every), every: every}
+		nd := &decision{next: NextTick(now, every), every: every}
 		if m.decided.CompareAndSwap(d, nd) {
 			return nd.next
 		}
