@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 	"github.com/lagship/lagship/internal/config"
 	"github.com/lagship/lagship/internal/configkit"
 	"github.com/lagship/lagship/internal/coord"
+	"github.com/lagship/lagship/internal/health"
 	"github.com/lagship/lagship/internal/notify"
 	"github.com/lagship/lagship/pipeline"
 	"github.com/lagship/lagship/pipeline/status"
@@ -269,6 +271,39 @@ type groupView struct{ *coord.Member }
 
 // CoordinationView is the group as /status shows it.
 func (g groupView) CoordinationView() any { return g.View() }
+
+// Health is the group as the status page and the summary show it.
+func (g groupView) Health() []health.Status { return []health.Status{groupHealth(g.View())} }
+
+// count writes n things: "1 agent", "3 agents".
+func count(n int, thing string) string {
+	if n == 1 {
+		return "1 " + thing
+	}
+	return fmt.Sprintf("%d %ss", n, thing)
+}
+
+// groupHealth says in words how this agent stands in its group.
+func groupHealth(v coord.View) health.Status {
+	st := health.Status{Component: "agent group " + v.Group, State: health.Up}
+	hosts := make([]string, 0, len(v.Members))
+	for _, m := range v.Members {
+		hosts = append(hosts, m.Host)
+	}
+	role := ""
+	if v.IsLeader {
+		role = ", the leader,"
+	}
+	st.Detail = fmt.Sprintf("%s (%s), generation %d; this agent%s owns %s", count(len(v.Members), "agent"), strings.Join(hosts, ", "), v.Generation, role, count(len(v.Units), "unit"))
+	switch {
+	case !v.Joined:
+		st.State, st.Detail = health.Starting, "joining the group"
+	case v.LeaderHash != "" && v.LeaderHash != v.Hash:
+		st.State = health.Degraded
+		st.LastError = fmt.Sprintf("this agent's config (hash %s) differs from the group leader's (hash %s): it gets no units until the files are equal", v.Hash, v.LeaderHash)
+	}
+	return st
+}
 
 // unitKey is the unit a task belongs to: its mirror and topic, except for
 // SSH mirrors, whose topics on one host form one unit (one agent runs that

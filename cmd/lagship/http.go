@@ -96,6 +96,9 @@ func newHTTP(live *liveConfig, ev *status.Evaluator, group *pipeline.Group, stat
 		if v, ok := c.(interface{ CoordinationView() any }); ok {
 			agent.Coordination = v.CoordinationView
 		}
+		if r, ok := c.(health.Reporter); ok {
+			agent.Components = append(agent.Components, r)
+		}
 	}
 	return httpapi.New(live.get().HTTP, agent, slog.New(zerologHandler{log}))
 }

@@ -29,6 +29,9 @@ type Status struct {
 	State     State            // up, starting, degraded, down
 	LastError string           // the last failure in words ("" when none)
 	Counters  map[string]int64 // monotonic counts and gauges, by name
+	// Detail is what the component says of itself in words, for the
+	// status page ("3 agents, generation 7; 4 units here").
+	Detail string
 }
 
 // Reporter is a component that reports its status.

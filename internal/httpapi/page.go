@@ -110,6 +110,9 @@ func (s *Server) servePage(w http.ResponseWriter, r *http.Request) {
 		for _, st := range rep.Health() {
 			row := componentRow{Name: st.Component, State: string(st.State), Bad: st.State != health.Up}
 			var parts []string
+			if st.Detail != "" {
+				parts = append(parts, st.Detail)
+			}
 			if v, ok := st.Counters["spooled"]; ok && v > 0 {
 				parts = append(parts, fmt.Sprintf("%d documents (%s) in the spool", v, humanBytes(st.Counters["spool_bytes"])))
 			}

@@ -69,6 +69,7 @@ func (f *fixture) agent() Agent {
 		Components: []health.Reporter{reporter{
 			{Component: "elasticsearch", State: health.Degraded, LastError: "no answer after 1s", Counters: map[string]int64{"spooled": 42, "spool_bytes": 3 << 20, "delivered": 10}},
 			{Component: "cluster dc1", State: health.Up, Counters: map[string]int64{"requests": 7}},
+			{Component: "agent group agents", State: health.Up, Detail: "3 agents (mm1, mm2, mm3), generation 7; this agent owns 4 units"},
 		}},
 		Pending: func() []string {
 			f.mu.Lock()
@@ -318,7 +319,7 @@ func TestPage(t *testing.T) {
 	if code != 200 || !strings.HasPrefix(hdr.Get("Content-Type"), "text/html") {
 		t.Fatalf("code %d %s", code, hdr.Get("Content-Type"))
 	}
-	for _, want := range []string{`data-topic="orders" data-status="STALL"`, `data-topic="payments" data-status="OK"`, ">STALL<", "elasticsearch: degraded", "42 documents (3.0 MiB) in the spool", "version v1.2.3", `<meta http-equiv="refresh"`, "<svg class=\"spark\""} {
+	for _, want := range []string{`data-topic="orders" data-status="STALL"`, `data-topic="payments" data-status="OK"`, ">STALL<", "elasticsearch: degraded", "42 documents (3.0 MiB) in the spool", "agent group agents: up</span> — 3 agents (mm1, mm2, mm3), generation 7; this agent owns 4 units", "version v1.2.3", `<meta http-equiv="refresh"`, "<svg class=\"spark\""} {
 		if !strings.Contains(body, want) {
 			t.Errorf("page lacks %q", want)
 		}
