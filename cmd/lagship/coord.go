@@ -157,6 +157,12 @@ func (c *coordination) ownTopics(nt *notify.Service, tasks []pipeline.Task) {
 	for i, t := range tasks {
 		keys[i] = notify.Key{Mirror: t.Target.Mirror, Topic: t.Target.Topic}
 	}
+	if !c.m.View().Joined {
+		// Before the first assignment nobody owns anything yet: the
+		// notifiers keep what they restored until this agent knows its
+		// units and the others'.
+		return
+	}
 	c.mu.Lock()
 	others := make([]notify.Key, len(c.others))
 	for i, t := range c.others {
@@ -166,39 +172,50 @@ func (c *coordination) ownTopics(nt *notify.Service, tasks []pipeline.Task) {
 	nt.Own(keys, others)
 }
 
-// groupState is the group's state topic, created on first use (and tried
-// again at the next use while that fails).
+// groupState is the group's state topic, created on first use. Creating it
+// may fail where it exists already (a user without the right to create
+// topics, the topic made by an operator): reads and writes are tried
+// anyway, and the creation's error is told only when they fail too. A
+// failed creation is tried again after a minute.
 type groupState struct {
-	st *coord.State
-	mu sync.Mutex
-	ok bool
+	st      *coord.State
+	mu      sync.Mutex
+	ok      bool
+	err     error     // the last creation's failure
+	retryAt time.Time // when to try creating it again
 }
 
 func (g *groupState) ensure(ctx context.Context) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if g.ok {
-		return nil
+	if g.ok || time.Now().Before(g.retryAt) {
+		return g.err
 	}
 	if err := g.st.Ensure(ctx); err != nil {
+		g.err, g.retryAt = err, time.Now().Add(time.Minute)
 		return err
 	}
-	g.ok = true
+	g.ok, g.err = true, nil
 	return nil
 }
 
-func (g *groupState) Put(ctx context.Context, key string, value []byte) error {
-	if err := g.ensure(ctx); err != nil {
-		return err
+// withCreateErr joins the creation's failure, if any, to a read's or write's.
+func withCreateErr(err, created error) error {
+	if err != nil && created != nil {
+		return fmt.Errorf("%w (creating the state topic failed too: %v)", err, created)
 	}
-	return g.st.Put(ctx, key, value)
+	return err
+}
+
+func (g *groupState) Put(ctx context.Context, key string, value []byte) error {
+	created := g.ensure(ctx)
+	return withCreateErr(g.st.Put(ctx, key, value), created)
 }
 
 func (g *groupState) Load(ctx context.Context) (map[string][]byte, error) {
-	if err := g.ensure(ctx); err != nil {
-		return nil, err
-	}
-	return g.st.Load(ctx)
+	created := g.ensure(ctx)
+	all, err := g.st.Load(ctx)
+	return all, withCreateErr(err, created)
 }
 
 // applied is called once the tasks own returned run (the others' workers

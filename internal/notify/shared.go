@@ -139,7 +139,10 @@ func (s *Service) loadPending(ctx context.Context) {
 		all, err = s.opt.Shared.Load(lctx)
 		cancel()
 		if err != nil {
-			s.retryAt = now.Add(sharedRetry)
+			// Counted from the failure, not from before the call: a
+			// call that hung until its timeout is not tried again at
+			// the next round.
+			s.retryAt = s.opt.Clock.Now().Add(sharedRetry)
 			if s.sharedErr == nil {
 				s.log.Error().Err(err).Int("waiting", len(s.pending)).
 					Msg("incidents of gained units not loaded from the shared state; retrying (their topics are not judged until then, at most " + loadWait.String() + ")")
@@ -236,15 +239,17 @@ func (s *Service) sync(ctx context.Context) {
 		}
 	}
 	var failed error
+	// One deadline for every write of the round, so that many changes on
+	// a slow state topic hold the loop for sharedTimeout at most.
+	pctx, cancel := context.WithTimeout(ctx, sharedTimeout)
+	defer cancel()
 	put := func(key string, v []byte) bool {
 		if failed != nil {
 			return false // the rest after sharedRetry
 		}
-		pctx, cancel := context.WithTimeout(ctx, sharedTimeout)
-		defer cancel()
 		if err := s.opt.Shared.Put(pctx, key, v); err != nil {
 			failed = err
-			s.retryAt = now.Add(sharedRetry)
+			s.retryAt = s.opt.Clock.Now().Add(sharedRetry)
 			return false
 		}
 		return true
