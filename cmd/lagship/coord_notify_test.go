@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -18,23 +16,7 @@ import (
 // coordNotifyConfig is notifyConfig in an agent group: each agent has its
 // own spool directory, and so its own notification state file.
 func coordNotifyConfig(t *testing.T, dir string, broker, hook string) string {
-	path := filepath.Join(dir, "lagship.yaml")
-	writeConfig(t, path, fmt.Sprintf(`interval: 1s
-status: {window: 3s}
-elasticsearch: {spool_dir: %q}
-clusters:
-  - {name: dc1, brokers: [%q]}
-coordination: {cluster: dc1, group: lagship-agents, session_timeout: 6s}
-mirrors:
-  - {name: mm, cluster: dc1, group: mirrormaker, topics: [orders, payments]}
-notify:
-  - name: hook
-    url: %s/hooks/T000/SECRET
-    min_status: STALL
-    for: 1s
-    repeat: 1h
-`, filepath.Join(dir, "spool"), broker, hook))
-	return path
+	return notifyConfigWith(t, dir, broker, hook, "coordination: {cluster: dc1, group: lagship-agents, session_timeout: 6s}\n")
 }
 
 // TestCoordNotifyFailover: two agents share orders and payments; orders'

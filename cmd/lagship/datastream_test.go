@@ -46,6 +46,27 @@ func ticksByTopic(t *testing.T, es *esfake.Server, name string) map[string][]tim
 	return out
 }
 
+// checkEveryTickOnce reports, per topic, the 1 s ticks missing between its
+// first and last document and the ticks indexed twice (byTopic sorted),
+// and returns the number of ticks in all.
+func checkEveryTickOnce(t *testing.T, byTopic map[string][]time.Time, topics []string) int {
+	t.Helper()
+	total := 0
+	for _, topic := range topics {
+		ts := byTopic[topic]
+		if missing := gaps(ts, time.Second); len(missing) > 0 {
+			t.Errorf("%s: ticks lost %v", topic, missing)
+		}
+		for i := 1; i < len(ts); i++ {
+			if ts[i].Equal(ts[i-1]) {
+				t.Errorf("%s: tick %s twice", topic, ts[i])
+			}
+		}
+		total += len(ts)
+	}
+	return total
+}
+
 // TestDataStreamOutage runs the agent at a 1 s interval into a data stream
 // (and into a time series data stream) while Elasticsearch is down for
 // longer than the client's own retries: afterwards every tick of every
@@ -103,19 +124,7 @@ mirrors:
 				t.Fatal("agent did not stop")
 			}
 			byTopic := ticksByTopic(t, es, "consumer_lag")
-			total := 0
-			for _, topic := range topics {
-				ts := byTopic[topic]
-				if missing := gaps(ts, time.Second); len(missing) > 0 {
-					t.Errorf("%s: ticks lost %v", topic, missing)
-				}
-				for i := 1; i < len(ts); i++ {
-					if ts[i].Equal(ts[i-1]) {
-						t.Errorf("%s: tick %s twice", topic, ts[i])
-					}
-				}
-				total += len(ts)
-			}
+			total := checkEveryTickOnce(t, byTopic, topics)
 			if got := len(es.DocIDs("consumer_lag")); got != total {
 				t.Errorf("%d documents, %d distinct ticks", got, total)
 			}

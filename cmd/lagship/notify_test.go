@@ -246,8 +246,13 @@ func runNotifyAgent(t *testing.T, path string) *notifyAgent {
 // notifyConfig: ticks of 1 s, a 3 s status window, and a webhook that
 // fires at STALL or worse once the status has held 1 s.
 func notifyConfig(t *testing.T, dir string, broker, hook string) string {
+	return notifyConfigWith(t, dir, broker, hook, "")
+}
+
+// notifyConfigWith is notifyConfig with more top-level YAML (extra).
+func notifyConfigWith(t *testing.T, dir string, broker, hook, extra string) string {
 	path := filepath.Join(dir, "lagship.yaml")
-	writeConfig(t, path, fmt.Sprintf(`interval: 1s
+	writeConfig(t, path, extra+fmt.Sprintf(`interval: 1s
 status: {window: 3s}
 elasticsearch: {spool_dir: %q}
 clusters:

@@ -427,20 +427,16 @@ mirrors:
 		ms, _ := strconv.ParseInt(parts[2], 10, 64)
 		byTopic[parts[1]] = append(byTopic[parts[1]], time.UnixMilli(ms))
 	}
-	total := 0
+	for _, ts := range byTopic {
+		sort.Slice(ts, func(i, j int) bool { return ts[i].Before(ts[j]) })
+	}
+	total := checkEveryTickOnce(t, byTopic, topics)
 	var first, last time.Time
 	for _, topic := range topics {
 		ts := byTopic[topic]
-		sort.Slice(ts, func(i, j int) bool { return ts[i].Before(ts[j]) })
-		if missing := gaps(ts, time.Second); len(missing) > 0 {
-			t.Errorf("%s: ticks lost %v", topic, missing)
+		if len(ts) == 0 {
+			continue
 		}
-		for i := 1; i < len(ts); i++ {
-			if ts[i].Equal(ts[i-1]) {
-				t.Errorf("%s: tick %s twice", topic, ts[i])
-			}
-		}
-		total += len(ts)
 		if first.IsZero() || ts[0].Before(first) {
 			first = ts[0]
 		}
