@@ -239,8 +239,20 @@ func (s *Sink) Write(ctx context.Context, recs []delivery.Record, res []delivery
 		}
 		return fmt.Errorf("bulk request of %d documents: %w", len(recs), rerr)
 	}
+	// The answer is read into the request's buffer, no longer needed.
+	ans := bytes.NewBuffer((*bp)[:0])
+	if _, err := ans.ReadFrom(resp.Body); err != nil {
+		return fmt.Errorf("bulk request of %d documents: reading the answer: %w", len(recs), err)
+	}
+	*bp = ans.Bytes()[:0]
+	if allCreated(ans.Bytes(), len(recs)) {
+		for i := range res {
+			res[i] = delivery.Result{Outcome: delivery.Delivered}
+		}
+		return nil
+	}
 	var out bulkResponse
-	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+	if err := json.Unmarshal(ans.Bytes(), &out); err != nil {
 		return fmt.Errorf("bulk request of %d documents: the answer is not a bulk response: %w", len(recs), err)
 	}
 	if len(out.Items) != len(recs) {
@@ -273,6 +285,67 @@ func (s *Sink) Write(ctx context.Context, recs []delivery.Record, res []delivery
 		return fmt.Errorf("bulk request: index %s: %w", s.cfg.Index, delivery.ErrNotPrepared)
 	}
 	return nil
+}
+
+// allCreated reports whether a bulk answer says that every one of its n
+// items succeeded, without decoding the items: its "errors" is false, and
+// it holds n item statuses. Elasticsearch writes "errors" before "items"
+// (and the items' keys in a fixed order), so only the head of the answer
+// is parsed; every other answer is decoded in full. At 10,000 documents a
+// request, decoding every item of an answer that says nothing failed was
+// a tenth of the agent's CPU.
+func allCreated(body []byte, n int) bool {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return false
+	}
+	failed := true
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return false
+		}
+		switch t {
+		case "errors":
+			v, err := dec.Token()
+			if err != nil {
+				return false
+			}
+			b, ok := v.(bool)
+			failed = !ok || b
+		case "items":
+			if failed {
+				return false
+			}
+			return createdItems(body[dec.InputOffset():]) == n
+		default:
+			var skip json.RawMessage
+			if err := dec.Decode(&skip); err != nil {
+				return false
+			}
+		}
+	}
+	return false
+}
+
+// createdItems counts the item statuses in the items of a bulk answer, or
+// returns -1 when one of them is not 2xx. Inside the JSON strings of an
+// answer a quote is always escaped, so the pattern only matches an item's
+// own key.
+func createdItems(items []byte) int {
+	key := []byte(`"status":`)
+	n := 0
+	for {
+		i := bytes.Index(items, key)
+		if i < 0 {
+			return n
+		}
+		items = items[i+len(key):]
+		if len(items) == 0 || items[0] != '2' {
+			return -1
+		}
+		n++
+	}
 }
 
 type bulkResponse struct {
