@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -12,12 +13,14 @@ import (
 // it. Fetches never overlap: a caller of a new tick waits for the fetch of
 // the previous one to end first.
 //
-// The fetch runs with the context of the caller that started it.
+// The fetch runs with the context of the caller that started it. A caller
+// of a tick whose fetch has ended (the common case once a Preparer started
+// it) takes no lock.
 type PerTick[T any] struct {
 	Fetch func(ctx context.Context, tick time.Time) (T, error)
 
 	mu   sync.Mutex
-	cur  *tickResult[T] // latest fetch, done or in flight
+	cur  atomic.Pointer[tickResult[T]] // latest fetch, done or in flight; set under mu
 	runs int
 }
 
@@ -30,9 +33,12 @@ type tickResult[T any] struct {
 
 // Get returns the result of the fetch for tick, starting it if no caller has.
 func (p *PerTick[T]) Get(ctx context.Context, tick time.Time) (T, error) {
+	if cur := p.cur.Load(); cur != nil && cur.tick.Equal(tick) {
+		return wait(ctx, cur)
+	}
 	for {
 		p.mu.Lock()
-		cur := p.cur
+		cur := p.cur.Load()
 		if cur != nil && cur.tick.Equal(tick) {
 			p.mu.Unlock()
 			return wait(ctx, cur)
@@ -51,7 +57,7 @@ func (p *PerTick[T]) Get(ctx context.Context, tick time.Time) (T, error) {
 			}
 		}
 		r := &tickResult[T]{tick: tick, done: make(chan struct{})}
-		p.cur = r
+		p.cur.Store(r)
 		p.runs++
 		p.mu.Unlock()
 
@@ -69,6 +75,11 @@ func (p *PerTick[T]) Runs() int {
 }
 
 func wait[T any](ctx context.Context, r *tickResult[T]) (T, error) {
+	select {
+	case <-r.done:
+		return r.val, r.err
+	default:
+	}
 	select {
 	case <-r.done:
 		return r.val, r.err

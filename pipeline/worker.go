@@ -66,6 +66,23 @@ type Processor interface {
 	Process(tick time.Time, target Target, s Sample, doc *Doc)
 }
 
+// Binder is a Processor that keeps state per topic: Bind returns the
+// processor of one topic, which that topic's worker calls instead, so that
+// a tick costs no lookup of the topic among all the others (and no lock
+// shared with them). The bound processor is used by one goroutine only.
+type Binder interface {
+	Processor
+	Bind(target Target) Processor
+}
+
+// bind returns p bound to target when p is a Binder.
+func bind(p Processor, target Target) Processor {
+	if b, ok := p.(Binder); ok {
+		return b.Bind(target)
+	}
+	return p
+}
+
 // Processors runs several processors in order.
 type Processors []Processor
 
@@ -74,6 +91,15 @@ func (ps Processors) Process(tick time.Time, target Target, s Sample, doc *Doc) 
 	for _, p := range ps {
 		p.Process(tick, target, s, doc)
 	}
+}
+
+// Bind implements Binder: every processor that is a Binder is bound.
+func (ps Processors) Bind(target Target) Processor {
+	out := make(Processors, len(ps))
+	for i, p := range ps {
+		out[i] = bind(p, target)
+	}
+	return out
 }
 
 // Outcome is how a collection ended.
@@ -128,6 +154,10 @@ type Worker struct {
 	Stats  *Stats
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+
+	// clock wakes the worker at its ticks, shared with the other workers
+	// of its mirror when they run in a Group; nil: the worker's own.
+	clock *clock
 }
 
 // Run collects on every aligned tick until stop is done. An in-flight
@@ -144,8 +174,15 @@ func (w *Worker) Run(stop, work context.Context) {
 	var lastState string
 	var lateTicks int64 // ticks skipped in the current late spell
 	next := NextTick(now(), every)
-	timer := time.NewTimer(time.Until(next))
-	defer timer.Stop()
+	var proc Processor
+	if w.Process != nil {
+		proc = bind(w.Process, w.Task.Target)
+	}
+	ck := w.clock
+	if ck == nil {
+		ck = newClock(work, w.Task.Source)
+		defer ck.stop()
+	}
 	defer func() {
 		if lastState != "" && w.Stats != nil {
 			w.Stats.Failing.Add(-1)
@@ -155,12 +192,12 @@ func (w *Worker) Run(stop, work context.Context) {
 		select {
 		case <-stop.Done():
 			return
-		case <-timer.C:
+		case <-ck.at(next):
 		}
 		tick := next.UTC()
 		start := now()
 		var err error
-		state := w.collect(work, tick, &log, &err)
+		state := w.collect(work, tick, proc, &log, &err)
 		if state != lastState {
 			switch {
 			case state == "":
@@ -233,13 +270,12 @@ func (w *Worker) Run(stop, work context.Context) {
 			lateTicks = 0
 		}
 		next = after
-		timer.Reset(time.Until(next))
 	}
 }
 
 // collect runs one tick and returns the state text ("" when a document was
 // written) so that Run logs state changes once, not every tick.
-func (w *Worker) collect(ctx context.Context, tick time.Time, log *zerolog.Logger, lastErr *error) string {
+func (w *Worker) collect(ctx context.Context, tick time.Time, proc Processor, log *zerolog.Logger, lastErr *error) string {
 	if w.Stats != nil {
 		w.Stats.Ticks.Add(1)
 	}
@@ -260,20 +296,20 @@ func (w *Worker) collect(ctx context.Context, tick time.Time, log *zerolog.Logge
 			// The topic's partitions are known: a document with
 			// partition_count only says that the group has not started
 			// on it.
-			w.write(ctx, tick, s, log)
+			w.write(ctx, tick, s, proc, log)
 		}
 		return stateKey(err)
 	}
-	w.write(ctx, tick, s, log)
+	w.write(ctx, tick, s, proc, log)
 	return ""
 }
 
 // write makes the sample's document, lets the processor see it, and hands
 // it to the sink.
-func (w *Worker) write(ctx context.Context, tick time.Time, s Sample, log *zerolog.Logger) {
+func (w *Worker) write(ctx context.Context, tick time.Time, s Sample, proc Processor, log *zerolog.Logger) {
 	doc := NewDoc(tick, w.Task.Target, s)
-	if w.Process != nil {
-		w.Process.Process(tick, w.Task.Target, s, &doc)
+	if proc != nil {
+		proc.Process(tick, w.Task.Target, s, &doc)
 	}
 	if err := w.Sink.Write(ctx, []Doc{doc}); err != nil {
 		if w.Stats != nil {
@@ -319,6 +355,47 @@ type Group struct {
 	mu      sync.Mutex
 	running map[string]*running
 	wg      sync.WaitGroup
+
+	cmu    sync.Mutex
+	clocks map[clockKey]*sharedClock
+}
+
+// clockKey names the workers that wake together: a mirror's topics on one
+// interval.
+type clockKey struct {
+	mirror string
+	every  time.Duration
+}
+
+type sharedClock struct {
+	*clock
+	refs int
+}
+
+// clockFor returns the clock of t's mirror and interval, made on first use;
+// release it when the worker ends. The first task's source prepares the
+// ticks: every topic of a mirror has the same one.
+func (g *Group) clockFor(t Task) (*clock, func()) {
+	k := clockKey{t.Target.Mirror, t.Interval}
+	g.cmu.Lock()
+	defer g.cmu.Unlock()
+	if g.clocks == nil {
+		g.clocks = map[clockKey]*sharedClock{}
+	}
+	c := g.clocks[k]
+	if c == nil {
+		c = &sharedClock{clock: newClock(g.work, t.Source)}
+		g.clocks[k] = c
+	}
+	c.refs++
+	return c.clock, func() {
+		g.cmu.Lock()
+		defer g.cmu.Unlock()
+		if c.refs--; c.refs == 0 {
+			c.stop()
+			delete(g.clocks, k)
+		}
+	}
 }
 
 type running struct {
@@ -396,8 +473,10 @@ func (g *Group) start(t Task) {
 	stop, cancel := context.WithCancel(context.Background())
 	r := &running{task: t, stop: cancel, done: make(chan struct{})}
 	g.running[t.Key()] = r
+	ck, release := g.clockFor(t)
 	w := &Worker{
 		Task:    t,
+		clock:   ck,
 		Ticked:  &r.ticked,
 		Process: g.Process,
 		Observe: g.Observe,
@@ -410,6 +489,7 @@ func (g *Group) start(t Task) {
 	go func() {
 		defer g.wg.Done()
 		defer close(r.done)
+		defer release()
 		w.Run(stop, g.work)
 	}()
 }

@@ -18,7 +18,9 @@ type Evaluator struct {
 	def    Rules
 	rules  map[string]Rules // per mirror, when it differs from def
 	topics map[topicKey]*topicState
-	calls  int
+	// sweepAt is the tick (Unix nanoseconds) from which the next Process
+	// drops the topics not seen for three windows.
+	sweepAt atomic.Int64
 	// gen counts changes to what Snapshot returns, so that readers
 	// (a /metrics scrape) can tell that nothing changed since they last
 	// looked. It is increased after each change is in place.
@@ -29,6 +31,7 @@ type topicKey struct{ mirror, topic string }
 
 type topicState struct {
 	mu      sync.Mutex
+	gone    bool // dropped from the evaluator: a bound topic looks it up again
 	rules   Rules
 	parts   []partition
 	last    TopicStatus
@@ -79,12 +82,21 @@ func (e *Evaluator) Configure(mirror string, r Rules) {
 	if old == r {
 		return
 	}
-	for k := range e.topics {
+	for k, ts := range e.topics {
 		if k.mirror == mirror {
-			delete(e.topics, k)
+			e.dropLocked(k, ts)
 		}
 	}
 	e.gen.Add(1)
+}
+
+// dropLocked removes a topic's state; a worker bound to it makes a new one
+// at its next tick.
+func (e *Evaluator) dropLocked(k topicKey, ts *topicState) {
+	ts.mu.Lock()
+	ts.gone = true
+	ts.mu.Unlock()
+	delete(e.topics, k)
 }
 
 // Forget drops a topic's state at once (its collection moved to another
@@ -92,8 +104,9 @@ func (e *Evaluator) Configure(mirror string, r Rules) {
 func (e *Evaluator) Forget(mirror, topic string) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if _, ok := e.topics[topicKey{mirror, topic}]; ok {
-		delete(e.topics, topicKey{mirror, topic})
+	k := topicKey{mirror, topic}
+	if ts, ok := e.topics[k]; ok {
+		e.dropLocked(k, ts)
 		e.gen.Add(1)
 	}
 }
@@ -105,7 +118,37 @@ func (e *Evaluator) Generation() uint64 { return e.gen.Load() }
 
 // Process implements pipeline.Processor.
 func (e *Evaluator) Process(tick time.Time, target pipeline.Target, s pipeline.Sample, doc *pipeline.Doc) {
-	ts := e.observe(tick, target, s)
+	var b bound
+	b.e = e
+	b.Process(tick, target, s, doc)
+}
+
+// Bind implements pipeline.Binder: the topic's worker keeps the topic's
+// state at hand instead of looking it up among all topics at every tick.
+func (e *Evaluator) Bind(pipeline.Target) pipeline.Processor { return &bound{e: e} }
+
+// bound is one topic's processor; its state is looked up again when the
+// evaluator dropped it (Forget, Configure, a sweep).
+type bound struct {
+	e  *Evaluator
+	ts *topicState
+}
+
+// Process implements pipeline.Processor.
+func (b *bound) Process(tick time.Time, target pipeline.Target, s pipeline.Sample, doc *pipeline.Doc) {
+	e := b.e
+	e.maybeSweep(tick)
+	var ts TopicStatus
+	for {
+		if b.ts == nil {
+			b.ts = e.state(target)
+		}
+		var ok bool
+		if ts, ok = b.ts.observe(tick, target, s); ok {
+			break
+		}
+		b.ts = nil
+	}
 	e.gen.Add(1)
 	if ts.Status != Unknown {
 		doc.Status = ts.Status.String()
@@ -116,9 +159,29 @@ func (e *Evaluator) Process(tick time.Time, target pipeline.Target, s pipeline.S
 	}
 }
 
-// observe records a sample and returns the topic's judgement.
-func (e *Evaluator) observe(tick time.Time, target pipeline.Target, s pipeline.Sample) TopicStatus {
+// sweepEvery is how often, in tick time, topics not seen for three
+// windows are dropped.
+const sweepEvery = time.Minute
+
+// maybeSweep drops stale topics once per sweepEvery of tick time.
+func (e *Evaluator) maybeSweep(tick time.Time) {
+	at := e.sweepAt.Load()
+	now := tick.UnixNano()
+	if now < at || !e.sweepAt.CompareAndSwap(at, now+int64(sweepEvery)) {
+		return
+	}
+	if at == 0 {
+		return // the first tick: nothing is stale yet
+	}
 	e.mu.Lock()
+	e.sweepLocked(tick)
+	e.mu.Unlock()
+}
+
+// state returns the topic's state, made on first use.
+func (e *Evaluator) state(target pipeline.Target) *topicState {
+	e.mu.Lock()
+	defer e.mu.Unlock()
 	k := topicKey{target.Mirror, target.Topic}
 	ts := e.topics[k]
 	if ts == nil {
@@ -129,14 +192,17 @@ func (e *Evaluator) observe(tick time.Time, target pipeline.Target, s pipeline.S
 		ts = &topicState{rules: r}
 		e.topics[k] = ts
 	}
-	e.calls++
-	if e.calls%4096 == 0 {
-		e.sweepLocked(tick)
-	}
-	e.mu.Unlock()
+	return ts
+}
 
+// observe records a sample and returns the topic's judgement; false when
+// the state was dropped from the evaluator meanwhile.
+func (ts *topicState) observe(tick time.Time, target pipeline.Target, s pipeline.Sample) (TopicStatus, bool) {
 	ts.mu.Lock()
 	defer ts.mu.Unlock()
+	if ts.gone {
+		return TopicStatus{}, false
+	}
 	ts.seenAt = tick
 	n := len(s.Lags)
 	if len(ts.parts) != n {
@@ -171,7 +237,7 @@ func (e *Evaluator) observe(tick time.Time, target pipeline.Target, s pipeline.S
 	ts.hnext = (ts.hnext + 1) % HistoryLen
 	ts.hlen = min(ts.hlen+1, HistoryLen)
 	ts.last = out
-	return out
+	return out, true
 }
 
 // historyLocked copies the ring, oldest first.
@@ -207,7 +273,7 @@ func (e *Evaluator) sweepLocked(now time.Time) {
 		stale := now.Sub(ts.seenAt) > 3*ts.rules.Window
 		ts.mu.Unlock()
 		if stale {
-			delete(e.topics, k)
+			e.dropLocked(k, ts)
 			e.gen.Add(1)
 		}
 	}

@@ -26,6 +26,11 @@ type source struct {
 	group string
 }
 
+// Prepare runs the tick's shared fetch, once for every topic of the
+// cluster, before the workers of the mirror's topics wake to read theirs
+// (pipeline.Preparer).
+func (s *source) Prepare(ctx context.Context, tick time.Time) { _, _ = s.c.ticks.Get(ctx, tick) }
+
 // Collect returns the lag of every partition of topic for the group at tick,
 // with the committed and log-end offsets it derives from. A partition without
 // a committed offset, or whose log-end offset could not be read, has

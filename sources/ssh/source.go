@@ -108,9 +108,14 @@ func (s *Source) Close() {
 	p.forgetLocked(s.run.hostKey)
 }
 
+// Prepare runs the tick's command for the group before the workers of the
+// mirror's topics wake to read theirs (pipeline.Preparer).
+func (s *Source) Prepare(ctx context.Context, tick time.Time) { _, _ = s.run.describe.Get(ctx, tick) }
+
 // Collect returns the lags of topic at tick, with the committed and log-end
 // offsets of each partition (see Result.Sample). The first caller of a tick
 // runs the command; the others wait for its result.
+
 func (s *Source) Collect(ctx context.Context, tick time.Time, topic string) (pipeline.Sample, error) {
 	res, err := s.run.describe.Get(ctx, tick)
 	if err != nil {
