@@ -253,7 +253,13 @@ var ErrClosed = errors.New("output is closed")
 // encode renders documents into records whose bodies share one buffer.
 func encode(docs []pipeline.Doc) []Record {
 	recs := make([]Record, len(docs))
-	var b []byte
+	// Sized for the usual document, so that the buffer seldom grows.
+	size := 0
+	for i := range docs {
+		d := &docs[i]
+		size += 256 + len(d.Mirror) + len(d.Topic) + len(d.Group) + len(d.Cluster) + 24*len(d.Lags)
+	}
+	b := make([]byte, 0, size)
 	for i := range docs {
 		start := len(b)
 		b = docs[i].AppendJSON(b)
