@@ -11,16 +11,33 @@
 //     read_uncommitted: the high watermark, what a consumer can reach);
 //   - one OffsetFetch request per consumer group, to its coordinator,
 //     carrying every watched topic of that group;
-//   - one DescribeGroups request per group coordinator, carrying every
-//     watched group that broker coordinates, for each sample's Members (a
-//     failure there leaves Members nil and fails nothing);
 //   - a Metadata request only when the partition map is missing, older than
 //     Config.MetadataMaxAge, lacks a newly watched topic, holds an unknown
 //     topic for longer than Config.UnknownBackoff, or after a leadership
 //     error; FindCoordinator only when a group's coordinator is unknown or
-//     moved.
+//     moved;
+//   - once those answers are in (after them, not alongside), one
+//     DescribeGroups request per group coordinator, carrying the watched
+//     groups of that broker that are to be described, for each sample's
+//     Members. A group is described when it has never been described
+//     successfully on this Cluster or its latest description failed; or
+//     when it may be stalled — some watched partition has a known committed
+//     offset below its known log-end offset, and that committed offset is
+//     unchanged since the previous tick fetch that read the group's
+//     offsets — and its latest successful
+//     description is Config.MembersMaxAge old or older in tick time. Every
+//     other group's samples carry its latest successful description and
+//     cost no request. A failed description leaves that tick's Members nil
+//     and fails nothing; a description not sent is no failure.
 //
-// The cost of a tick therefore does not grow with the number of topics.
+// The cost of a tick therefore does not grow with the number of topics, and
+// once every group has been described it is one request per leader broker
+// plus one per group, until a group may be stalled: then one DescribeGroups
+// per coordinator of such groups, at most once every MembersMaxAge. The
+// status evaluator reads Members only for a partition whose committed offset
+// stopped moving (STALL with members, STOP without), so membership need not
+// be fresher for any other group.
+//
 // Connections are kept open across ticks, one per broker.
 //
 // kafka-go's Client is not used for these requests: Client.ListOffsets splits
@@ -74,6 +91,7 @@ type Cluster struct {
 	lastMeta       string                     // broker that answered the last Metadata
 	coords         map[string]string          // group -> coordinator host:port
 	membersFailing map[string]bool            // groups whose last DescribeGroups failed
+	memberCache    map[string]*memberCache    // by group: what decides the next DescribeGroups
 	reqs           map[protocol.ApiKey]uint64 // requests written, by API key
 	stats          Stats                      // counters other than reqs
 }
@@ -101,6 +119,7 @@ func NewCluster(cfg Config, log zerolog.Logger) (*Cluster, error) {
 		groups:         make(map[string]map[string]int),
 		coords:         make(map[string]string),
 		membersFailing: make(map[string]bool),
+		memberCache:    make(map[string]*memberCache),
 		reqs:           make(map[protocol.ApiKey]uint64),
 	}
 	c.dial = &dialer{clientID: cfg.ClientID, timeout: cfg.Timeout, tls: tlsCfg, mech: mech, count: c.countRequest}
@@ -192,6 +211,7 @@ func (c *Cluster) WatchGroup(group string, topics ...string) (unwatch func()) {
 			}
 			if len(g) == 0 {
 				delete(c.groups, group)
+				delete(c.memberCache, group)
 			}
 		})
 	}
@@ -222,6 +242,7 @@ func (c *Cluster) watchImplicitly(group, topic string) {
 type fetchSet struct {
 	topics []string            // sorted: log-end offsets wanted
 	groups map[string][]string // group -> sorted topics
+	alone  bool                // a topic fetched outside the shared tick fetch
 }
 
 // watchSet returns everything watched now.
@@ -275,7 +296,7 @@ func (c *Cluster) LogEndOffsets(ctx context.Context, tick time.Time, topic strin
 // fetchAlone fetches one topic (and one group's offsets of it) outside the
 // shared tick fetch.
 func (c *Cluster) fetchAlone(ctx context.Context, tick time.Time, group, topic string) (*snapshot, error) {
-	set := fetchSet{topics: []string{topic}}
+	set := fetchSet{topics: []string{topic}, alone: true}
 	if group != "" {
 		set.groups = map[string][]string{group: {topic}}
 	}

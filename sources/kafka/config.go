@@ -27,6 +27,7 @@ const (
 	DefaultTimeout        = 10 * time.Second
 	DefaultMetadataMaxAge = time.Minute
 	DefaultUnknownBackoff = 10 * time.Second
+	DefaultMembersMaxAge  = 10 * time.Second
 )
 
 // SASL holds the credentials of one cluster. Mechanism is PLAIN,
@@ -60,6 +61,12 @@ type Config struct {
 	// know triggers a metadata refresh, so that a topic created later is
 	// found within a few ticks. Default 10s.
 	UnknownBackoff time.Duration
+	// MembersMaxAge is how old a group's membership may grow, while the
+	// group may be stalled (a partition with lag whose committed offset did
+	// not move since the previous tick), before a tick describes the group
+	// again. A group that commits is not described again at all. Default
+	// 10s. Ages are measured in tick time.
+	MembersMaxAge time.Duration
 }
 
 func (c *Config) setDefaults() {
@@ -74,6 +81,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.UnknownBackoff <= 0 {
 		c.UnknownBackoff = DefaultUnknownBackoff
+	}
+	if c.MembersMaxAge <= 0 {
+		c.MembersMaxAge = DefaultMembersMaxAge
 	}
 }
 

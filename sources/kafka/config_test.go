@@ -54,7 +54,8 @@ func TestNewClusterDefaults(t *testing.T) {
 	}
 	defer c.Close()
 	if c.cfg.ClientID != DefaultClientID || c.cfg.Timeout != DefaultTimeout ||
-		c.cfg.MetadataMaxAge != DefaultMetadataMaxAge || c.cfg.UnknownBackoff != DefaultUnknownBackoff {
+		c.cfg.MetadataMaxAge != DefaultMetadataMaxAge || c.cfg.UnknownBackoff != DefaultUnknownBackoff ||
+		c.cfg.MembersMaxAge != DefaultMembersMaxAge {
 		t.Errorf("defaults not applied: %+v", c.cfg)
 	}
 }

@@ -3,7 +3,6 @@ package kafka
 import (
 	"context"
 	"fmt"
-	"maps"
 	"net"
 	"slices"
 	"strconv"
@@ -206,11 +205,6 @@ func (c *Cluster) fetch(ctx context.Context, now time.Time, set fetchSet) (*snap
 			gmu.Unlock()
 		})
 	}
-	if len(set.groups) > 0 {
-		wg.Go(func() {
-			snap.members = c.describeGroups(ctx, md, slices.Collect(maps.Keys(set.groups)))
-		})
-	}
 	retry, lerr := c.listEnds(ctx, md, snap, set.topics, pending)
 	if len(retry) > 0 && ctx.Err() == nil {
 		// Leadership moved or a broker is gone: refresh the map once and
@@ -235,6 +229,11 @@ func (c *Cluster) fetch(ctx context.Context, now time.Time, set fetchSet) (*snap
 			te.fetchErr = fmt.Errorf("log-end offsets of %d partition(s) of topic %q: %w", len(parts), t, lerr)
 		}
 		c.noteError(lerr)
+	}
+	if len(set.groups) > 0 {
+		// Only now are the committed and log-end offsets in that tell
+		// which groups may be stalled.
+		snap.members = c.members(ctx, md, now, set, snap)
 	}
 	return snap, nil
 }

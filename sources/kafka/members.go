@@ -5,8 +5,10 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
+	"time"
 
 	kafkago "github.com/segmentio/kafka-go"
 	"github.com/segmentio/kafka-go/protocol"
@@ -135,6 +137,89 @@ func readArrayLen(b []byte, size int) (int, []byte, bool) {
 		return 0, nil, false
 	}
 	return int(n), b, true
+}
+
+// memberCache is what a Cluster keeps of one group between ticks to decide
+// whether the next tick describes it. Nothing in it is copied: both
+// pointers are to values of earlier fetches, never modified once made.
+type memberCache struct {
+	last *groupMembers // latest successful description; nil before the first or after a failed one
+	at   time.Time     // tick time of last
+	prev *groupOffsets // committed offsets of the latest shared fetch that read them
+}
+
+// members returns the membership of every group of set for snap, whose
+// committed and log-end offsets are in. A group is described again (one
+// DescribeGroups per coordinator for all of them) when it has no
+// successful description, or when it may be stalled (see mayStall) and its
+// description is MembersMaxAge old or older at now; every other group gets
+// its latest description, and costs no request.
+func (c *Cluster) members(ctx context.Context, md *metadataSnapshot, now time.Time, set fetchSet, snap *snapshot) map[string]*groupMembers {
+	out := make(map[string]*groupMembers, len(set.groups))
+	var describe []string
+	c.mu.Lock()
+	for g := range set.groups {
+		mc := c.memberCache[g]
+		if mc == nil || mc.last == nil ||
+			(now.Sub(mc.at) >= c.cfg.MembersMaxAge && mayStall(mc.prev, snap.groups[g], snap.topics)) {
+			describe = append(describe, g)
+			continue
+		}
+		out[g] = mc.last
+	}
+	c.mu.Unlock()
+	var described map[string]*groupMembers
+	if len(describe) > 0 {
+		described = c.describeGroups(ctx, md, describe)
+		maps.Copy(out, described)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for g := range set.groups {
+		if c.groups[g] == nil {
+			continue // unwatched during the fetch
+		}
+		mc := c.memberCache[g]
+		if mc == nil {
+			mc = &memberCache{}
+			c.memberCache[g] = mc
+		}
+		if m, ok := described[g]; ok {
+			switch {
+			case m.err != nil:
+				mc.last = nil // the next tick describes the group again
+			case mc.last == nil || !now.Before(mc.at):
+				mc.last, mc.at = m, now
+			}
+		}
+		// A fetch alone holds one topic only, and a failed OffsetFetch no
+		// offset: neither tells of the next tick's moves.
+		if offs := snap.groups[g]; !set.alone && offs != nil && offs.err == nil {
+			mc.prev = offs
+		}
+	}
+	return out
+}
+
+// mayStall reports whether some partition of cur has a known committed
+// offset below its known log-end offset that equals its committed offset
+// in prev: the group may be stalled there.
+func mayStall(prev, cur *groupOffsets, topics map[string]*topicEnds) bool {
+	if prev == nil || cur == nil || cur.err != nil || cur.noGroup {
+		return false
+	}
+	for t, offs := range cur.offsets {
+		before, te := prev.offsets[t], topics[t]
+		if before == nil || te == nil {
+			continue
+		}
+		for p, o := range offs {
+			if o >= 0 && p < len(before) && before[p] == o && p < len(te.ends) && te.ends[p] > o {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // describeGroups describes groups with one DescribeGroups request per

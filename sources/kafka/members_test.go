@@ -298,9 +298,13 @@ func (p newerPlan) IntoSyncAssignment() []kmsg.SyncGroupRequestGroupAssignment {
 }
 
 // A franz-go consumer with newer subscription and assignment versions is
-// decoded as well.
+// decoded as well. (The group lags and its consumer does not commit, so it
+// is described again every MembersMaxAge until the consumer shows.)
 func TestMembersNewerConsumerProtocol(t *testing.T) {
 	f := newFakeKafka(t, nil, kfake.SeedTopics(4, "orders"))
+	for p := range 4 {
+		f.produce(t, "orders", p, 1)
+	}
 	f.commit(t, "app", map[string]map[int]int64{"orders": {0: 0, 1: 0, 2: 0, 3: 0}})
 	var assigned sync.Map
 	cl, err := kgo.NewClient(
@@ -336,9 +340,12 @@ func TestMembersNewerConsumerProtocol(t *testing.T) {
 	if len(m.Owned) != 4 || !allTrue(m.Owned) {
 		t.Fatalf("Members = %+v, want Owned of 4 partitions, all true", m)
 	}
-	if _, ok := assigned.Load("orders"); !ok {
-		t.Fatalf("the consumer never saw its assignment")
-	}
+	// The coordinator is Stable once it has the leader's SyncGroup; the
+	// consumer learns its assignment from the answer a moment later.
+	await.True(t, testTimeout, "the consumer to see its assignment", func() bool {
+		_, ok := assigned.Load("orders")
+		return ok
+	})
 	// What the coordinator holds is what a newer consumer sends.
 	req := kmsg.NewPtrDescribeGroupsRequest()
 	req.Groups = []string{"app"}
@@ -422,7 +429,8 @@ func TestMembersDescribeFails(t *testing.T) {
 }
 
 // NOT_COORDINATOR on DescribeGroups makes the tick look the coordinator up
-// again and describe the group there.
+// again and describe the group there. (mm-a lags and does not commit, so a
+// tick MembersMaxAge after the first describes it again.)
 func TestMembersNotCoordinatorOnce(t *testing.T) {
 	f := seedLagCluster(t)
 	c := newTestCluster(t, f, nil)
@@ -431,8 +439,9 @@ func TestMembersNotCoordinatorOnce(t *testing.T) {
 	var once atomic.Bool
 	describeGroupsAnswer(f, kafkago.NotCoordinatorForGroup, func() bool { return once.CompareAndSwap(false, true) })
 	f.count.take()
-	if m := membersAt(t, c, "mm-a", "orders", 1); m == nil || m.State != "Empty" {
-		t.Fatalf("tick 1: Members = %+v, want State Empty", m)
+	later := int(DefaultMembersMaxAge / time.Second)
+	if m := membersAt(t, c, "mm-a", "orders", later); m == nil || m.State != "Empty" {
+		t.Fatalf("tick %d: Members = %+v, want State Empty", later, m)
 	}
 	n := f.count.take()
 	if n[kmsg.FindCoordinator] != 1 || n[kmsg.DescribeGroups] != 2 || n[kmsg.OffsetFetch] != 1 {

@@ -38,8 +38,10 @@ func (s *source) Prepare(ctx context.Context, tick time.Time) { _, _ = s.c.ticks
 //
 // The sample's Members is the group's state, member count and, when some
 // member's consumer-protocol assignment could be read, which partitions of
-// topic are assigned; nil when the group could not be described at this
-// tick, which does not fail the collection.
+// topic are assigned, as of the group's latest successful description
+// (see the package comment for when a tick describes a group); nil when
+// the description this tick sent failed, which does not fail the
+// collection.
 func (s *source) Collect(ctx context.Context, tick time.Time, topic string) (pipeline.Sample, error) {
 	c := s.c
 	c.watchImplicitly(s.group, topic)
