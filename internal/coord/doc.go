@@ -17,7 +17,8 @@
 // the UserData of the consumer-protocol envelope kafka-go encodes.
 // kafka-go routes JoinGroup, SyncGroup and LeaveGroup to the group's
 // coordinator but not Heartbeat, so heartbeats go to the coordinator's
-// address found once per generation; and it decodes Heartbeat v1+ answers
+// address found once per generation, and looked up again after a heartbeat
+// that got no answer (the broker died or the coordinator moved); and it decodes Heartbeat v1+ answers
 // with two fields swapped, which heartbeatError reads around. Heartbeats go
 // every third of the session timeout, or more often when Config.Heartbeat
 // says so (lagship: once per tick of its fastest mirror): the others notice

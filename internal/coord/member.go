@@ -423,19 +423,14 @@ func (m *Member) heartbeat(ctx context.Context, gen int, memberID *string, log z
 		every = hb
 	}
 	every = max(every, 100*time.Millisecond)
-	fctx, cancel := m.callCtx(ctx, 10*time.Second)
-	m.count("FindCoordinator")
-	fc, err := m.client.FindCoordinator(fctx, &kafka.FindCoordinatorRequest{Key: s.Group, KeyType: kafka.CoordinatorKeyTypeConsumer})
-	cancel()
-	if err == nil && fc.Error != nil {
-		err = fc.Error
-	}
+	coordAddr, err := m.findCoordinator(ctx, 10*time.Second)
 	if err != nil {
-		return fmt.Errorf("finding the coordinator of group %q: %w", s.Group, err)
+		return err
 	}
-	// Heartbeat is not routed to the coordinator by kafka-go's transport:
-	// send it there explicitly.
-	coordAddr := kafka.TCP(net.JoinHostPort(fc.Coordinator.Host, strconv.Itoa(fc.Coordinator.Port)))
+	// stale: the last heartbeat got no answer at all (a transport error,
+	// not an error code from a broker): the coordinator may have died or
+	// moved, so the next heartbeat looks it up again first.
+	stale := false
 	t := time.NewTicker(every)
 	defer t.Stop()
 	lastOK := time.Now()
@@ -448,6 +443,23 @@ func (m *Member) heartbeat(ctx context.Context, gen int, memberID *string, log z
 		case <-m.rejoin:
 			return errRejoin
 		case <-t.C:
+		}
+		if stale {
+			addr, err := m.findCoordinator(ctx, max(every, time.Second))
+			if err != nil && ctx.Err() == nil && !m.abandoned() {
+				// The connection that asked may have been to the dead
+				// broker too: a second try dials another.
+				addr, err = m.findCoordinator(ctx, max(every, time.Second))
+			}
+			switch {
+			case err != nil:
+				log.Debug().Err(err).Msg("coordination: looking the coordinator up again failed")
+			case addr.String() != coordAddr.String():
+				log.Info().Str("from", coordAddr.String()).Str("to", addr.String()).Msg("coordination: the coordinator moved; heartbeating the new one")
+				coordAddr, stale = addr, false
+			default:
+				stale = false
+			}
 		}
 		hctx, cancel := m.callCtx(ctx, max(every, time.Second))
 		m.count("Heartbeat")
@@ -469,11 +481,29 @@ func (m *Member) heartbeat(ctx context.Context, gen int, memberID *string, log z
 			return errRejoin
 		default:
 			log.Debug().Err(err).Msg("coordination: heartbeat failed")
+			var code kafka.Error
+			stale = stale || !errors.As(err, &code)
 			if time.Since(lastOK) > session {
 				return fmt.Errorf("no heartbeat answered for %s: %w", session, err)
 			}
 		}
 	}
+}
+
+// findCoordinator asks the cluster for the group's coordinator, within d.
+func (m *Member) findCoordinator(ctx context.Context, d time.Duration) (net.Addr, error) {
+	g := m.cfg.Settings.Group
+	fctx, cancel := m.callCtx(ctx, d)
+	defer cancel()
+	m.count("FindCoordinator")
+	fc, err := m.client.FindCoordinator(fctx, &kafka.FindCoordinatorRequest{Key: g, KeyType: kafka.CoordinatorKeyTypeConsumer})
+	if err == nil && fc.Error != nil {
+		err = fc.Error
+	}
+	if err != nil {
+		return nil, fmt.Errorf("finding the coordinator of group %q: %w", g, err)
+	}
+	return kafka.TCP(net.JoinHostPort(fc.Coordinator.Host, strconv.Itoa(fc.Coordinator.Port))), nil
 }
 
 // heartbeatError is the error of a Heartbeat answer. kafka-go (v0.4.51)
