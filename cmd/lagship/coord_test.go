@@ -792,3 +792,54 @@ func TestCoordWatchesOwnTopics(t *testing.T) {
 		}
 	}
 }
+
+// TestOwnUnplannedUnits: units assigned to this agent that its plan lacks
+// are logged at warn level once per change, naming at most 10 of them and
+// their count, not at every apply.
+func TestOwnUnplannedUnits(t *testing.T) {
+	var buf syncBuffer
+	c := &coordination{log: zerolog.New(&buf)}
+	plan := []coord.Unit{{Key: "mm/a"}, {Key: "mm/b"}}
+	owns := func(keys ...string) map[string]bool {
+		m := map[string]bool{}
+		for _, k := range keys {
+			m[k] = true
+		}
+		return m
+	}
+	lines := func() []string {
+		var out []string
+		for _, l := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
+			if strings.Contains(l, "not in its plan") {
+				out = append(out, l)
+			}
+		}
+		return out
+	}
+	c.noteUnplanned(owns("mm/a"), plan)
+	if n := len(lines()); n != 0 {
+		t.Fatalf("%d warnings for planned units", n)
+	}
+	for range 3 {
+		c.noteUnplanned(owns("mm/a", "mm/x"), plan)
+	}
+	if l := lines(); len(l) != 1 || !strings.Contains(l[0], `"level":"warn"`) || !strings.Contains(l[0], `"units":1`) || !strings.Contains(l[0], `"first":["mm/x"]`) {
+		t.Fatalf("after 3 applies with mm/x unplanned: %q, want one warning naming mm/x", l)
+	}
+	var many []string
+	for i := range 12 {
+		many = append(many, fmt.Sprintf("mm/u%02d", i))
+	}
+	c.noteUnplanned(owns(many...), plan)
+	c.noteUnplanned(owns(many...), plan)
+	l := lines()
+	if len(l) != 2 || !strings.Contains(l[1], `"units":12`) || !strings.Contains(l[1], `"first":["mm/u00","mm/u01","mm/u02","mm/u03","mm/u04","mm/u05","mm/u06","mm/u07","mm/u08","mm/u09"]`) {
+		t.Fatalf("12 unplanned units: %q, want a second warning with the first 10 and the count", l)
+	}
+	// Planned again, then the same unit missing again: said again.
+	c.noteUnplanned(owns("mm/a"), plan)
+	c.noteUnplanned(owns("mm/a", "mm/x"), plan)
+	if n := len(lines()); n != 3 {
+		t.Errorf("%d warnings, want 3 (mm/x missing again after it was resolved)", n)
+	}
+}
