@@ -27,6 +27,7 @@ type planner struct {
 	watches map[*sources.Mirror]*watch
 	pending []func() // registrations to drop at release
 	mirrors []*sources.Mirror
+	byName  map[string]*sources.Mirror // the last build's mirrors
 
 	done chan struct{} // closed when a background Run ended (newSources)
 	stop context.CancelFunc
@@ -73,16 +74,27 @@ func (p *planner) Run(ctx context.Context) error { return p.env.Run(ctx) }
 func (p *planner) Health() []health.Status { return p.env.Health() }
 
 // plan builds the tasks of cfg, reusing every resource whose configuration
-// did not change.
+// did not change, and registers all their topics for the shared per-tick
+// fetch (once, check: an agent that collects everything it plans).
 func (p *planner) plan(cfg *config.Config) ([]pipeline.Task, error) {
+	tasks, err := p.build(cfg)
+	if err != nil {
+		return nil, err
+	}
+	p.watch(tasks)
+	return tasks, nil
+}
+
+// build builds the tasks of cfg, reusing every resource whose configuration
+// did not change, without registering any topic: run registers those of the
+// tasks it runs (watch), which in an agent group are its own units' only.
+func (p *planner) build(cfg *config.Config) ([]pipeline.Task, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.env.Begin()
 	kafkasrc.DefineClusters(p.env, cfg.Clusters)
-	for _, w := range p.watches {
-		w.used = false
-	}
-	p.mirrors = p.mirrors[:0]
+	var mirrors []*sources.Mirror
+	byName := map[string]*sources.Mirror{}
 	var tasks []pipeline.Task
 	for i := range cfg.Mirrors {
 		m := &cfg.Mirrors[i]
@@ -91,17 +103,54 @@ func (p *planner) plan(cfg *config.Config) ([]pipeline.Task, error) {
 		if err != nil {
 			return nil, err
 		}
-		p.mirrors = append(p.mirrors, built)
+		mirrors = append(mirrors, built)
+		byName[spec.Name] = built
 		topics := spec.Topics
 		if built.Topics != nil {
 			topics = built.Topics()
 		}
-		p.rewatch(built, topics)
 		for _, t := range topics {
 			tasks = append(tasks, pipeline.Task{Target: built.Target(spec, t), Interval: spec.Interval, Source: built.Source})
 		}
 	}
+	p.mirrors, p.byName = mirrors, byName
 	return tasks, nil
+}
+
+// watch registers, for the shared per-tick fetch, the topics of tasks (of
+// the last build) and no others: a mirror's registration is replaced when
+// its topics changed and left as it is otherwise; a mirror none of whose
+// topics is in tasks keeps none. What is replaced or no longer used is
+// dropped at release, once the workers of removed topics have stopped.
+// Call it before the workers of tasks start, so their first tick is one
+// shared request set.
+func (p *planner) watch(tasks []pipeline.Task) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, w := range p.watches {
+		w.used = false
+	}
+	topics := map[string][]string{}
+	for _, t := range tasks {
+		topics[t.Target.Mirror] = append(topics[t.Target.Mirror], t.Target.Topic)
+	}
+	for name, ts := range topics {
+		if m := p.byName[name]; m != nil {
+			p.rewatch(m, ts)
+		}
+	}
+}
+
+// watched is every topic registered for the shared fetch now, by mirror
+// (tests).
+func (p *planner) watched() map[*sources.Mirror]string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := map[*sources.Mirror]string{}
+	for m, w := range p.watches {
+		out[m] = w.topics
+	}
+	return out
 }
 
 // rewatch registers topics for the shared per-tick fetch, replacing the

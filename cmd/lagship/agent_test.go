@@ -102,3 +102,68 @@ mirrors:
 		t.Errorf("clusters before/after: %d/%d, want 1/1 (the old one released)", clusters, after)
 	}
 }
+
+// TestPlanWatchesTasks: plan registers every planned topic for the shared
+// fetch; build registers none; watch narrows the registration to the
+// tasks given (an agent's own units), keeps an unchanged one as it is,
+// drops a replaced one only at release and a mirror without tasks keeps
+// none.
+func TestPlanWatchesTasks(t *testing.T) {
+	cfg, err := config.Parse("f.yaml", []byte(fmt.Sprintf(`elasticsearch: {spool_dir: %q}
+clusters:
+  - {name: dc1, brokers: ["127.0.0.1:1"]}
+mirrors:
+  - {name: mm, cluster: dc1, group: g, topics: [a, b, c]}
+  - {name: other, cluster: dc1, group: h, topics: [x]}
+`, filepath.Join(t.TempDir(), "spool"))), func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	srcs := newSources(ctx, zerolog.Nop())
+	defer srcs.Close()
+	watched := func() []string {
+		var out []string
+		for _, ts := range srcs.watched() {
+			out = append(out, ts)
+		}
+		sort.Strings(out)
+		return out
+	}
+	pending := func() int {
+		srcs.mu.Lock()
+		defer srcs.mu.Unlock()
+		return len(srcs.pending)
+	}
+	check := func(step string, want []string, wantPending int) {
+		t.Helper()
+		if got := watched(); strings.Join(got, " ") != strings.Join(want, " ") || pending() != wantPending {
+			t.Errorf("%s: watched %q with %d registrations to drop, want %q and %d", step, got, pending(), want, wantPending)
+		}
+	}
+
+	tasks, err := srcs.build(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check("build", nil, 0)
+	if tasks, err = srcs.plan(cfg); err != nil {
+		t.Fatal(err)
+	}
+	srcs.release()
+	check("plan", []string{"a,b,c", "x"}, 0)
+
+	own := []pipeline.Task{tasks[0], tasks[2]} // mm/a and mm/c
+	srcs.watch(own)
+	check("own units", []string{"a,c", "x"}, 1) // other's kept until release
+	srcs.release()
+	check("own units, released", []string{"a,c"}, 0)
+	srcs.watch(own)
+	check("same units", []string{"a,c"}, 0) // not registered again
+	srcs.release()
+	check("same units, released", []string{"a,c"}, 0)
+	srcs.watch(nil)
+	srcs.release()
+	check("no units", nil, 0)
+}

@@ -44,6 +44,8 @@ type coordination struct {
 	planned []pipeline.Task // the last full plan
 	hash    string
 	others  []pipeline.Target // planned, owned by another agent
+
+	unplanned string // the assigned units last said to be missing from the plan
 }
 
 // newCoordination returns nil when cfg has no coordination section.
@@ -119,8 +121,10 @@ func (c *coordination) own(tasks []pipeline.Task) []pipeline.Task {
 	c.planned = tasks
 	hash := c.hash
 	c.mu.Unlock()
-	c.m.SetPlan(hash, unitsOf(tasks, c.partitions()))
+	units := unitsOf(tasks, c.partitions())
+	c.m.SetPlan(hash, units)
 	owns := c.m.Owns()
+	c.noteUnplanned(owns, units)
 	var out []pipeline.Task
 	var others []pipeline.Target
 	for _, t := range tasks {
@@ -134,6 +138,36 @@ func (c *coordination) own(tasks []pipeline.Task) []pipeline.Task {
 	c.others = others
 	c.mu.Unlock()
 	return out
+}
+
+// noteUnplanned warns, once per change, of the units assigned to this agent
+// that its plan lacks (configs that differ for a while, during a reload):
+// nothing runs for them here until the next assignment.
+func (c *coordination) noteUnplanned(owns map[string]bool, units []coord.Unit) {
+	planned := make(map[string]bool, len(units))
+	for _, u := range units {
+		planned[u.Key] = true
+	}
+	var missing []string
+	for k := range owns {
+		if !planned[k] {
+			missing = append(missing, k)
+		}
+	}
+	sort.Strings(missing)
+	key := strings.Join(missing, "\x00")
+	c.mu.Lock()
+	said := c.unplanned == key
+	c.unplanned = key
+	c.mu.Unlock()
+	if said || len(missing) == 0 {
+		return
+	}
+	shown := missing
+	if len(shown) > 10 {
+		shown = shown[:10]
+	}
+	c.log.Warn().Int("units", len(missing)).Strs("first", shown).Msg("units assigned to this agent are not in its plan; none of their topics runs here until the next assignment (said once until they change)")
 }
 
 // shared is where the notifiers keep their incidents for the units' next

@@ -588,3 +588,258 @@ func TestUnitsOf(t *testing.T) {
 		t.Errorf("units %+v, want %+v", got, want)
 	}
 }
+
+// fetchLog records, per ListOffsets and OffsetFetch request the brokers
+// receive, the partitions it names (topic -> partition count).
+type fetchLog struct {
+	mu   sync.Mutex
+	reqs []fetchReq
+}
+
+type fetchReq struct {
+	api   kmsg.Key
+	named map[string]int
+}
+
+func logFetches(kf *kfake.Cluster) *fetchLog {
+	l := &fetchLog{}
+	record := func(api kmsg.Key, named map[string]int) {
+		l.mu.Lock()
+		l.reqs = append(l.reqs, fetchReq{api, named})
+		l.mu.Unlock()
+	}
+	kf.ControlKey(int16(kmsg.ListOffsets), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		kf.KeepControl()
+		named := map[string]int{}
+		for _, tp := range req.(*kmsg.ListOffsetsRequest).Topics {
+			named[tp.Topic] += len(tp.Partitions)
+		}
+		record(kmsg.ListOffsets, named)
+		return nil, nil, false
+	})
+	kf.ControlKey(int16(kmsg.OffsetFetch), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		kf.KeepControl()
+		named := map[string]int{}
+		r := req.(*kmsg.OffsetFetchRequest)
+		for _, tp := range r.Topics {
+			named[tp.Topic] += len(tp.Partitions)
+		}
+		for _, g := range r.Groups {
+			for _, tp := range g.Topics {
+				named[tp.Topic] += len(tp.Partitions)
+			}
+		}
+		record(kmsg.OffsetFetch, named)
+		return nil, nil, false
+	})
+	return l
+}
+
+// take returns the requests recorded since the last take.
+func (l *fetchLog) take() []fetchReq {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := l.reqs
+	l.reqs = nil
+	return out
+}
+
+// TestCoordWatchesOwnTopics: in a group of 3 agents sharing 12 topics of 2
+// partitions, each agent's shared per-tick fetch names only the partitions
+// of its own units: every ListOffsets and OffsetFetch request the brokers
+// receive falls within one agent's topics, 8 partitions per agent per tick
+// in its ListOffsets rather than the 24 of every topic. After a crash the
+// survivors' requests name the crashed agent's topics too, and still only
+// their own.
+func TestCoordWatchesOwnTopics(t *testing.T) {
+	const partitions = 2
+	topics := make([]string, 12)
+	keys := make([]string, len(topics))
+	for i := range topics {
+		topics[i] = fmt.Sprintf("t%02d", i)
+		keys[i] = "mm/" + topics[i]
+	}
+	kf, _ := kafkaWithLag(t, topics, partitions)
+	fl := logFetches(kf)
+	path := coordConfig(t, t.TempDir(), kf.ListenAddrs(), topics, "")
+	sink := newIDSink()
+	as := []*coordAgent{startCoordAgent(t, "a", path, sink), startCoordAgent(t, "b", path, sink), startCoordAgent(t, "c", path, sink)}
+	await.True(t, 30*time.Second, "every topic on exactly one of 3 agents", func() bool {
+		if !exactlyOnce(as, keys) {
+			return false
+		}
+		for _, a := range as {
+			if len(a.owned()) != 4 {
+				return false
+			}
+		}
+		return true
+	})
+
+	// window records the ListOffsets and OffsetFetch requests of ticks
+	// ticks collected by every agent of live, while no unit moves; each
+	// request must name the topics of one agent only. It checks that each
+	// agent's requests named each of its topics, and returns the
+	// partitions its ListOffsets requests named per tick, and the topics
+	// they named.
+	window := func(live []*coordAgent, ticks int) (perTick map[string]float64, named map[string]map[string]bool) {
+		t.Helper()
+		owned := map[string][]string{}
+		owner := map[string]string{} // topic -> agent
+		for _, a := range live {
+			owned[a.name] = a.owned()
+			for _, k := range a.owned() {
+				owner[strings.TrimPrefix(k, "mm/")] = a.name
+			}
+		}
+		// collected: every topic's tick ts written.
+		collected := func(ts time.Time) bool {
+			for _, k := range keys {
+				if sink.newest(k).Before(ts) {
+					return false
+				}
+			}
+			return true
+		}
+		// The fetches of the ticks after from, to from+ticks: the
+		// handover of a rebalance is over by from.
+		from := pipeline.NextTick(time.Now(), time.Second).Add(time.Second)
+		await.True(t, 10*time.Second, "every topic collected", func() bool { return collected(from) })
+		fl.take()
+		await.True(t, 30*time.Second, fmt.Sprintf("%d more ticks", ticks), func() bool {
+			return collected(from.Add(time.Duration(ticks) * time.Second))
+		})
+		reqs := fl.take()
+		for _, a := range live {
+			if !reflect.DeepEqual(a.owned(), owned[a.name]) {
+				t.Fatalf("agent %s: units moved during the window: %v, then %v", a.name, owned[a.name], a.owned())
+			}
+		}
+		for _, api := range []kmsg.Key{kmsg.ListOffsets, kmsg.OffsetFetch} {
+			parts := map[string]int{}
+			byAPI := map[string]map[string]bool{}
+			mixed, n := 0, 0
+			for _, r := range reqs {
+				if r.api != api {
+					continue
+				}
+				n++
+				by := map[string]bool{}
+				for topic, p := range r.named {
+					o, ok := owner[topic]
+					if !ok {
+						continue // not a mirrored topic
+					}
+					by[o] = true
+					parts[o] += p
+					if byAPI[o] == nil {
+						byAPI[o] = map[string]bool{}
+					}
+					byAPI[o][topic] = true
+				}
+				if len(by) > 1 {
+					if mixed == 0 {
+						t.Errorf("a %s request names the topics of %d agents: %v", api.Name(), len(by), r.named)
+					}
+					mixed++
+				}
+			}
+			if mixed > 1 {
+				t.Errorf("%d of %d %s requests name the topics of more than one agent", mixed, n, api.Name())
+			}
+			per := map[string]float64{}
+			for _, a := range live {
+				per[a.name] = float64(parts[a.name]) / float64(ticks)
+				if got := len(byAPI[a.name]); got != len(owned[a.name]) {
+					t.Errorf("agent %s: %s named %d topics of its %d units", a.name, api.Name(), got, len(owned[a.name]))
+				}
+			}
+			t.Logf("%d agents: %d %s requests in %d ticks; partitions named per tick, by agent: %v", len(live), n, api.Name(), ticks, per)
+			if api == kmsg.ListOffsets {
+				perTick, named = per, byAPI
+			}
+		}
+		t.Logf("own units: %v", owned)
+		return perTick, named
+	}
+
+	perTick, _ := window(as, 5)
+	for _, a := range as {
+		// Each agent's 4 topics × 2 partitions, once per tick; a
+		// little more when a tick's fetch is retried.
+		if own := float64(len(a.owned()) * partitions); perTick[a.name] < own || perTick[a.name] > 1.5*own {
+			t.Errorf("agent %s: %.1f partitions per tick in its ListOffsets, want %.0f (its own units')", a.name, perTick[a.name], own)
+		}
+	}
+
+	// A crash: c stops without leaving; a and b take its units and fetch
+	// their partitions.
+	crashed := as[2].owned()
+	close(as[2].abandon)
+	as[2].stop()
+	<-as[2].done
+	await.True(t, 30*time.Second, "the crashed agent's topics on the others", func() bool { return exactlyOnce(as[:2], keys) })
+	perTick, named := window(as[:2], 5)
+	for _, k := range crashed {
+		topic := strings.TrimPrefix(k, "mm/")
+		if !named["a"][topic] && !named["b"][topic] {
+			t.Errorf("no survivor's ListOffsets names %s, a unit of the crashed agent", topic)
+		}
+	}
+	for _, a := range as[:2] {
+		if own := float64(len(a.owned()) * partitions); perTick[a.name] < own || perTick[a.name] > 1.5*own {
+			t.Errorf("agent %s after the crash: %.1f partitions per tick in its ListOffsets, want %.0f", a.name, perTick[a.name], own)
+		}
+	}
+}
+
+// TestOwnUnplannedUnits: units assigned to this agent that its plan lacks
+// are logged at warn level once per change, naming at most 10 of them and
+// their count, not at every apply.
+func TestOwnUnplannedUnits(t *testing.T) {
+	var buf syncBuffer
+	c := &coordination{log: zerolog.New(&buf)}
+	plan := []coord.Unit{{Key: "mm/a"}, {Key: "mm/b"}}
+	owns := func(keys ...string) map[string]bool {
+		m := map[string]bool{}
+		for _, k := range keys {
+			m[k] = true
+		}
+		return m
+	}
+	lines := func() []string {
+		var out []string
+		for _, l := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
+			if strings.Contains(l, "not in its plan") {
+				out = append(out, l)
+			}
+		}
+		return out
+	}
+	c.noteUnplanned(owns("mm/a"), plan)
+	if n := len(lines()); n != 0 {
+		t.Fatalf("%d warnings for planned units", n)
+	}
+	for range 3 {
+		c.noteUnplanned(owns("mm/a", "mm/x"), plan)
+	}
+	if l := lines(); len(l) != 1 || !strings.Contains(l[0], `"level":"warn"`) || !strings.Contains(l[0], `"units":1`) || !strings.Contains(l[0], `"first":["mm/x"]`) {
+		t.Fatalf("after 3 applies with mm/x unplanned: %q, want one warning naming mm/x", l)
+	}
+	var many []string
+	for i := range 12 {
+		many = append(many, fmt.Sprintf("mm/u%02d", i))
+	}
+	c.noteUnplanned(owns(many...), plan)
+	c.noteUnplanned(owns(many...), plan)
+	l := lines()
+	if len(l) != 2 || !strings.Contains(l[1], `"units":12`) || !strings.Contains(l[1], `"first":["mm/u00","mm/u01","mm/u02","mm/u03","mm/u04","mm/u05","mm/u06","mm/u07","mm/u08","mm/u09"]`) {
+		t.Fatalf("12 unplanned units: %q, want a second warning with the first 10 and the count", l)
+	}
+	// Planned again, then the same unit missing again: said again.
+	c.noteUnplanned(owns("mm/a"), plan)
+	c.noteUnplanned(owns("mm/a", "mm/x"), plan)
+	if n := len(lines()); n != 3 {
+		t.Errorf("%d warnings, want 3 (mm/x missing again after it was resolved)", n)
+	}
+}

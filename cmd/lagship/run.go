@@ -150,6 +150,8 @@ func runAgent(ctx context.Context, cfg *config.Config, log zerolog.Logger, opt a
 
 	apply := func(tasks []pipeline.Task) {
 		tasks = co.own(tasks) // only this agent's units in a group
+		// The shared per-tick fetch asks for the topics run here only.
+		srcs.watch(tasks)
 		co.ownTopics(nt, tasks)
 		started, stopped := group.Apply(tasks, sameTask)
 		co.applied()
@@ -161,7 +163,7 @@ func runAgent(ctx context.Context, cfg *config.Config, log zerolog.Logger, opt a
 			opt.onApply(group.Keys())
 		}
 	}
-	tasks, err := srcs.plan(cfg)
+	tasks, err := srcs.build(cfg)
 	if err != nil {
 		_ = sink.Close(ctx)
 		stopAll()
@@ -182,7 +184,7 @@ func runAgent(ctx context.Context, cfg *config.Config, log zerolog.Logger, opt a
 			log.Error().Str("file", opt.path).Str("reason", why).Msg("reload refused, keeping the running config:\n" + err.Error())
 			return
 		}
-		tasks, err := srcs.plan(next)
+		tasks, err := srcs.build(next)
 		if err != nil {
 			log.Error().Err(err).Str("file", opt.path).Msg("reload refused, keeping the running config")
 			return
@@ -277,7 +279,7 @@ func runAgent(ctx context.Context, cfg *config.Config, log zerolog.Logger, opt a
 		case <-replan.C:
 			// topics_regex mirrors: topics that appeared in the offsets
 			// topic start here.
-			tasks, err := srcs.plan(cfg)
+			tasks, err := srcs.build(cfg)
 			if err != nil {
 				log.Error().Err(err).Msg("re-planning topics")
 				continue
