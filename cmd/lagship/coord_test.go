@@ -339,15 +339,16 @@ func TestCoordThreeAgents(t *testing.T) {
 		}
 	}
 	sort.Strings(detail)
-	// One agent alone sends, per tick, one ListOffsets per broker and,
-	// per group, an OffsetFetch and a DescribeGroups: each agent of the
-	// group sends no more than that.
-	const brokers, groups = 3, 1
-	limit := 3 * (brokers + 2*groups)
-	t.Logf("3 agents, 12 topics, 4 per agent: %.1f Kafka requests per tick in all for collection (limit 3 x (brokers + 2 x groups) = %d), %.1f Metadata, %.1f for membership and discovery %v",
-		float64(collect)/10, limit, float64(meta)/10, float64(group)/10, detail)
-	if collect > 10*limit {
-		t.Errorf("%d collection requests in 10 ticks, want at most %d", collect, 10*limit)
+	// One agent alone sends, per tick, one ListOffsets per broker and one
+	// OffsetFetch per group; this group does not commit (its lag stays),
+	// so it may be stalled and each agent also describes it once per 10 s
+	// of ticks: over these 10 ticks, at most two describes per agent.
+	const brokers, groups, agents = 3, 1, 3
+	limit := 10*agents*(brokers+groups) + 2*agents*groups
+	t.Logf("3 agents, 12 topics, 4 per agent: %.1f Kafka requests per tick in all for collection (limit 3 x (brokers + groups) = %d, plus describes at most once per 10 s per agent), %.1f Metadata, %.1f for membership and discovery %v",
+		float64(collect)/10, agents*(brokers+groups), float64(meta)/10, float64(group)/10, detail)
+	if collect > limit {
+		t.Errorf("%d collection requests in 10 ticks, want at most %d", collect, limit)
 	}
 	if d := sink.dups(); d != 0 {
 		t.Errorf("%d ticks collected twice in steady state", d)
