@@ -251,6 +251,25 @@ mirrors:
 	return path
 }
 
+// startThreeAgents starts agents a, b and c on path and waits until each
+// owns a third of keys (mirror/topic), every key on exactly one of them.
+func startThreeAgents(t *testing.T, path string, sink *idSink, keys []string) []*coordAgent {
+	t.Helper()
+	as := []*coordAgent{startCoordAgent(t, "a", path, sink), startCoordAgent(t, "b", path, sink), startCoordAgent(t, "c", path, sink)}
+	await.True(t, 30*time.Second, "every topic on exactly one of 3 agents", func() bool {
+		if !exactlyOnce(as, keys) {
+			return false
+		}
+		for _, a := range as {
+			if len(a.owned()) != len(keys)/3 {
+				return false
+			}
+		}
+		return true
+	})
+	return as
+}
+
 // TestCoordThreeAgents: three agents of one group against kfake share the
 // topics, each on exactly one agent; Kafka requests per tick stay within
 // 3 × (brokers + groups); a crashed agent's topics resume on the others
@@ -267,18 +286,7 @@ func TestCoordThreeAgents(t *testing.T) {
 	kc := countKafka(kf)
 	path := coordConfig(t, t.TempDir(), kf.ListenAddrs(), topics, "")
 	sink := newIDSink()
-	as := []*coordAgent{startCoordAgent(t, "a", path, sink), startCoordAgent(t, "b", path, sink), startCoordAgent(t, "c", path, sink)}
-	await.True(t, 30*time.Second, "every topic on exactly one of 3 agents", func() bool {
-		if !exactlyOnce(as, keys) {
-			return false
-		}
-		for _, a := range as {
-			if len(a.owned()) != 4 {
-				return false
-			}
-		}
-		return true
-	})
+	as := startThreeAgents(t, path, sink, keys)
 
 	// /status and /metrics show the agent's units and the group.
 	var st struct {
@@ -664,18 +672,7 @@ func TestCoordWatchesOwnTopics(t *testing.T) {
 	fl := logFetches(kf)
 	path := coordConfig(t, t.TempDir(), kf.ListenAddrs(), topics, "")
 	sink := newIDSink()
-	as := []*coordAgent{startCoordAgent(t, "a", path, sink), startCoordAgent(t, "b", path, sink), startCoordAgent(t, "c", path, sink)}
-	await.True(t, 30*time.Second, "every topic on exactly one of 3 agents", func() bool {
-		if !exactlyOnce(as, keys) {
-			return false
-		}
-		for _, a := range as {
-			if len(a.owned()) != 4 {
-				return false
-			}
-		}
-		return true
-	})
+	as := startThreeAgents(t, path, sink, keys)
 
 	// window records the ListOffsets and OffsetFetch requests of ticks
 	// ticks collected by every agent of live, while no unit moves; each
