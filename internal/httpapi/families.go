@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
@@ -241,9 +242,29 @@ type expositionCache struct {
 	valid  bool
 	gen    uint64
 	compat bool
-	text   []byte
-	size   int // of the last encoding, to size the next one's buffer
+	text   *text // the current encoding; nil while not valid
+	spare  *text // the previous one, reused once no answer writes it
+	size   int   // of the last encoding, to size the next one's buffer
 	b      builder
+}
+
+// text is an encoding that answers may still be writing to their sockets
+// after the cache moved on: the cache holds one reference while it is
+// current, each answer one while it writes. A new encoding reuses the
+// previous buffer when no reference is left, so that a scrape after each
+// tick does not allocate (and the collector clear) a fresh megabyte.
+// References are only taken under the cache's lock, from its current
+// text, so a spare seen there with none left stays unused.
+type text struct {
+	b    []byte
+	refs atomic.Int32
+}
+
+// release drops one reference (nil for a text not from the cache).
+func (t *text) release() {
+	if t != nil {
+		t.refs.Add(-1)
+	}
 }
 
 const maxCached = 8 << 20
@@ -264,7 +285,8 @@ func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) {
 	if format.FormatType() == expfmt.TypeTextPlain {
 		// The answer's length is known: it goes out without chunked
 		// encoding, in a few large writes rather than one per 4 KiB.
-		parts, err := s.partitionText()
+		parts, held, err := s.partitionText()
+		defer held.release()
 		if err != nil {
 			http.Error(w, "encoding metrics: "+err.Error(), http.StatusInternalServerError)
 			return
@@ -298,33 +320,48 @@ func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) {
 // partitionText is the partition families in the text format, from the
 // cache when the evaluator has not changed since it was filled. The metric
 // and label names are valid legacy names, so the text needs no escaping and
-// expfmt.MetricFamilyToText writes it directly.
-func (s *Server) partitionText() ([]byte, error) {
+// expfmt.MetricFamilyToText writes it directly. The caller releases the
+// text it is given once written.
+func (s *Server) partitionText() ([]byte, *text, error) {
 	if s.agent.Generation == nil {
 		var buf bytes.Buffer
 		err := writeText(&buf, families{srv: s})
-		return buf.Bytes(), err
+		return buf.Bytes(), nil, err
 	}
 	c := &s.cache
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	gen, compat := s.agent.Generation(), s.settings.KafkaExporterCompat
 	if c.valid && c.gen == gen && c.compat == compat {
-		return c.text, nil
+		c.text.refs.Add(1)
+		return c.text.b, c.text, nil
 	}
-	var buf bytes.Buffer
+	var into []byte
+	if c.spare != nil && c.spare.refs.Load() == 0 {
+		into, c.spare = c.spare.b[:0], nil
+	}
+	buf := bytes.NewBuffer(into)
 	buf.Grow(c.size + c.size/8)
-	if err := writeText(&buf, families{s, &c.b}); err != nil {
-		c.valid = false
-		return nil, err
+	err := writeText(buf, families{s, &c.b})
+	if c.text != nil {
+		c.text.release() // the cache's reference
+		c.spare, c.text = c.text, nil
 	}
-	c.valid, c.gen, c.compat, c.text, c.size = buf.Len() <= maxCached, gen, compat, buf.Bytes(), buf.Len()
-	if !c.valid {
+	c.valid = false
+	if err != nil {
+		return nil, nil, err
+	}
+	c.size = buf.Len()
+	if buf.Len() > maxCached {
 		// Do not hold a large exposition, nor the metrics it was
 		// built from (some 200 bytes a series).
-		c.text, c.b = nil, builder{}
+		c.spare, c.b = nil, builder{}
+		return buf.Bytes(), nil, nil
 	}
-	return buf.Bytes(), nil
+	t := &text{b: buf.Bytes()}
+	t.refs.Store(2) // the cache's and this answer's
+	c.valid, c.gen, c.compat, c.text = true, gen, compat, t
+	return t.b, t, nil
 }
 
 func writeText(w io.Writer, g prometheus.Gatherer) error {
