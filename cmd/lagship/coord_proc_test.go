@@ -99,6 +99,8 @@ func TestCoordProcesses(t *testing.T) {
 		topics[i] = fmt.Sprintf("t%02d", i)
 	}
 	kf, _ := kafkaWithLag(t, topics, 2)
+	commitAtEnds(t, kf, topics, 2) // a group that keeps up is never described
+	kc := countKafka(kf)
 	es := esfake.NewTB(t)
 	dir := t.TempDir()
 	var ps []*agentProc
@@ -145,17 +147,32 @@ func TestCoordProcesses(t *testing.T) {
 		per = append(per, fmt.Sprint(len(p.view().Units)))
 	}
 	start := time.Now().Unix() + 1
-	// Two full ticks of every topic before the kill.
-	if !await.Within(10*time.Second, func() bool {
+	// Ten full ticks of every topic before the kill, counting the Kafka
+	// requests of all three agents from the first to the eleventh.
+	ticksIndexed := func(from, to int64) bool {
 		tk := esTicks(t, es)
 		for _, topic := range topics {
-			if !tk[topic][start] || !tk[topic][start+1] {
-				return false
+			for s := from; s <= to; s++ {
+				if !tk[topic][s] {
+					return false
+				}
 			}
 		}
 		return true
-	}) {
-		t.Fatal("no documents of two ticks")
+	}
+	if !await.Within(10*time.Second, func() bool { return ticksIndexed(start, start) }) {
+		t.Fatal("no documents of a first tick")
+	}
+	before := kc.snapshot()
+	if !await.Within(20*time.Second, func() bool { return ticksIndexed(start, start+10) }) {
+		t.Fatal("no documents of ten more ticks")
+	}
+	collect, group, meta, detail := requestsBetween(before, kc.snapshot())
+	const brokers, groups = 3, 1
+	t.Logf("steady state, 3 agents: %.1f Kafka requests per tick in all for collection (limit 3 x (brokers + groups) = %d), %.1f Metadata, %.1f for membership and discovery %v",
+		float64(collect)/10, 3*(brokers+groups), float64(meta)/10, float64(group)/10, detail)
+	if limit := 10 * 3 * (brokers + groups); collect > limit {
+		t.Errorf("%d collection requests in 10 ticks, want at most %d", collect, limit)
 	}
 
 	// kill -9 of agent 2.

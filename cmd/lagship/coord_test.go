@@ -156,6 +156,28 @@ func (c *kafkaCounter) snapshot() map[kmsg.Key]int {
 	return out
 }
 
+// requestsBetween splits the requests between two snapshots into
+// collection, membership and discovery, and Metadata (refreshed once a
+// minute and on errors), with the count of each API.
+func requestsBetween(before, after map[kmsg.Key]int) (collect, group, meta int, detail []string) {
+	for k, n := range after {
+		d := n - before[k]
+		switch {
+		case groupAPIs[k]:
+			group += d
+		case k == kmsg.Metadata:
+			meta += d
+		default:
+			collect += d
+		}
+		if d > 0 {
+			detail = append(detail, fmt.Sprintf("%s:%d", k.Name(), d))
+		}
+	}
+	sort.Strings(detail)
+	return collect, group, meta, detail
+}
+
 // groupAPIs are membership and discovery, not collection: the group's
 // requests, and the coordinator lookups and version handshakes a
 // rebalance or a new connection brings.
@@ -366,24 +388,7 @@ func TestCoordThreeAgents(t *testing.T) {
 	await.True(t, 10*time.Second, "every topic collected", func() bool { return since(from) })
 	before := kc.snapshot()
 	await.True(t, 20*time.Second, "ten more ticks", func() bool { return since(from.Add(10 * time.Second)) })
-	after := kc.snapshot()
-	collect, group, meta := 0, 0, 0
-	var detail []string
-	for k, n := range after {
-		d := n - before[k]
-		switch {
-		case groupAPIs[k]:
-			group += d
-		case k == kmsg.Metadata:
-			meta += d // refreshed once a minute and on errors
-		default:
-			collect += d
-		}
-		if d > 0 {
-			detail = append(detail, fmt.Sprintf("%s:%d", k.Name(), d))
-		}
-	}
-	sort.Strings(detail)
+	collect, group, meta, detail := requestsBetween(before, kc.snapshot())
 	// Each agent sends, per tick, one ListOffsets per broker and one
 	// OffsetFetch per group. (A group that may be stalled would add one
 	// DescribeGroups per agent at most every 10 s: sources/kafka's
