@@ -102,9 +102,10 @@ type Mirror struct {
 	// Topics, when set, lists the mirror's topics now (topics_regex);
 	// nil means the spec's list.
 	Topics func() []string
-	// Watch registers topics for the shared per-tick fetch and returns
-	// the function that drops the registration; nil when the method
-	// needs none.
+	// Watch registers topics that this agent collects (for the shared
+	// per-tick fetch, and what else their collection needs running, such
+	// as an offsets reader) and returns the function that drops the
+	// registration; nil when the method needs none.
 	Watch func(topics []string) (unwatch func())
 	// Ready waits until the source's numbers mean something (an offsets
 	// reader that caught up); nil means ready at once.

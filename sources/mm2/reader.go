@@ -67,14 +67,23 @@ type Reader struct {
 	target map[int]int64 // end offsets seen at start; nil once ready
 
 	ready    atomic.Bool
-	readyCh  chan struct{}
-	records  atomic.Int64 // records applied (mirror kind)
-	sessions atomic.Int64 // sessions started, for tests
+	readyCh  chan struct{} // closed when ready; replaced when reading pauses (under mu)
+	records  atomic.Int64  // records applied (mirror kind)
+	sessions atomic.Int64  // sessions started, for tests
 
 	mu      sync.RWMutex
 	table   map[aliasTopic]map[string]map[int32]int64 // -> connector -> partition -> offset
 	state   error                                     // current error state, nil when healthy
 	changed chan struct{}                             // closed when a new (alias, topic) appears
+
+	// With gated set, the reader reads only while something uses it
+	// (Use): an agent of a group reads the offsets topic only while it
+	// owns a topic of a mirror that needs it.
+	gated   bool
+	useMu   sync.Mutex
+	users   int
+	useCh   chan struct{} // closed and replaced when users goes to or from 0
+	reading atomic.Bool
 
 	warnMu       sync.Mutex
 	malformed    int64 // malformed records not yet reported
@@ -106,8 +115,48 @@ func NewReader(client *kafka.Client, topic string, log zerolog.Logger) *Reader {
 		readyCh:    make(chan struct{}),
 		table:      map[aliasTopic]map[string]map[int32]int64{},
 		changed:    make(chan struct{}),
+		useCh:      make(chan struct{}),
 	}
 }
+
+// Use asks a gated reader to read until the returned release is called;
+// the reader reads while at least one use is held. When the last use is
+// released the reader pauses: it keeps its table, and when used again it
+// catches up with the topic's end once more before it is ready, so a
+// paused stretch never serves stale offsets as current ones.
+func (r *Reader) Use() (release func()) {
+	r.useMu.Lock()
+	r.users++
+	if r.users == 1 {
+		close(r.useCh)
+		r.useCh = make(chan struct{})
+	}
+	r.useMu.Unlock()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			r.useMu.Lock()
+			r.users--
+			if r.users == 0 {
+				close(r.useCh)
+				r.useCh = make(chan struct{})
+			}
+			r.useMu.Unlock()
+		})
+	}
+}
+
+// used reports whether the reader should read now, and the channel that
+// is closed when that changes.
+func (r *Reader) used() (bool, <-chan struct{}) {
+	r.useMu.Lock()
+	defer r.useMu.Unlock()
+	return !r.gated || r.users > 0, r.useCh
+}
+
+// Reading reports whether the reader is reading now (a gated reader that
+// nothing uses is paused).
+func (r *Reader) Reading() bool { return r.reading.Load() }
 
 // Topic returns the name of the offsets topic.
 func (r *Reader) Topic() string { return r.topic }
@@ -118,8 +167,11 @@ func (r *Reader) Ready() bool { return r.ready.Load() }
 
 // WaitReady blocks until the reader is ready or ctx is done.
 func (r *Reader) WaitReady(ctx context.Context) error {
+	r.mu.RLock()
+	ch := r.readyCh
+	r.mu.RUnlock()
 	select {
-	case <-r.readyCh:
+	case <-ch:
 		return nil
 	case <-ctx.Done():
 		return fmt.Errorf("waiting for offsets topic %q: %w", r.topic, ctx.Err())
@@ -138,15 +190,66 @@ func (r *Reader) Err() error {
 func (r *Reader) Malformed() int64 { return r.malformedAll.Load() }
 
 // Run reads the offsets topic until ctx is done, then returns nil. Call it
-// once. Errors
-// (topic missing, broker down) are states: logged once per change and
-// retried with exponential backoff; Err reports the current one.
+// once. Errors (topic missing, broker down) are states: logged once per
+// change and retried with exponential backoff; Err reports the current
+// one. A gated reader reads only while it is used (see Use).
 func (r *Reader) Run(ctx context.Context) error {
+	for {
+		use, changed := r.used()
+		if !use {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-changed:
+				continue
+			}
+		}
+		rctx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		r.reading.Store(true)
+		go func() {
+			defer close(done)
+			r.read(rctx)
+		}()
+		for use {
+			select {
+			case <-done:
+				use = false
+			case <-changed:
+				use, changed = r.used()
+			}
+		}
+		cancel()
+		<-done
+		r.reading.Store(false)
+		if ctx.Err() != nil {
+			return nil
+		}
+		r.pause()
+	}
+}
+
+// pause ends readiness when nothing uses the reader any more: the next
+// use catches up with the topic's end before the reader is ready again.
+func (r *Reader) pause() {
+	r.mu.Lock()
+	if r.ready.Load() {
+		r.ready.Store(false)
+		r.readyCh = make(chan struct{})
+	}
+	r.state = nil
+	r.mu.Unlock()
+	r.target = nil
+	r.log.Info().Msg("no mirror of this agent needs the offsets topic now; reading paused")
+}
+
+// read reads the offsets topic, session after session, until ctx is done.
+func (r *Reader) read(ctx context.Context) {
 	backoff := r.minBackoff
 	for {
 		err := r.session(ctx)
 		if ctx.Err() != nil {
-			return nil
+			return
 		}
 		if err == nil { // partition count changed: start over at once
 			backoff = r.minBackoff
@@ -157,7 +260,7 @@ func (r *Reader) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return nil
+			return
 		case <-t.C:
 		}
 		backoff = min(2*backoff, r.maxBackoff)
@@ -248,13 +351,15 @@ func (r *Reader) session(ctx context.Context) error {
 }
 
 func (r *Reader) markReady() {
-	if r.ready.CompareAndSwap(false, true) {
-		close(r.readyCh)
-		r.mu.RLock()
-		n := len(r.table)
-		r.mu.RUnlock()
-		r.log.Info().Int("topics", n).Int64("records", r.records.Load()).Msg("offsets topic read to its end; ready")
+	r.mu.Lock()
+	if !r.ready.CompareAndSwap(false, true) {
+		r.mu.Unlock()
+		return
 	}
+	close(r.readyCh)
+	n := len(r.table)
+	r.mu.Unlock()
+	r.log.Info().Int("topics", n).Int64("records", r.records.Load()).Msg("offsets topic read to its end; ready")
 }
 
 // partitions returns the partition ids of the offsets topic.

@@ -85,7 +85,9 @@ func (s *Settings) reader(env *sources.Env) (*Reader, error) {
 	}
 	topic := s.OffsetsTopicName()
 	return sources.Shared(env, "mm2-reader/"+configkit.Fingerprint(cs.Config(), topic), func() (*Reader, error) {
-		return NewReader(client, topic, env.Log.With().Str("cluster", s.OffsetsCluster).Logger()), nil
+		r := NewReader(client, topic, env.Log.With().Str("cluster", s.OffsetsCluster).Logger())
+		r.gated = true // read while a mirror run here needs it (Watch, topics_regex)
+		return r, nil
 	})
 }
 
@@ -112,12 +114,20 @@ func (s *Settings) Build(env *sources.Env, spec sources.Spec) (*sources.Mirror, 
 			Source:  NewSource(rd, src, alias, env.Log.With().Str("mirror", spec.Name).Logger(), opts...),
 			Group:   GroupName("", alias),
 			Cluster: s.SourceCluster,
-			Watch:   func(topics []string) func() { return src.Watch(topics...) },
-			Ready:   rd.WaitReady,
+			// The offsets topic is read while some topic of the mirror is
+			// collected here: in an agent group, by its owner only.
+			Watch: func(topics []string) func() {
+				unwatch, release := src.Watch(topics...), rd.Use()
+				return func() { unwatch(); release() }
+			},
+			Ready: rd.WaitReady,
 		}
 		if s.TopicsRegex != "" {
+			// Every agent lists the mirror's topics from the offsets
+			// topic, so every agent reads it while the mirror exists.
 			re := regexp.MustCompile(s.TopicsRegex) // validated
 			m.Topics = func() []string { return rd.Topics(alias, re) }
+			m.Release = rd.Use()
 		}
 		return m, nil
 	})
