@@ -252,6 +252,26 @@ func (g *groupState) Load(ctx context.Context) (map[string][]byte, error) {
 	return all, withCreateErr(err, created)
 }
 
+// leaving hands every planned topic to the others as the agent stops: it
+// is leaving the group, so the new owners judge its topics and send their
+// messages, with the incidents they take over from the shared state. The
+// notifiers here judge nothing from now on (their in-flight tick and what
+// is still queued is delivered as usual), so a topic whose firing was
+// still settling here when it moved is not told twice.
+func (c *coordination) leaving(nt *notify.Service) {
+	if c == nil || nt == nil {
+		return
+	}
+	c.mu.Lock()
+	all := make([]notify.Key, len(c.planned))
+	for i, t := range c.planned {
+		all[i] = notify.Key{Mirror: t.Target.Mirror, Topic: t.Target.Topic}
+	}
+	c.mu.Unlock()
+	nt.Own(nil, all)
+	c.log.Info().Int("topics", len(all)).Msg("stopping: the topics' new owners judge and notify them from now on")
+}
+
 // applied is called once the tasks own returned run (the others' workers
 // have stopped): the evaluator forgets the topics other agents collect.
 func (c *coordination) applied() {

@@ -251,6 +251,12 @@ func notifyConfig(t *testing.T, dir string, broker, hook string) string {
 
 // notifyConfigWith is notifyConfig with more top-level YAML (extra).
 func notifyConfigWith(t *testing.T, dir string, broker, hook, extra string) string {
+	return notifyConfigFor(t, dir, broker, hook, extra, nFor)
+}
+
+// notifyConfigFor is notifyConfigWith whose notifier waits forDur before
+// it fires.
+func notifyConfigFor(t *testing.T, dir string, broker, hook, extra string, forDur time.Duration) string {
 	path := filepath.Join(dir, "lagship.yaml")
 	writeConfig(t, path, extra+fmt.Sprintf(`interval: 1s
 status: {window: 3s}
@@ -263,9 +269,9 @@ notify:
   - name: hook
     url: %s/hooks/T000/SECRET
     min_status: STALL
-    for: 1s
+    for: %s
     repeat: 1h
-`, filepath.Join(dir, "spool"), broker, hook))
+`, filepath.Join(dir, "spool"), broker, hook, forDur))
 	return path
 }
 

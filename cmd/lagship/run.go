@@ -78,14 +78,18 @@ func runAgent(ctx context.Context, cfg *config.Config, log zerolog.Logger, opt a
 	// which the final flush shares.
 	work, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelWork()
+	// The deadline starts when ctx ends; the shutdown below takes it too,
+	// so it never reads a deadline not yet set (and flushes for a second
+	// only, rather than the grace).
 	var stopBy time.Time
-	var stopMu sync.Mutex
-	stopGrace := context.AfterFunc(ctx, func() {
-		stopMu.Lock()
-		stopBy = time.Now().Add(opt.grace)
-		stopMu.Unlock()
-		time.AfterFunc(opt.grace, cancelWork)
-	})
+	var stopOnce sync.Once
+	startGrace := func() {
+		stopOnce.Do(func() {
+			stopBy = time.Now().Add(opt.grace)
+			time.AfterFunc(opt.grace, cancelWork)
+		})
+	}
+	stopGrace := context.AfterFunc(ctx, startGrace)
 	defer stopGrace()
 
 	sink, err := opt.newSink(ctx, cfg)
@@ -224,14 +228,14 @@ func runAgent(ctx context.Context, cfg *config.Config, log zerolog.Logger, opt a
 		select {
 		case <-ctx.Done():
 			log.Info().Dur("deadline", opt.grace).Msg("stopping: finishing in-flight ticks, then flushing")
+			co.leaving(nt)
 			group.Stop()
 			// The flush has what is left of the deadline; what it cannot
 			// deliver goes to the spool, so a slow Elasticsearch costs no
 			// document and is no reason for a failing exit status.
-			stopMu.Lock()
+			startGrace()
 			deadline := stopBy
-			stopMu.Unlock()
-			if deadline.IsZero() || time.Until(deadline) < time.Second {
+			if time.Until(deadline) < time.Second {
 				deadline = time.Now().Add(time.Second) // always try once
 			}
 			fctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), deadline)
