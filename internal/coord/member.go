@@ -406,13 +406,26 @@ func (m *Member) lead(join *kafka.JoinGroupResponse, hash string, units []Unit, 
 	}
 	sort.Slice(views, func(i, j int) bool { return views[i].ID < views[j].ID })
 	out := make([]kafka.SyncGroupRequestAssignment, 0, len(cands))
+	size := 0
+	for _, jm := range join.Members {
+		size += len(jm.Metadata.UserData)
+	}
 	for _, c := range cands {
-		out = append(out, kafka.SyncGroupRequestAssignment{MemberID: c.ID, Assignment: kafka.GroupProtocolAssignment{
-			UserData: MarshalAssignment(Assignment{LeaderHash: hash, Units: plan[c.ID], Members: views}),
-		}})
+		ud := MarshalAssignment(Assignment{LeaderHash: hash, Units: plan[c.ID], Members: views})
+		size += len(ud)
+		out = append(out, kafka.SyncGroupRequestAssignment{MemberID: c.ID, Assignment: kafka.GroupProtocolAssignment{UserData: ud}})
+	}
+	if size > groupRecordWarn {
+		log.Warn().Int("bytes", size).Int("members", len(cands)).Int("units", total).
+			Msg("coordination: the group's metadata nears the broker's default 1 MiB record limit for __consumer_offsets (message.max.bytes); above it the coordinator refuses the assignment. Raise message.max.bytes or split the agents into groups")
 	}
 	return out
 }
+
+// groupRecordWarn is the size of the group's metadata (every member's
+// subscription and assignment, one record of __consumer_offsets) above
+// which the leader warns: 7/8 of the broker's default message.max.bytes.
+const groupRecordWarn = 7 << 17
 
 // heartbeat keeps the generation alive until it ends.
 func (m *Member) heartbeat(ctx context.Context, gen int, memberID *string, log zerolog.Logger) error {

@@ -1,9 +1,12 @@
 package coord
 
 import (
+	"bytes"
+	"compress/flate"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 )
 
 // Member metadata and assignments travel in the UserData of Kafka's
@@ -16,6 +19,17 @@ import (
 const (
 	metaFormat   = 1
 	assignFormat = 1
+	// deflated is the format byte of a payload that is one of the above
+	// compressed with DEFLATE (after its own format byte). A payload
+	// larger than deflateOver is sent so: the group's metadata, every
+	// member's subscription and assignment, is one record of the
+	// broker's __consumer_offsets, whose size limit (message.max.bytes,
+	// 1 MiB by default) large estates would reach with plain unit keys.
+	// Smaller payloads stay plain, readable by agents before this format.
+	deflated    = 2
+	deflateOver = 4 << 10
+	// maxInflated bounds an inflated payload, against a hostile one.
+	maxInflated = 64 << 20
 	// maxString bounds one decoded string (a unit key, a host name).
 	maxString = 64 << 10
 )
@@ -66,12 +80,50 @@ func MarshalMeta(m Meta) []byte {
 	for _, w := range m.Weights {
 		b = binary.AppendUvarint(b, uint64(max(w, 0)))
 	}
-	return b
+	return deflate(b)
+}
+
+// deflate returns b, or b compressed under the deflated format byte when
+// it is larger than deflateOver.
+func deflate(b []byte) []byte {
+	if len(b) <= deflateOver {
+		return b
+	}
+	var out bytes.Buffer
+	out.WriteByte(deflated)
+	out.WriteByte(b[0])
+	w, _ := flate.NewWriter(&out, flate.BestCompression) // a valid level: no error
+	_, _ = w.Write(b[1:])                                // a bytes.Buffer does not fail
+	_ = w.Close()
+	return out.Bytes()
+}
+
+// inflate returns the plain payload of b (b itself when not deflated).
+func inflate(b []byte) ([]byte, error) {
+	if len(b) < 2 || b[0] != deflated {
+		return b, nil
+	}
+	r := flate.NewReader(bytes.NewReader(b[2:]))
+	defer r.Close()
+	plain := []byte{b[1]}
+	out := bytes.NewBuffer(plain)
+	n, err := out.ReadFrom(io.LimitReader(r, maxInflated+1))
+	if err != nil {
+		return nil, fmt.Errorf("inflating: %w", err)
+	}
+	if n > maxInflated {
+		return nil, fmt.Errorf("inflated payload larger than %d bytes", maxInflated)
+	}
+	return out.Bytes(), nil
 }
 
 // UnmarshalMeta decodes what MarshalMeta encoded.
 func UnmarshalMeta(b []byte) (Meta, error) {
 	var m Meta
+	b, err := inflate(b)
+	if err != nil {
+		return m, fmt.Errorf("decoding member metadata: %w", err)
+	}
 	d := decoder{b: b}
 	if f := d.byte(); d.err == nil && f != metaFormat {
 		return m, fmt.Errorf("member metadata format %d (this agent reads %d)", f, metaFormat)
@@ -110,7 +162,7 @@ func MarshalAssignment(a Assignment) []byte {
 		b = binary.AppendUvarint(b, uint64(m.Units))
 		b = putStrings(b, m.Owned)
 	}
-	return b
+	return deflate(b)
 }
 
 // UnmarshalAssignment decodes what MarshalAssignment encoded. An empty
@@ -120,6 +172,10 @@ func UnmarshalAssignment(b []byte) (Assignment, error) {
 	var a Assignment
 	if len(b) == 0 {
 		return a, nil
+	}
+	b, err := inflate(b)
+	if err != nil {
+		return a, fmt.Errorf("decoding assignment: %w", err)
 	}
 	d := decoder{b: b}
 	if f := d.byte(); d.err == nil && f != assignFormat {

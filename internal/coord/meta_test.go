@@ -66,6 +66,11 @@ func TestDecodeErrors(t *testing.T) {
 func FuzzUnmarshalMeta(f *testing.F) {
 	f.Add(MarshalMeta(Meta{Host: "agent-1", Version: "v1", Hash: "abc", Owned: []string{"m/t1"}}))
 	f.Add([]byte{metaFormat})
+	big := Meta{Host: "h"}
+	for _, u := range estateUnits(500) {
+		big.Owned = append(big.Owned, u.Key)
+	}
+	f.Add(MarshalMeta(big)) // deflated
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		m, err := UnmarshalMeta(b)
@@ -82,6 +87,11 @@ func FuzzUnmarshalMeta(f *testing.F) {
 func FuzzUnmarshalAssignment(f *testing.F) {
 	f.Add(MarshalAssignment(Assignment{LeaderHash: "h", Units: []string{"a"}, Members: []MemberView{{ID: "1", Units: 1}}}))
 	f.Add([]byte{assignFormat, 0, 0, 3})
+	big := Assignment{LeaderHash: "h"}
+	for _, u := range estateUnits(500) {
+		big.Units = append(big.Units, u.Key)
+	}
+	f.Add(MarshalAssignment(big)) // deflated
 	f.Fuzz(func(t *testing.T, b []byte) {
 		a, err := UnmarshalAssignment(b)
 		if err != nil || len(b) == 0 {
