@@ -68,7 +68,13 @@ type Membership struct {
 // entry per partition, UnknownOffset when unknown): the lag of a partition
 // is log end minus committed, never below 0, and unknown when either is.
 func SampleFromOffsets(committed, logEnd []int64) Sample {
-	lags := make([]int64, len(logEnd))
+	return SampleInto(make([]int64, len(logEnd)), committed, logEnd)
+}
+
+// SampleInto is SampleFromOffsets with the lags written into lags, which
+// has len(logEnd) entries (so that a source can allocate the three slices
+// at once).
+func SampleInto(lags, committed, logEnd []int64) Sample {
 	for p := range lags {
 		lags[p] = UnknownLag
 		if p >= len(committed) {

@@ -234,7 +234,8 @@ func (o *Output) Write(_ context.Context, docs []pipeline.Doc) error {
 		return nil
 	}
 	now := time.Now()
-	if len(o.buf) == 0 {
+	first := len(o.buf) == 0
+	if first {
 		o.bufFirst = now
 	}
 	o.bufLast = now
@@ -242,8 +243,14 @@ func (o *Output) Write(_ context.Context, docs []pipeline.Doc) error {
 	for _, r := range recs {
 		o.bufBytes += len(r.ID) + len(r.Body)
 	}
+	full := len(o.buf) >= o.opt.BatchDocs || o.bufBytes >= o.opt.FlushBytes
 	o.mu.Unlock()
-	poke(o.wake)
+	// The loop needs waking only to arm its timer for a batch that was
+	// empty, or to send a full one: with one document per topic, a tick
+	// of 10,000 topics wakes it a few times, not 10,000.
+	if first || full {
+		poke(o.wake)
+	}
 	return nil
 }
 

@@ -44,13 +44,17 @@ func (s *source) Prepare(ctx context.Context, tick time.Time) { _, _ = s.c.ticks
 // collection.
 func (s *source) Collect(ctx context.Context, tick time.Time, topic string) (pipeline.Sample, error) {
 	c := s.c
-	c.watchImplicitly(s.group, topic)
 	snap, err := c.ticks.Get(ctx, tick)
 	if err != nil {
+		c.watchImplicitly(s.group, topic)
 		return pipeline.Sample{}, err
 	}
 	te, g, m := snap.topics[topic], snap.groups[s.group], snap.members[s.group]
 	if te == nil || g == nil || !g.want[topic] {
+		// Not in the shared fetch: watched from now on (a topic the
+		// fetch had is watched already, so the common case takes no
+		// lock), and fetched alone for this tick.
+		c.watchImplicitly(s.group, topic)
 		if snap, err = c.fetchAlone(ctx, tick, s.group, topic); err != nil {
 			return pipeline.Sample{}, err
 		}
@@ -78,7 +82,10 @@ func sampleOf(te *topicEnds, g *groupOffsets, topic, group, cluster string) (pip
 		return pipeline.NoOffsets(slices.Clone(te.ends)), fmt.Errorf("group %q on cluster %q is unknown to its coordinator: %w", group, cluster, pipeline.ErrNoOffsets)
 	}
 	offs := g.offsets[topic]
-	committed := make([]int64, len(te.ends))
+	// One allocation for the sample's three slices.
+	n := len(te.ends)
+	all := make([]int64, 3*n)
+	committed, ends, lags := all[:n:n], all[n:2*n:2*n], all[2*n:]
 	withOffset := 0
 	for p := range committed {
 		committed[p] = pipeline.UnknownOffset
@@ -92,5 +99,6 @@ func sampleOf(te *topicEnds, g *groupOffsets, topic, group, cluster string) (pip
 	}
 	// A commit can pass the log end read a moment earlier: the lag is
 	// floored at 0.
-	return pipeline.SampleFromOffsets(committed, slices.Clone(te.ends)), nil
+	copy(ends, te.ends)
+	return pipeline.SampleInto(lags, committed, ends), nil
 }
