@@ -122,11 +122,18 @@ type Doc struct {
 // NewDoc is the document of target's sample at tick: the sample's group,
 // when it has one, replaces the configured one.
 func NewDoc(tick time.Time, target Target, s Sample) Doc {
-	d := Doc{Timestamp: tick, Target: target, Lags: s.Lags}
+	var d Doc
+	d.set(tick, &target, &s)
+	return d
+}
+
+// set makes d the document of target's sample at tick.
+func (d *Doc) set(tick time.Time, target *Target, s *Sample) {
+	*d = Doc{}
+	d.Timestamp, d.Target, d.Lags = tick, *target, s.Lags
 	if s.Group != "" {
 		d.Group = s.Group
 	}
-	return d
 }
 
 // TimestampLayout is @timestamp's format: UTC, milliseconds, Z.

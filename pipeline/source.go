@@ -52,7 +52,8 @@ func IsState(err error) bool {
 		errors.Is(err, ErrNoOffsets) || errors.Is(err, ErrNotReady)
 }
 
-// Sink ships documents. Write may buffer; Close flushes what is buffered and
+// Sink ships documents. Write may buffer, but not docs itself: the caller
+// reuses the slice once Write returns. Close flushes what is buffered and
 // releases the sink. Both honour ctx.
 type Sink interface {
 	Write(ctx context.Context, docs []Doc) error

@@ -158,6 +158,8 @@ type Worker struct {
 	// clock wakes the worker at its ticks, shared with the other workers
 	// of its mirror when they run in a Group; nil: the worker's own.
 	clock *clock
+	// doc is the document being written (see write).
+	doc [1]Doc
 }
 
 // Run collects on every aligned tick until stop is done. An in-flight
@@ -165,112 +167,148 @@ type Worker struct {
 // and only then Run returns. work bounds the collection itself (and is what
 // a hard shutdown cancels).
 func (w *Worker) Run(stop, work context.Context) {
-	now := w.Now
-	if now == nil {
-		now = time.Now
-	}
-	every := w.Task.Interval
-	log := w.Log
-	var lastState string
-	var lateTicks int64 // ticks skipped in the current late spell
-	next := NextTick(now(), every)
-	var proc Processor
-	if w.Process != nil {
-		proc = bind(w.Process, w.Task.Target)
-	}
-	ck := w.clock
-	if ck == nil {
-		ck = newClock(work, w.Task.Source)
-		defer ck.stop()
-	}
-	defer func() {
-		if lastState != "" && w.Stats != nil {
-			w.Stats.Failing.Add(-1)
-		}
-	}()
+	rs := w.start(work)
+	defer w.end(rs)
+	w.loop(stop, work, rs)
+}
+
+// loop is Run's loop, apart from its setup so that its frame, which is
+// under every collection's, stays small: a worker's stack is what its
+// deepest tick needs, times 10,000 topics.
+func (w *Worker) loop(stop, work context.Context, rs *runState) {
 	for {
 		select {
 		case <-stop.Done():
 			return
-		case <-ck.at(next):
+		case <-rs.clock.at(rs.next):
 		}
-		tick := next.UTC()
-		start := now()
+		start := rs.now()
 		var err error
-		state := w.collect(work, tick, proc, &log, &err)
-		if state != lastState {
-			switch {
-			case state == "":
-				if lastState != "" {
-					log.Info().Str("previous", lastState).Msg("collection recovered")
-				}
-			default:
-				msg := "no document for this topic until the state changes"
-				if errors.Is(err, ErrNoOffsets) {
-					msg = "the group has committed nothing on this topic: its documents carry partition_count only (when the partitions are known) until it does"
-				}
-				log.Warn().Str("state", state).Str("reason", err.Error()).Msg(msg)
-			}
-			if w.Stats != nil && state != "canceled" && lastState != "canceled" {
-				switch {
-				case lastState == "" && state != "":
-					w.Stats.Failing.Add(1)
-				case lastState != "" && state == "":
-					w.Stats.Failing.Add(-1)
-				}
-			}
-			lastState = state
-		} else if err != nil {
-			log.Debug().Str("state", state).Str("reason", err.Error()).Msg("still no document")
-		}
-		if w.Ticked != nil {
-			w.Ticked.Store(true)
-		}
-		took := now().Sub(start)
-		if w.Stats != nil {
-			w.Stats.LastCollect.Store(int64(took))
-			w.Stats.LastTick.Store(now().UnixNano())
-		}
-		if w.Observe != nil && state != "canceled" {
-			outcome := Collected
-			switch {
-			case state == "":
-			case IsState(err):
-				outcome = InState
-			default:
-				outcome = Failed
-			}
-			w.Observe.Observe(w.Task.Target, took, outcome)
-		}
-		// Skip ticks that passed while collecting; never pile them up.
-		// The log says when a late spell starts and when it ends, not at
-		// every late tick.
-		after := NextTick(now(), every)
-		if w.Late != nil {
-			after = w.Late.next(w.Task.Target.Mirror, every, next, now())
-		}
-		missed := int64(after.Sub(next)/every) - 1
-		switch {
-		case missed > 0:
-			if w.Stats != nil {
-				w.Stats.Missed.Add(missed)
-			}
-			if w.Late != nil {
-				w.Late.skipped(w.Task.Target.Mirror, next, after, every, took)
-			} else if lateTicks == 0 {
-				log.Warn().Int64("missed_ticks", missed).Dur("took", took).Dur("interval", every).Msg("collection took longer than the interval; skipping ticks until it keeps up (logged once)")
-			}
-			lateTicks += missed
-		case lateTicks > 0:
-			if w.Late != nil {
-				w.Late.keptUp(w.Task.Target.Mirror, every)
-			} else {
-				log.Info().Int64("missed_ticks", lateTicks).Dur("interval", every).Msg("collection keeps up with the interval again")
-			}
-			lateTicks = 0
-		}
-		next = after
+		state := w.collect(work, rs.next.UTC(), rs.proc, &rs.log, &err)
+		rs.next = w.settle(rs, state, err, rs.next, start)
 	}
+}
+
+// start makes what the worker carries from tick to tick.
+func (w *Worker) start(work context.Context) *runState {
+	rs := &runState{log: w.Log, now: w.Now, clock: w.clock}
+	if rs.now == nil {
+		rs.now = time.Now
+	}
+	rs.next = NextTick(rs.now(), w.Task.Interval)
+	if w.Process != nil {
+		rs.proc = bind(w.Process, w.Task.Target)
+	}
+	if rs.clock == nil {
+		rs.clock = newClock(work, w.Task.Source)
+		rs.ownClock = true
+	}
+	return rs
+}
+
+// end releases what start made.
+func (w *Worker) end(rs *runState) {
+	if rs.ownClock {
+		rs.clock.stop()
+	}
+	if rs.lastState != "" && w.Stats != nil {
+		w.Stats.Failing.Add(-1)
+	}
+}
+
+// runState is what Run carries from tick to tick.
+type runState struct {
+	now      func() time.Time
+	clock    *clock
+	ownClock bool // made by start, stopped by end
+	proc     Processor
+	next     time.Time
+
+	log       zerolog.Logger
+	lastState string
+	lateTicks int64 // ticks skipped in the current late spell
+}
+
+// settle does what follows a collection (state-change logs, counters,
+// skipped ticks) and returns the next tick; it is apart from loop to keep
+// loop's frame small.
+func (w *Worker) settle(rs *runState, state string, err error, next, start time.Time) time.Time {
+	now := rs.now
+	every := w.Task.Interval
+	log := &rs.log
+	if state != rs.lastState {
+		switch {
+		case state == "":
+			if rs.lastState != "" {
+				log.Info().Str("previous", rs.lastState).Msg("collection recovered")
+			}
+		default:
+			msg := "no document for this topic until the state changes"
+			if errors.Is(err, ErrNoOffsets) {
+				msg = "the group has committed nothing on this topic: its documents carry partition_count only (when the partitions are known) until it does"
+			}
+			log.Warn().Str("state", state).Str("reason", err.Error()).Msg(msg)
+		}
+		if w.Stats != nil && state != "canceled" && rs.lastState != "canceled" {
+			switch {
+			case rs.lastState == "" && state != "":
+				w.Stats.Failing.Add(1)
+			case rs.lastState != "" && state == "":
+				w.Stats.Failing.Add(-1)
+			}
+		}
+		rs.lastState = state
+	} else if err != nil {
+		log.Debug().Str("state", state).Str("reason", err.Error()).Msg("still no document")
+	}
+	if w.Ticked != nil && !w.Ticked.Load() {
+		w.Ticked.Store(true)
+	}
+	end := now()
+	took := end.Sub(start)
+	if w.Stats != nil {
+		w.Stats.LastCollect.Store(int64(took))
+		w.Stats.LastTick.Store(end.UnixNano())
+	}
+	if w.Observe != nil && state != "canceled" {
+		outcome := Collected
+		switch {
+		case state == "":
+		case IsState(err):
+			outcome = InState
+		default:
+			outcome = Failed
+		}
+		w.Observe.Observe(w.Task.Target, took, outcome)
+	}
+	// Skip ticks that passed while collecting; never pile them up.
+	// The log says when a late spell starts and when it ends, not at
+	// every late tick.
+	after := NextTick(end, every)
+	if w.Late != nil {
+		after = w.Late.next(w.Task.Target.Mirror, every, next, end)
+	}
+	missed := int64(after.Sub(next)/every) - 1
+	switch {
+	case missed > 0:
+		if w.Stats != nil {
+			w.Stats.Missed.Add(missed)
+		}
+		if w.Late != nil {
+			w.Late.skipped(w.Task.Target.Mirror, next, after, every, took)
+		} else if rs.lateTicks == 0 {
+			log.Warn().Int64("missed_ticks", missed).Dur("took", took).Dur("interval", every).Msg("collection took longer than the interval; skipping ticks until it keeps up (logged once)")
+		}
+		rs.lateTicks += missed
+	case rs.lateTicks > 0:
+		if w.Late != nil {
+			w.Late.keptUp(w.Task.Target.Mirror, every)
+		} else {
+			log.Info().Int64("missed_ticks", rs.lateTicks).Dur("interval", every).Msg("collection keeps up with the interval again")
+		}
+		rs.lateTicks = 0
+	}
+	return after
 }
 
 // collect runs one tick and returns the state text ("" when a document was
@@ -306,21 +344,32 @@ func (w *Worker) collect(ctx context.Context, tick time.Time, proc Processor, lo
 
 // write makes the sample's document, lets the processor see it, and hands
 // it to the sink.
+//
+// The document is made in the worker's own slot rather than on the stack
+// (see loop), and handed to the sink without a copy: a sink does not keep
+// the slice it is given.
 func (w *Worker) write(ctx context.Context, tick time.Time, s Sample, proc Processor, log *zerolog.Logger) {
-	doc := NewDoc(tick, w.Task.Target, s)
+	d := &w.doc[0]
+	d.set(tick, &w.Task.Target, &s)
 	if proc != nil {
-		proc.Process(tick, w.Task.Target, s, &doc)
+		proc.Process(tick, w.Task.Target, s, d)
 	}
-	if err := w.Sink.Write(ctx, []Doc{doc}); err != nil {
-		if w.Stats != nil {
-			w.Stats.SinkErrors.Add(1)
-		}
-		log.Error().Err(err).Msg("writing document")
+	err := w.Sink.Write(ctx, w.doc[:])
+	*d = Doc{} // holds no sample between ticks
+	if err != nil {
+		w.writeFailed(err, log)
 		return
 	}
 	if w.Stats != nil {
 		w.Stats.Docs.Add(1)
 	}
+}
+
+func (w *Worker) writeFailed(err error, log *zerolog.Logger) {
+	if w.Stats != nil {
+		w.Stats.SinkErrors.Add(1)
+	}
+	log.Error().Err(err).Msg("writing document")
 }
 
 // stateKey names the kind of failure, so that a failure whose text varies
