@@ -86,6 +86,9 @@ type Cluster struct {
 	conns          map[string]*brokerConn     // by host:port
 	topics         map[string]int             // Watch reference counts
 	groups         map[string]map[string]int  // WatchGroup reference counts
+	set            *fetchSet                  // watchSet's answer until a watch changes; nil: to build
+	setVer         uint64                     // counts the sets watchSet built
+	plan           requestPlan                // the shared fetch's ListOffsets requests (see fetch)
 	meta           *metadataSnapshot          // latest partition map, nil before the first
 	stale          bool                       // a leadership error asks for a refresh
 	lastMeta       string                     // broker that answered the last Metadata
@@ -166,6 +169,7 @@ func (c *Cluster) Close() error {
 // safe to call more than once.
 func (c *Cluster) Watch(topics ...string) (unwatch func()) {
 	c.mu.Lock()
+	c.set = nil
 	for _, t := range topics {
 		c.topics[t]++
 	}
@@ -175,6 +179,7 @@ func (c *Cluster) Watch(topics ...string) (unwatch func()) {
 		once.Do(func() {
 			c.mu.Lock()
 			defer c.mu.Unlock()
+			c.set = nil
 			for _, t := range topics {
 				if c.topics[t]--; c.topics[t] <= 0 {
 					delete(c.topics, t)
@@ -189,6 +194,7 @@ func (c *Cluster) Watch(topics ...string) (unwatch func()) {
 // returned func removes them (reference-counted, safe to call twice).
 func (c *Cluster) WatchGroup(group string, topics ...string) (unwatch func()) {
 	c.mu.Lock()
+	c.set = nil
 	g := c.groups[group]
 	if g == nil {
 		g = make(map[string]int)
@@ -203,6 +209,7 @@ func (c *Cluster) WatchGroup(group string, topics ...string) (unwatch func()) {
 		once.Do(func() {
 			c.mu.Lock()
 			defer c.mu.Unlock()
+			c.set = nil
 			g := c.groups[group]
 			for _, t := range topics {
 				if g[t]--; g[t] <= 0 {
@@ -225,6 +232,7 @@ func (c *Cluster) watchImplicitly(group, topic string) {
 	if group == "" {
 		if c.topics[topic] == 0 {
 			c.topics[topic] = 1
+			c.set = nil
 		}
 		return
 	}
@@ -235,6 +243,7 @@ func (c *Cluster) watchImplicitly(group, topic string) {
 	}
 	if g[topic] == 0 {
 		g[topic] = 1
+		c.set = nil
 	}
 }
 
@@ -243,12 +252,17 @@ type fetchSet struct {
 	topics []string            // sorted: log-end offsets wanted
 	groups map[string][]string // group -> sorted topics
 	alone  bool                // a topic fetched outside the shared tick fetch
+	ver    uint64              // names a set of watchSet's (0: another set)
 }
 
-// watchSet returns everything watched now.
+// watchSet returns everything watched now. The set is the same from tick
+// to tick until a watch changes, and is not to be modified.
 func (c *Cluster) watchSet() fetchSet {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.set != nil {
+		return *c.set
+	}
 	all := make(map[string]struct{}, len(c.topics))
 	for t := range c.topics {
 		all[t] = struct{}{}
@@ -264,6 +278,9 @@ func (c *Cluster) watchSet() fetchSet {
 		set.groups[g] = list
 	}
 	set.topics = slices.Sorted(maps.Keys(all))
+	c.setVer++
+	set.ver = c.setVer
+	c.set = &set
 	return set
 }
 

@@ -190,9 +190,23 @@ func (c *Cluster) fetch(ctx context.Context, now time.Time, set fetchSet) (*snap
 		topics: make(map[string]*topicEnds, len(set.topics)),
 		groups: make(map[string]*groupOffsets, len(set.groups)),
 	}
-	pending := make(map[string][]int32)
+	// The requests depend only on the partition map and the set: the
+	// shared fetch reuses those of the previous tick while neither changed.
+	reqs := c.plannedRequests(md, set)
+	var pending map[string][]int32
+	if reqs == nil {
+		pending = make(map[string][]int32)
+	}
 	for _, t := range set.topics {
 		snap.topics[t] = c.newTopicEnds(md, t, pending)
+	}
+	var retry map[string][]int32
+	var lerr error
+	if reqs == nil {
+		reqs, retry, lerr = buildListOffsets(md, set.topics, pending)
+		if len(retry) == 0 && set.ver != 0 {
+			c.keepPlan(md, set, reqs)
+		}
 	}
 
 	var wg sync.WaitGroup
@@ -205,7 +219,7 @@ func (c *Cluster) fetch(ctx context.Context, now time.Time, set fetchSet) (*snap
 			gmu.Unlock()
 		})
 	}
-	retry, lerr := c.listEnds(ctx, md, snap, set.topics, pending)
+	retry, lerr = c.listEnds(ctx, md, snap, set.topics, reqs, retry, lerr)
 	if len(retry) > 0 && ctx.Err() == nil {
 		// Leadership moved or a broker is gone: refresh the map once and
 		// ask again for the partitions that failed.
@@ -219,7 +233,8 @@ func (c *Cluster) fetch(ctx context.Context, now time.Time, set fetchSet) (*snap
 					delete(retry, t)
 				}
 			}
-			retry, lerr = c.listEnds(ctx, md2, snap, set.topics, retry)
+			reqs, pending, perr := buildListOffsets(md2, set.topics, retry)
+			retry, lerr = c.listEnds(ctx, md2, snap, set.topics, reqs, pending, perr)
 		}
 	}
 	wg.Wait()
@@ -256,19 +271,53 @@ func (c *Cluster) newTopicEnds(md *metadataSnapshot, t string, pending map[strin
 		return &topicEnds{err: fmt.Errorf("topic %q on cluster %q: no metadata yet", t, c.cfg.Name)}
 	}
 	te := &topicEnds{ends: make([]int64, len(leaders))}
-	parts := make([]int32, len(leaders))
 	for p := range te.ends {
 		te.ends[p] = -1
-		parts[p] = int32(p)
 	}
-	pending[t] = parts
+	if pending != nil {
+		parts := make([]int32, len(leaders))
+		for p := range parts {
+			parts[p] = int32(p)
+		}
+		pending[t] = parts
+	}
 	return te
 }
 
-// listEnds sends one ListOffsets request per leader broker for the pending
-// partitions and stores the answers in snap. It returns the partitions that
-// failed in a way a fresher partition map may cure, with the last error.
-func (c *Cluster) listEnds(ctx context.Context, md *metadataSnapshot, snap *snapshot, order []string, pending map[string][]int32) (map[string][]int32, error) {
+// requestPlan is the shared fetch's ListOffsets requests for one partition
+// map and one watch set (the Cluster keeps the last one).
+type requestPlan struct {
+	md   *metadataSnapshot
+	set  uint64 // fetchSet.ver
+	reqs map[int32]*listoffsets.Request
+}
+
+// plannedRequests returns the kept requests when they are for md and set;
+// nil otherwise.
+func (c *Cluster) plannedRequests(md *metadataSnapshot, set fetchSet) map[int32]*listoffsets.Request {
+	if set.ver == 0 {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.plan.md != md || c.plan.set != set.ver {
+		return nil
+	}
+	return c.plan.reqs
+}
+
+// keepPlan keeps reqs, the requests of md and set, for the next ticks.
+// They are only read from then on.
+func (c *Cluster) keepPlan(md *metadataSnapshot, set fetchSet, reqs map[int32]*listoffsets.Request) {
+	c.mu.Lock()
+	c.plan = requestPlan{md: md, set: set.ver, reqs: reqs}
+	c.mu.Unlock()
+}
+
+// buildListOffsets makes one ListOffsets request per leader broker for the
+// pending partitions, in order of topics; it returns the partitions without
+// a leader, with the last such error.
+func buildListOffsets(md *metadataSnapshot, order []string, pending map[string][]int32) (map[int32]*listoffsets.Request, map[string][]int32, error) {
 	retry := make(map[string][]int32)
 	var lastErr error
 	byLeader := make(map[int32]*listoffsets.Request)
@@ -313,7 +362,17 @@ func (c *Cluster) listEnds(ctx context.Context, md *metadataSnapshot, snap *snap
 			})
 		}
 	}
+	return byLeader, retry, lastErr
+}
 
+// listEnds sends the ListOffsets requests (one per leader broker) and
+// stores the answers in snap. It returns the partitions that failed in a
+// way a fresher partition map may cure (those of retry, without a leader,
+// among them), with the last error.
+func (c *Cluster) listEnds(ctx context.Context, md *metadataSnapshot, snap *snapshot, order []string, byLeader map[int32]*listoffsets.Request, retry map[string][]int32, lastErr error) (map[string][]int32, error) {
+	if retry == nil {
+		retry = make(map[string][]int32)
+	}
 	type result struct {
 		retry map[string][]int32
 		err   error

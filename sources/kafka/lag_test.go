@@ -214,6 +214,53 @@ func TestPartitionsAdded(t *testing.T) {
 	if want := []int64{0, 6, U}; !slices.Equal(got.Lags, want) {
 		t.Errorf("lags = %v, want %v", got.Lags, want)
 	}
+	// The new partition's log end is read too: the tick's requests are
+	// made again for the new partition map, not reused from before.
+	if got.LogEnd[2] != 0 {
+		t.Errorf("log end of the new partition = %d, want 0 (log ends %v)", got.LogEnd[2], got.LogEnd)
+	}
+}
+
+// A topic watched after some ticks joins the shared fetch's requests,
+// which are otherwise the same from tick to tick.
+func TestSharedFetchFollowsWatches(t *testing.T) {
+	f := seedLagCluster(t)
+	c := newTestCluster(t, f, nil)
+	defer c.WatchGroup("mm-b", "payments")()
+	ctx := testCtx(t)
+	src := c.Source("mm-b")
+	for i := range 2 {
+		if _, err := src.Collect(ctx, tickAt(i), "payments"); err != nil {
+			t.Fatalf("Collect payments tick %d: %v", i, err)
+		}
+	}
+	unwatchOrders := c.WatchGroup("mm-b", "orders-v2")
+	defer unwatchOrders()
+	got, err := src.Collect(ctx, tickAt(2), "orders-v2")
+	if err != nil {
+		t.Fatalf("Collect orders-v2: %v", err)
+	}
+	if want := []int64{2, U, 0}; !slices.Equal(got.Lags, want) {
+		t.Errorf("lags = %v, want %v", got.Lags, want)
+	}
+	if st := c.Stats(); st.SoloFetches != 0 {
+		t.Errorf("solo fetches = %d, want 0 (the topic was in the shared fetch)", st.SoloFetches)
+	}
+
+	// Unwatched, then watched again while the partition map (which still
+	// has it) stays the same: the requests follow the watches, not the map.
+	unwatchOrders()
+	if _, err := src.Collect(ctx, tickAt(3), "payments"); err != nil {
+		t.Fatalf("Collect payments tick 3: %v", err)
+	}
+	defer c.Watch("orders-v2")()
+	ends, err := c.LogEndOffsets(ctx, tickAt(4), "orders-v2")
+	if err != nil {
+		t.Fatalf("LogEndOffsets tick 4: %v", err)
+	}
+	if want := []int64{3, 0, 8}; !slices.Equal(ends, want) {
+		t.Errorf("log ends once watched again = %v, want %v", ends, want)
+	}
 }
 
 // answerListOffsets builds a ListOffsets answer with code on every
