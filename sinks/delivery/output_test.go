@@ -475,3 +475,48 @@ func TestRefusedLogBounded(t *testing.T) {
 		t.Errorf("%d refused documents logged one by one, want 10:\n%s", n, logs.String())
 	}
 }
+
+// TestBodiesIntact: documents written one or a few at a time from many
+// goroutines, as the workers of a tick do, arrive with exactly the body and id each
+// encodes to, across the many chunks their batch's bodies take.
+func TestBodiesIntact(t *testing.T) {
+	mem := &memWriter{got: map[string][]byte{}}
+	r := startWriter(t, mem, fastOptions(t.TempDir()), &logBuf{}, nil)
+	const writers, perWriter = 8, 500
+	want := map[string][]byte{}
+	var all [][]pipeline.Doc
+	for w := range writers {
+		docs := tick(w, perWriter)
+		for i := range docs {
+			docs[i].Lags = []int64{int64(i), int64(w), 1 << 40, 7, 8, 9, 10, 11}
+			want[docs[i].ID()] = docs[i].AppendJSON(nil)
+		}
+		all = append(all, docs)
+	}
+	var wg sync.WaitGroup
+	for w, docs := range all {
+		per := 1 + w%2*6 // one document a write, or seven
+		wg.Go(func() {
+			for i := 0; i < len(docs); i += per {
+				some := docs[i:min(i+per, len(docs))]
+				if err := r.out.Write(context.Background(), some); err != nil {
+					t.Error(err)
+					return
+				}
+				clear(some) // the caller reuses what it wrote
+			}
+		})
+	}
+	wg.Wait()
+	r.close(t)
+	mem.mu.Lock()
+	defer mem.mu.Unlock()
+	if len(mem.got) != len(want) {
+		t.Fatalf("delivered %d documents, want %d", len(mem.got), len(want))
+	}
+	for id, body := range want {
+		if got := mem.got[id]; !bytes.Equal(got, body) {
+			t.Fatalf("document %s arrived as %s, want %s", id, got, body)
+		}
+	}
+}
