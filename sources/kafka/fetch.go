@@ -213,7 +213,7 @@ func (c *Cluster) fetch(ctx context.Context, now time.Time, set fetchSet) (*snap
 	var gmu sync.Mutex
 	for g, topics := range set.groups {
 		wg.Go(func() {
-			res := c.fetchGroup(ctx, md, g, topics)
+			res := c.fetchGroup(ctx, md, g, topics, set.ver)
 			gmu.Lock()
 			snap.groups[g] = res
 			gmu.Unlock()
@@ -287,9 +287,10 @@ func (c *Cluster) newTopicEnds(md *metadataSnapshot, t string, pending map[strin
 // requestPlan is the shared fetch's ListOffsets requests for one partition
 // map and one watch set (the Cluster keeps the last one).
 type requestPlan struct {
-	md   *metadataSnapshot
-	set  uint64 // fetchSet.ver
-	reqs map[int32]*listoffsets.Request
+	md     *metadataSnapshot
+	set    uint64 // fetchSet.ver
+	reqs   map[int32]*listoffsets.Request
+	groups map[string]*groupFetch // each checks its own md and set
 }
 
 // plannedRequests returns the kept requests when they are for md and set;
@@ -310,7 +311,12 @@ func (c *Cluster) plannedRequests(md *metadataSnapshot, set fetchSet) map[int32]
 // They are only read from then on.
 func (c *Cluster) keepPlan(md *metadataSnapshot, set fetchSet, reqs map[int32]*listoffsets.Request) {
 	c.mu.Lock()
-	c.plan = requestPlan{md: md, set: set.ver, reqs: reqs}
+	c.plan.md, c.plan.set, c.plan.reqs = md, set.ver, reqs
+	for g, gp := range c.plan.groups {
+		if gp.md != md || gp.ver != set.ver {
+			delete(c.plan.groups, g) // made again if still watched
+		}
+	}
 	c.mu.Unlock()
 }
 
@@ -445,26 +451,21 @@ func (c *Cluster) listEnds(ctx context.Context, md *metadataSnapshot, snap *snap
 // fetchGroup reads the committed offsets of group for topics with one
 // OffsetFetch request to its coordinator (plus FindCoordinator when the
 // coordinator is unknown or has moved).
-func (c *Cluster) fetchGroup(ctx context.Context, md *metadataSnapshot, group string, topics []string) *groupOffsets {
-	g := &groupOffsets{
-		want:    make(map[string]bool, len(topics)),
-		offsets: make(map[string][]int64, len(topics)),
+//
+// ver is the watch set's (fetchSet.ver; 0 for another set): while it and
+// md stay the same, the request and the topics it covers are those of the
+// previous tick, and only the offsets are new.
+func (c *Cluster) fetchGroup(ctx context.Context, md *metadataSnapshot, group string, topics []string, ver uint64) *groupOffsets {
+	gp := c.groupPlan(md, group, topics, ver)
+	req := gp.req
+	g := &groupOffsets{want: gp.want, offsets: make(map[string][]int64, len(req.Topics))}
+	slab := make([]int64, gp.partitions)
+	for i := range slab {
+		slab[i] = -1
 	}
-	req := &offsetfetch.Request{GroupID: group}
-	for _, t := range topics {
-		g.want[t] = true
-		leaders, ok := md.leaders[t]
-		if !ok {
-			continue // topic not found: reported by its topicEnds
-		}
-		offs := make([]int64, len(leaders))
-		parts := make([]int32, len(leaders))
-		for p := range offs {
-			offs[p] = -1
-			parts[p] = int32(p)
-		}
-		g.offsets[t] = offs
-		req.Topics = append(req.Topics, offsetfetch.RequestTopic{Name: t, PartitionIndexes: parts})
+	for _, t := range req.Topics {
+		n := len(t.PartitionIndexes)
+		g.offsets[t.Name], slab = slab[:n:n], slab[n:]
 	}
 	if len(req.Topics) == 0 {
 		return g
@@ -595,6 +596,52 @@ func (c *Cluster) findCoordinator(ctx context.Context, md *metadataSnapshot, gro
 	c.coords[group] = addr
 	c.mu.Unlock()
 	return addr, nil
+}
+
+// groupFetch is one group's OffsetFetch request for a partition map and a
+// watch set, and the topics it covers; only read once made.
+type groupFetch struct {
+	md         *metadataSnapshot
+	ver        uint64
+	req        *offsetfetch.Request
+	want       map[string]bool // the topics the fetch covers
+	partitions int             // in req
+}
+
+// groupPlan returns group's request for md and topics, the kept one when
+// it is for the same partition map and watch set.
+func (c *Cluster) groupPlan(md *metadataSnapshot, group string, topics []string, ver uint64) *groupFetch {
+	if ver != 0 {
+		c.mu.Lock()
+		gp := c.plan.groups[group]
+		c.mu.Unlock()
+		if gp != nil && gp.md == md && gp.ver == ver {
+			return gp
+		}
+	}
+	gp := &groupFetch{md: md, ver: ver, req: &offsetfetch.Request{GroupID: group}, want: make(map[string]bool, len(topics))}
+	for _, t := range topics {
+		gp.want[t] = true
+		leaders, ok := md.leaders[t]
+		if !ok {
+			continue // topic not found: reported by its topicEnds
+		}
+		parts := make([]int32, len(leaders))
+		for p := range parts {
+			parts[p] = int32(p)
+		}
+		gp.partitions += len(parts)
+		gp.req.Topics = append(gp.req.Topics, offsetfetch.RequestTopic{Name: t, PartitionIndexes: parts})
+	}
+	if ver != 0 {
+		c.mu.Lock()
+		if c.plan.groups == nil {
+			c.plan.groups = map[string]*groupFetch{}
+		}
+		c.plan.groups[group] = gp
+		c.mu.Unlock()
+	}
+	return gp
 }
 
 // resetOffsets marks every committed offset unknown again.
