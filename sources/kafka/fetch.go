@@ -197,8 +197,12 @@ func (c *Cluster) fetch(ctx context.Context, now time.Time, set fetchSet) (*snap
 	if reqs == nil {
 		pending = make(map[string][]int32)
 	}
-	for _, t := range set.topics {
-		snap.topics[t] = c.newTopicEnds(md, t, pending)
+	// The topics' results and their offsets come from a few large
+	// allocations, not two per topic.
+	tes := make([]topicEnds, len(set.topics))
+	var ends int64Chunks
+	for i, t := range set.topics {
+		snap.topics[t] = c.newTopicEnds(md, t, pending, &tes[i], &ends)
 	}
 	var retry map[string][]int32
 	var lerr error
@@ -258,7 +262,8 @@ func (c *Cluster) topicNotFound(topic string) error {
 }
 
 // newTopicEnds prepares the result of one topic and queues its partitions.
-func (c *Cluster) newTopicEnds(md *metadataSnapshot, t string, pending map[string][]int32) *topicEnds {
+// te is where to make it, ends what its offsets are taken from.
+func (c *Cluster) newTopicEnds(md *metadataSnapshot, t string, pending map[string][]int32, te *topicEnds, ends *int64Chunks) *topicEnds {
 	switch {
 	case md.missing[t]:
 		return &topicEnds{err: c.topicNotFound(t)}
@@ -270,7 +275,7 @@ func (c *Cluster) newTopicEnds(md *metadataSnapshot, t string, pending map[strin
 		// Only when a refresh failed and the old map predates the topic.
 		return &topicEnds{err: fmt.Errorf("topic %q on cluster %q: no metadata yet", t, c.cfg.Name)}
 	}
-	te := &topicEnds{ends: make([]int64, len(leaders))}
+	te.ends = ends.take(len(leaders))
 	for p := range te.ends {
 		te.ends[p] = -1
 	}
@@ -282,6 +287,18 @@ func (c *Cluster) newTopicEnds(md *metadataSnapshot, t string, pending map[strin
 		pending[t] = parts
 	}
 	return te
+}
+
+// int64Chunks hands out slices of larger allocations.
+type int64Chunks struct{ free []int64 }
+
+func (a *int64Chunks) take(n int) []int64 {
+	if len(a.free) < n {
+		a.free = make([]int64, max(n, 4096))
+	}
+	s := a.free[:n:n]
+	a.free = a.free[n:]
+	return s
 }
 
 // requestPlan is the shared fetch's ListOffsets requests for one partition
