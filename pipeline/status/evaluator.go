@@ -138,25 +138,16 @@ type bound struct {
 func (b *bound) Process(tick time.Time, target pipeline.Target, s pipeline.Sample, doc *pipeline.Doc) {
 	e := b.e
 	e.maybeSweep(tick)
-	var ts TopicStatus
 	for {
 		if b.ts == nil {
 			b.ts = e.state(target)
 		}
-		var ok bool
-		if ts, ok = b.ts.observe(tick, target, s); ok {
+		if b.ts.observe(tick, &target, &s, doc) {
 			break
 		}
 		b.ts = nil
 	}
 	e.gen.Add(1)
-	if ts.Status != Unknown {
-		doc.Status = ts.Status.String()
-	}
-	if ts.HasTimeLag {
-		doc.MaxTimeLag = math.Round(ts.MaxTimeLag.Seconds()*1000) / 1000
-		doc.HasTimeLag = true
-	}
 }
 
 // sweepEvery is how often, in tick time, topics not seen for three
@@ -195,13 +186,15 @@ func (e *Evaluator) state(target pipeline.Target) *topicState {
 	return ts
 }
 
-// observe records a sample and returns the topic's judgement; false when
-// the state was dropped from the evaluator meanwhile.
-func (ts *topicState) observe(tick time.Time, target pipeline.Target, s pipeline.Sample) (TopicStatus, bool) {
+// observe records a sample and sets the topic's judgement in ts.last and
+// doc; false when the state was dropped from the evaluator meanwhile.
+// Everything is passed and kept by reference: this runs under each topic's
+// worker at every tick, so its frame is part of 10,000 goroutine stacks.
+func (ts *topicState) observe(tick time.Time, target *pipeline.Target, s *pipeline.Sample, doc *pipeline.Doc) bool {
 	ts.mu.Lock()
 	defer ts.mu.Unlock()
 	if ts.gone {
-		return TopicStatus{}, false
+		return false
 	}
 	ts.seenAt = tick
 	n := len(s.Lags)
@@ -210,7 +203,8 @@ func (ts *topicState) observe(tick time.Time, target pipeline.Target, s pipeline
 		copy(grown, ts.parts)
 		ts.parts = grown
 	}
-	out := TopicStatus{Target: target, At: tick, Partitions: make([]Result, n)}
+	ts.last = TopicStatus{Target: *target, At: tick, Partitions: make([]Result, n)}
+	out := &ts.last
 	for p := range n {
 		o := Observation{At: tick, Committed: s.CommittedAt(p), LogEnd: s.LogEndAt(p), Members: members(s.Members, p)}
 		if s.Committed == nil {
@@ -236,8 +230,14 @@ func (ts *topicState) observe(tick time.Time, target pipeline.Target, s pipeline
 	ts.history[ts.hnext] = out.TotalLag
 	ts.hnext = (ts.hnext + 1) % HistoryLen
 	ts.hlen = min(ts.hlen+1, HistoryLen)
-	ts.last = out
-	return out, true
+	if out.Status != Unknown {
+		doc.Status = out.Status.String()
+	}
+	if out.HasTimeLag {
+		doc.MaxTimeLag = math.Round(out.MaxTimeLag.Seconds()*1000) / 1000
+		doc.HasTimeLag = true
+	}
+	return true
 }
 
 // historyLocked copies the ring, oldest first.
