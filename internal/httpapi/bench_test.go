@@ -215,13 +215,7 @@ func (c naiveCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		ch <- prometheus.MustNewConstMetric(naiveDescs["lagship_topic_lag"], prometheus.GaugeValue, float64(t.TotalLag), tg.Mirror, tg.Cluster, tg.Group, tg.Topic)
 		if t.Status != status.Unknown {
-			for _, st := range statuses {
-				v := 0.0
-				if st == t.Status {
-					v = 1
-				}
-				ch <- prometheus.MustNewConstMetric(naiveDescs["lagship_topic_status"], prometheus.GaugeValue, v, tg.Mirror, tg.Cluster, tg.Group, tg.Topic, st.String())
-			}
+			ch <- prometheus.MustNewConstMetric(naiveDescs["lagship_topic_status"], prometheus.GaugeValue, 1, tg.Mirror, tg.Cluster, tg.Group, tg.Topic, t.Status.String())
 		}
 	}
 }

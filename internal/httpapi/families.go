@@ -30,8 +30,6 @@ type families struct {
 	b   *builder // nil: a fresh one
 }
 
-var statuses = []status.Status{status.OK, status.WARN, status.ERR, status.REWIND, status.STALL, status.STOP}
-
 var _ prometheus.Gatherer = families{}
 
 // builder holds what building the families allocates, so that a scrape
@@ -160,7 +158,7 @@ func (g families) Gather() ([]*dto.MetricFamily, error) {
 	tl := b.family(1, "lagship_partition_time_lag_seconds", "Estimated seconds since the next record to mirror was appended to the source partition (no series while unknown).")
 	com := b.family(2, "lagship_partition_committed_offset", "The group's committed offset on the partition at the last tick.")
 	end := b.family(3, "lagship_partition_log_end_offset", "The partition's log-end offset at the last tick.")
-	st := b.family(4, "lagship_topic_status", "1 for the topic's current status; every other status of a judged topic is 0 (no series while unknown).")
+	st := b.family(4, "lagship_topic_status", "Always 1, with the topic's current status as the status label; the other statuses have no series (nor has a topic while unknown).")
 	tlag := b.family(5, "lagship_topic_lag", "Total lag of the topic over partitions with a known lag.")
 	keLag := b.family(6, "kafka_consumergroup_lag", "Current approximate lag of a consumer group at topic/partition (kafka_exporter compatible).")
 	keSum := b.family(7, "kafka_consumergroup_lag_sum", "Current approximate lag of a consumer group at topic for all partitions (kafka_exporter compatible).")
@@ -208,13 +206,10 @@ func (g families) Gather() ([]*dto.MetricFamily, error) {
 			keSum.add(float64(t.TotalLag), cg, to)
 		}
 		if t.Status != status.Unknown {
-			for _, s := range statuses {
-				v := 0.0
-				if s == t.Status {
-					v = 1
-				}
-				st.add(v, cl, gr, mi, lp("status", s.String()), to)
-			}
+			// Only the current status has a series: the five others
+			// would be zeros encoded at every tick (a sixth of the
+			// series), and a change of status ends the old series.
+			st.add(1, cl, gr, mi, lp("status", t.Status.String()), to)
 		}
 	}
 	b.forget(lookups)
