@@ -2,7 +2,8 @@ package status
 
 import (
 	"math"
-	"sort"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -288,14 +289,28 @@ func (e *Evaluator) Snapshot() []TopicStatus { return e.snapshot(true) }
 func (e *Evaluator) Latest() []TopicStatus { return e.snapshot(false) }
 
 func (e *Evaluator) snapshot(history bool) []TopicStatus {
+	// The states are sorted by their keys (the target's mirror and
+	// topic) before their judgements are copied: swapping pointers is
+	// cheaper than swapping judgements.
+	type keyed struct {
+		k  topicKey
+		ts *topicState
+	}
 	e.mu.Lock()
-	states := make([]*topicState, 0, len(e.topics))
-	for _, ts := range e.topics {
-		states = append(states, ts)
+	states := make([]keyed, 0, len(e.topics))
+	for k, ts := range e.topics {
+		states = append(states, keyed{k, ts})
 	}
 	e.mu.Unlock()
+	slices.SortFunc(states, func(a, b keyed) int {
+		if c := strings.Compare(a.k.mirror, b.k.mirror); c != 0 {
+			return c
+		}
+		return strings.Compare(a.k.topic, b.k.topic)
+	})
 	out := make([]TopicStatus, 0, len(states))
-	for _, ts := range states {
+	for _, s := range states {
+		ts := s.ts
 		ts.mu.Lock()
 		if !ts.last.At.IsZero() {
 			last := ts.last
@@ -306,12 +321,6 @@ func (e *Evaluator) snapshot(history bool) []TopicStatus {
 		}
 		ts.mu.Unlock()
 	}
-	sort.Slice(out, func(i, j int) bool {
-		if out[i].Target.Mirror != out[j].Target.Mirror {
-			return out[i].Target.Mirror < out[j].Target.Mirror
-		}
-		return out[i].Target.Topic < out[j].Target.Topic
-	})
 	return out
 }
 
