@@ -12,6 +12,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 
+	"github.com/lagship/lagship/pipeline"
 	"github.com/lagship/lagship/pipeline/status"
 )
 
@@ -38,42 +39,85 @@ var _ prometheus.Gatherer = families{}
 // lock, and keeps it only while the exposition is small enough to be
 // cached). The families it returns are valid until its next build.
 type builder struct {
-	lp    pairs
-	build uint64 // counts builds, to forget label pairs no longer used
-	sl    slab
-	fams  []*dto.MetricFamily
+	lp     pairs
+	topics map[topicKey]*topicPairs // each topic's pairs, one lookup a topic
+	parts  []*dto.LabelPair         // partition="0", "1"...
+	build  uint64                   // counts builds, to forget topics no longer shown
+	sl     slab
+	fams   []*dto.MetricFamily
 }
 
-// pairs caches label pairs so that series share them.
-type pairs map[[2]string]*pairEntry
+// pairs caches label pairs so that series and topics share them.
+type pairs map[[2]string]*dto.LabelPair
 
-type pairEntry struct {
-	lp   *dto.LabelPair
-	used uint64 // the build that last used it
+type topicKey struct{ cluster, group, mirror, topic string }
+
+// topicPairs are a topic's label pairs (status: the one of its last
+// status).
+type topicPairs struct {
+	cl, gr, mi, to, cg *dto.LabelPair
+	st                 *dto.LabelPair
+	status             status.Status
+	used               uint64 // the build that last showed the topic
 }
 
 func (b *builder) pair(name, value string) *dto.LabelPair {
-	if e, ok := b.lp[[2]string{name, value}]; ok {
-		e.used = b.build
-		return e.lp
+	if lp, ok := b.lp[[2]string{name, value}]; ok {
+		return lp
 	}
 	k := &[2]string{name, value}
 	lp := &dto.LabelPair{Name: &k[0], Value: &k[1]}
-	b.lp[*k] = &pairEntry{lp: lp, used: b.build}
+	b.lp[*k] = lp
 	return lp
 }
 
-// forget drops the label pairs the last build did not use once the map
-// holds more than twice as many pairs as the build looked up (topics
-// removed from the config), so that it stays proportional to the config.
-func (b *builder) forget(lookups int) {
-	if len(b.lp) <= 2*lookups {
+// topic returns the target's label pairs, with the status pair of st.
+func (b *builder) topic(tg pipeline.Target, st status.Status) *topicPairs {
+	k := topicKey{tg.Cluster, tg.Group, tg.Mirror, tg.Topic}
+	t := b.topics[k]
+	if t == nil {
+		t = &topicPairs{
+			cl: b.pair("cluster", tg.Cluster), gr: b.pair("group", tg.Group), mi: b.pair("mirror", tg.Mirror),
+			to: b.pair("topic", tg.Topic), cg: b.pair("consumergroup", tg.Group),
+		}
+		b.topics[k] = t
+	}
+	if t.st == nil || t.status != st {
+		t.st, t.status = b.pair("status", st.String()), st
+	}
+	t.used = b.build
+	return t
+}
+
+// partition returns the pair partition="p".
+func (b *builder) partition(p int) *dto.LabelPair {
+	for len(b.parts) <= p {
+		b.parts = append(b.parts, b.pair("partition", strconv.Itoa(len(b.parts))))
+	}
+	return b.parts[p]
+}
+
+// forget drops the topics the last build did not show once the builder
+// holds more than twice as many as it showed (topics removed from the
+// config), and the label pairs only they used, so that the builder stays
+// proportional to the config.
+func (b *builder) forget(shown int) {
+	if len(b.topics) <= 2*shown {
 		return
 	}
-	for k, e := range b.lp {
-		if e.used != b.build {
-			delete(b.lp, k)
+	b.lp = pairs{}
+	keep := func(lp *dto.LabelPair) { b.lp[[2]string{lp.GetName(), lp.GetValue()}] = lp }
+	for k, t := range b.topics {
+		if t.used != b.build {
+			delete(b.topics, k)
+			continue
 		}
+		for _, lp := range []*dto.LabelPair{t.cl, t.gr, t.mi, t.to, t.cg, t.st} {
+			keep(lp)
+		}
+	}
+	for _, lp := range b.parts {
+		keep(lp)
 	}
 }
 
@@ -112,10 +156,21 @@ func (s *slab) metric(v float64, labels []*dto.LabelPair) *dto.Metric {
 	s.i++
 	l := c.ls[s.li : s.li+len(labels) : s.li+len(labels)]
 	s.li += len(labels)
-	copy(l, labels)
 	*val = v
-	*g = dto.Gauge{Value: val}
-	*m = dto.Metric{Label: l, Gauge: g}
+	// A slot mostly holds the same series as at the previous build:
+	// pointers are written only when they change, which spares the
+	// garbage collector's write barriers.
+	for i, lp := range labels {
+		if l[i] != lp {
+			l[i] = lp
+		}
+	}
+	if g.Value != val {
+		*g = dto.Gauge{Value: val}
+	}
+	if m.Gauge != g || len(m.Label) != len(l) || cap(m.Label) != cap(l) || (len(l) > 0 && &m.Label[0] != &l[0]) {
+		*m = dto.Metric{Label: l, Gauge: g}
+	}
 	return m
 }
 
@@ -147,13 +202,11 @@ func (g families) Gather() ([]*dto.MetricFamily, error) {
 		b = &builder{}
 	}
 	if b.lp == nil {
-		b.lp = pairs{}
+		b.lp, b.topics = pairs{}, map[topicKey]*topicPairs{}
 	}
 	b.build++
 	b.sl.reset()
 	compat := g.srv.settings.KafkaExporterCompat
-	lookups := 0 // at least the number of distinct pairs in use
-	lp := func(name, value string) *dto.LabelPair { lookups++; return b.pair(name, value) }
 	lag := b.family(0, "lagship_partition_lag", "Messages the mirror is behind on the partition, at the last tick (no series while unknown).")
 	tl := b.family(1, "lagship_partition_time_lag_seconds", "Estimated seconds since the next record to mirror was appended to the source partition (no series while unknown).")
 	com := b.family(2, "lagship_partition_committed_offset", "The group's committed offset on the partition at the last tick.")
@@ -166,12 +219,13 @@ func (g families) Gather() ([]*dto.MetricFamily, error) {
 	keTop := b.family(9, "kafka_topic_partition_current_offset", "Current offset of a broker at topic/partition (kafka_exporter compatible).")
 	topicSeen := map[[2]string]bool{}
 	var labels [5]*dto.LabelPair
-	for _, t := range g.srv.latest() {
+	topics := g.srv.latest()
+	for _, t := range topics {
 		tg := t.Target
-		cl, gr, mi, to := lp("cluster", tg.Cluster), lp("group", tg.Group), lp("mirror", tg.Mirror), lp("topic", tg.Topic)
-		cg := lp("consumergroup", tg.Group)
+		tp := b.topic(tg, t.Status)
+		cl, gr, mi, to, cg := tp.cl, tp.gr, tp.mi, tp.to, tp.cg
 		for p, r := range t.Partitions {
-			pa := lp("partition", strconv.Itoa(p))
+			pa := b.partition(p)
 			labels = [5]*dto.LabelPair{cl, gr, mi, pa, to}
 			if r.Lag >= 0 {
 				lag.add(float64(r.Lag), labels[:]...)
@@ -209,10 +263,10 @@ func (g families) Gather() ([]*dto.MetricFamily, error) {
 			// Only the current status has a series: the five others
 			// would be zeros encoded at every tick (a sixth of the
 			// series), and a change of status ends the old series.
-			st.add(1, cl, gr, mi, lp("status", t.Status.String()), to)
+			st.add(1, cl, gr, mi, tp.st, to)
 		}
 	}
-	b.forget(lookups)
+	b.forget(len(topics))
 	out := []*dto.MetricFamily{lag.mf, tl.mf, com.mf, end.mf, st.mf, tlag.mf}
 	if compat {
 		out = append(out, keLag.mf, keSum.mf, keCur.mf, keTop.mf)
