@@ -19,6 +19,10 @@ type Evaluator struct {
 	def    Rules
 	rules  map[string]Rules // per mirror, when it differs from def
 	topics map[topicKey]*topicState
+	// order is topics sorted by key, for snapshots; nil when topics
+	// changed since. A new order is a new slice: a snapshot reads its
+	// copy without the lock.
+	order []keyedState
 	// sweepAt is the tick (Unix nanoseconds) from which the next Process
 	// drops the topics not seen for three windows.
 	sweepAt atomic.Int64
@@ -29,6 +33,11 @@ type Evaluator struct {
 }
 
 type topicKey struct{ mirror, topic string }
+
+type keyedState struct {
+	k  topicKey
+	ts *topicState
+}
 
 type topicState struct {
 	mu      sync.Mutex
@@ -98,6 +107,7 @@ func (e *Evaluator) dropLocked(k topicKey, ts *topicState) {
 	ts.gone = true
 	ts.mu.Unlock()
 	delete(e.topics, k)
+	e.order = nil
 }
 
 // Forget drops a topic's state at once (its collection moved to another
@@ -183,6 +193,7 @@ func (e *Evaluator) state(target pipeline.Target) *topicState {
 		}
 		ts = &topicState{rules: r}
 		e.topics[k] = ts
+		e.order = nil
 	}
 	return ts
 }
@@ -289,25 +300,25 @@ func (e *Evaluator) Snapshot() []TopicStatus { return e.snapshot(true) }
 func (e *Evaluator) Latest() []TopicStatus { return e.snapshot(false) }
 
 func (e *Evaluator) snapshot(history bool) []TopicStatus {
-	// The states are sorted by their keys (the target's mirror and
-	// topic) before their judgements are copied: swapping pointers is
-	// cheaper than swapping judgements.
-	type keyed struct {
-		k  topicKey
-		ts *topicState
-	}
+	// The states are kept sorted by their keys (the target's mirror and
+	// topic) while the set of topics does not change, rather than their
+	// judgements sorted at every snapshot.
 	e.mu.Lock()
-	states := make([]keyed, 0, len(e.topics))
-	for k, ts := range e.topics {
-		states = append(states, keyed{k, ts})
-	}
-	e.mu.Unlock()
-	slices.SortFunc(states, func(a, b keyed) int {
-		if c := strings.Compare(a.k.mirror, b.k.mirror); c != 0 {
-			return c
+	if e.order == nil {
+		order := make([]keyedState, 0, len(e.topics))
+		for k, ts := range e.topics {
+			order = append(order, keyedState{k, ts})
 		}
-		return strings.Compare(a.k.topic, b.k.topic)
-	})
+		slices.SortFunc(order, func(a, b keyedState) int {
+			if c := strings.Compare(a.k.mirror, b.k.mirror); c != 0 {
+				return c
+			}
+			return strings.Compare(a.k.topic, b.k.topic)
+		})
+		e.order = order
+	}
+	states := e.order
+	e.mu.Unlock()
 	out := make([]TopicStatus, 0, len(states))
 	for _, s := range states {
 		ts := s.ts
