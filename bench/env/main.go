@@ -9,10 +9,12 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -77,6 +79,12 @@ func run(nTopics, nParts, nBrokers int, interval, dir string) error {
 
 	es := esfake.New()
 	defer es.Close()
+	var bulkBytes atomic.Int64 // bodies of _bulk requests, as sent
+	es.OnRequest(func(endpoint string, r *http.Request) {
+		if endpoint == esfake.EndpointBulk && r.ContentLength > 0 {
+			bulkBytes.Add(r.ContentLength)
+		}
+	})
 
 	cfgPath := filepath.Join(dir, "lagship.yaml")
 	f, err := os.Create(cfgPath)
@@ -104,6 +112,13 @@ func run(nTopics, nParts, nBrokers int, interval, dir string) error {
 	<-sig
 	mu.Lock()
 	defer mu.Unlock()
-	docs := len(es.DocIDs("consumer_lag"))
-	return json.NewEncoder(os.Stdout).Encode(map[string]any{"kafka_requests": counts, "es_bulk_requests": es.Requests(esfake.EndpointBulk), "documents": docs})
+	stored := es.Docs("consumer_lag")
+	source := 0
+	for _, d := range stored {
+		source += len(d)
+	}
+	return json.NewEncoder(os.Stdout).Encode(map[string]any{
+		"kafka_requests": counts, "es_bulk_requests": es.Requests(esfake.EndpointBulk), "documents": len(stored),
+		"es_bulk_bytes": bulkBytes.Load(), "document_source_bytes": source,
+	})
 }
