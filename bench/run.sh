@@ -61,7 +61,7 @@ wait "$envpid" || true
 
 cpu=$(awk -v u="$utime" -v s="$stime" -v hz="$hz" 'BEGIN {printf "%.2f", (u+s)/hz}')
 echo "layout: $topics topics x $parts partitions, 3 brokers, 1 group, interval ${INTERVAL:-1s}, ${secs}s of lagship run"
-echo "agent CPU (user+sys): ${cpu} s"
+echo "agent CPU (user+sys): ${cpu} s ($(awk -v u="$utime" -v s="$stime" -v hz="$hz" 'BEGIN {printf "user %.2f s, sys %.2f s", u/hz, s/hz}'))"
 [ "${SCRAPE:-0}" = 1 ] && echo "scrapes of /metrics answered: $scrapes"
 echo "agent peak RSS (VmHWM): $((peak_kb / 1024)) MiB"
 [ -n "$mem" ] && echo "agent memory at the end: $mem"
@@ -74,7 +74,7 @@ k = d["kafka_requests"]; total = sum(k.values())
 print(f"Kafka requests per tick: {total/ticks:.2f} (ListOffsets {k.get('ListOffsets',0)/ticks:.2f}, OffsetFetch {k.get('OffsetFetch',0)/ticks:.2f}, Metadata {k.get('Metadata',0)/ticks:.2f})")
 print(f"documents per tick: {d['documents']/ticks:.1f}, _bulk requests per tick: {d['es_bulk_requests']/ticks:.2f}")
 if d['documents']:
-    print(f"bytes per document: {d['document_source_bytes']/d['documents']:.0f} B of _source, {d['es_bulk_bytes']/d['documents']:.0f} B of _bulk body (with its action line)")
+    print(f"bytes per document: {d['document_source_bytes']/d['documents']:.0f} B of _source, {d['es_bulk_bytes']/d['documents']:.0f} B of gzip-compressed _bulk body (with its action line)")
 PY
 if [ -s "$work/lagship.err" ]; then echo "agent warnings:"; head -5 "$work/lagship.err"; fi
 if [ -n "${PROFILE:-}" ]; then
