@@ -215,7 +215,14 @@ func (ts *topicState) observe(tick time.Time, target *pipeline.Target, s *pipeli
 		copy(grown, ts.parts)
 		ts.parts = grown
 	}
-	ts.last = TopicStatus{Target: *target, At: tick, Partitions: make([]Result, n)}
+	// The partitions' results are written over the previous tick's: a
+	// snapshot copies them (at a scrape), rather than every tick allocating
+	// them anew.
+	parts := ts.last.Partitions
+	if cap(parts) < n {
+		parts = make([]Result, n)
+	}
+	ts.last = TopicStatus{Target: *target, At: tick, Partitions: parts[:n]}
 	out := &ts.last
 	for p := range n {
 		o := Observation{At: tick, Committed: s.CommittedAt(p), LogEnd: s.LogEndAt(p), Members: members(s.Members, p)}
@@ -320,11 +327,27 @@ func (e *Evaluator) snapshot(history bool) []TopicStatus {
 	states := e.order
 	e.mu.Unlock()
 	out := make([]TopicStatus, 0, len(states))
+	// The partitions are copied, into one allocation for the snapshot's
+	// topics (sized first; a topic that grew meanwhile gets its own): a
+	// topic's state reuses its own from tick to tick.
+	total := 0
+	for _, s := range states {
+		s.ts.mu.Lock()
+		total += len(s.ts.last.Partitions)
+		s.ts.mu.Unlock()
+	}
+	slab := make([]Result, total)
 	for _, s := range states {
 		ts := s.ts
 		ts.mu.Lock()
 		if !ts.last.At.IsZero() {
 			last := ts.last
+			n := len(last.Partitions)
+			if len(slab) < n {
+				slab = make([]Result, n)
+			}
+			last.Partitions, slab = slab[:n:n], slab[n:]
+			copy(last.Partitions, ts.last.Partitions)
 			if history {
 				last.History = ts.historyLocked()
 			}
