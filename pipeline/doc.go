@@ -229,6 +229,9 @@ const hexDigits = "0123456789abcdef"
 
 // appendString appends s as a JSON string. Names are validated upstream, but
 // group names and Kafka error texts are free-form, so escape properly.
+// AppendJSONString appends s to b as a JSON string.
+func AppendJSONString(b []byte, s string) []byte { return appendString(b, s) }
+
 func appendString(b []byte, s string) []byte {
 	b = append(b, '"')
 	start := 0

@@ -21,6 +21,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/lagship/lagship/internal/tlsconfig"
+	"github.com/lagship/lagship/pipeline"
 	"github.com/lagship/lagship/sinks/delivery"
 )
 
@@ -209,12 +210,19 @@ func (s *Sink) Write(ctx context.Context, recs []delivery.Record, res []delivery
 		}
 	}()
 	b := (*bp)[:0]
+	need := 0
+	for _, r := range recs {
+		need += len(r.Body) + len(r.ID) + 24
+	}
+	if cap(b) < need {
+		b = make([]byte, 0, need)
+	}
 	for _, r := range recs {
 		if s.cfg.TSDS {
 			b = append(b, `{"create":{}}`+"\n"...)
 		} else {
 			b = append(b, `{"create":{"_id":`...)
-			b = strconv.AppendQuote(b, r.ID)
+			b = pipeline.AppendJSONString(b, r.ID)
 			b = append(b, "}}\n"...)
 		}
 		b = append(b, r.Body...)
