@@ -359,8 +359,8 @@ func (c *Cluster) countRequest(k protocol.ApiKey) {
 // noteError records err as the latest failure, logging it when it differs
 // from the previous one so a lasting outage logs once.
 func (c *Cluster) noteError(err error) {
-	if err == nil || errors.Is(err, context.Canceled) {
-		return
+	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, ErrClosed) {
+		return // a stop, not a failure of the cluster
 	}
 	msg := err.Error()
 	c.mu.Lock()

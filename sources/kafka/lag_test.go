@@ -3,6 +3,7 @@ package kafka
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"sync/atomic"
 	"testing"
@@ -383,6 +384,13 @@ func TestCollectAfterClose(t *testing.T) {
 	c.Close()
 	if _, err := c.Source("mm-a").Collect(ctx, tickAt(1), "orders"); !errors.Is(err, ErrClosed) {
 		t.Fatalf("Collect after Close: %v, want ErrClosed", err)
+	}
+	// A request that was in flight when the cluster closed fails with
+	// ErrClosed: a stop, which is neither logged nor shown as the
+	// cluster's last error.
+	c.noteError(fmt.Errorf("refreshing metadata: %w", ErrClosed))
+	if st := c.Stats(); st.LastError != "" {
+		t.Errorf("last error after a request cut by Close = %q, want none", st.LastError)
 	}
 }
 
