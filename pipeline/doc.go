@@ -186,7 +186,7 @@ func (d *Doc) AppendJSON(b []byte) []byte {
 	b = append(b, `{"@timestamp":"`...)
 	b = d.Timestamp.UTC().AppendFormat(b, TimestampLayout)
 	b = append(b, `","topic":`...)
-	b = appendString(b, d.Topic)
+	b = AppendJSONString(b, d.Topic)
 	for p, l := range d.Lags {
 		if l < 0 {
 			continue
@@ -197,13 +197,13 @@ func (d *Doc) AppendJSON(b []byte) []byte {
 		b = strconv.AppendInt(b, l, 10)
 	}
 	b = append(b, `,"mirror":`...)
-	b = appendString(b, d.Mirror)
+	b = AppendJSONString(b, d.Mirror)
 	b = append(b, `,"group":`...)
-	b = appendString(b, d.Group)
+	b = AppendJSONString(b, d.Group)
 	b = append(b, `,"cluster":`...)
-	b = appendString(b, d.Cluster)
+	b = AppendJSONString(b, d.Cluster)
 	b = append(b, `,"method":`...)
-	b = appendString(b, d.Method)
+	b = AppendJSONString(b, d.Method)
 	// Without any known lag there are no totals either: a topic the
 	// group has committed nothing on has partition_count only.
 	if total, max, known := d.Summary(); known > 0 {
@@ -216,7 +216,7 @@ func (d *Doc) AppendJSON(b []byte) []byte {
 	b = strconv.AppendInt(b, int64(len(d.Lags)), 10)
 	if d.Status != "" {
 		b = append(b, `,"status":`...)
-		b = appendString(b, d.Status)
+		b = AppendJSONString(b, d.Status)
 	}
 	if d.HasTimeLag {
 		b = append(b, `,"max_time_lag":`...)
@@ -227,12 +227,10 @@ func (d *Doc) AppendJSON(b []byte) []byte {
 
 const hexDigits = "0123456789abcdef"
 
-// appendString appends s as a JSON string. Names are validated upstream, but
-// group names and Kafka error texts are free-form, so escape properly.
-// AppendJSONString appends s to b as a JSON string.
-func AppendJSONString(b []byte, s string) []byte { return appendString(b, s) }
-
-func appendString(b []byte, s string) []byte {
+// AppendJSONString appends s to b as a JSON string. Names are validated
+// upstream, but group names and Kafka error texts are free-form, so escape
+// properly.
+func AppendJSONString(b []byte, s string) []byte {
 	b = append(b, '"')
 	start := 0
 	for i := 0; i < len(s); i++ {
