@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"reflect"
 
+	"maps"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -125,20 +126,30 @@ func commitAtEnds(t *testing.T, kf *kfake.Cluster, topics []string, partitions i
 	}
 }
 
-// kafkaCounter counts the requests the brokers receive, by API.
+// kafkaCounter counts the requests the brokers receive, by API name. A
+// ListOffsets of the group's state topic alone (a new owner reading the
+// notifiers' shared state: kafka-go asks for its first and its last offset
+// in two requests) is counted apart, as stateRead: it is coordination,
+// not collection.
 type kafkaCounter struct {
 	mu sync.Mutex
-	n  map[kmsg.Key]int
+	n  map[string]int
 }
 
+const stateRead = "ListOffsets(state topic)"
+
 func countKafka(kf *kfake.Cluster) *kafkaCounter {
-	c := &kafkaCounter{n: map[kmsg.Key]int{}}
+	c := &kafkaCounter{n: map[string]int{}}
 	for _, k := range []kmsg.Key{kmsg.ListOffsets, kmsg.Metadata, kmsg.OffsetFetch, kmsg.DescribeGroups, kmsg.FindCoordinator, kmsg.ApiVersions,
 		kmsg.JoinGroup, kmsg.SyncGroup, kmsg.Heartbeat, kmsg.LeaveGroup} {
 		kf.ControlKey(int16(k), func(req kmsg.Request) (kmsg.Response, error, bool) {
 			kf.KeepControl()
+			name := kmsg.Key(req.Key()).Name()
+			if lo, ok := req.(*kmsg.ListOffsetsRequest); ok && onlyStateTopic(lo) {
+				name = stateRead
+			}
 			c.mu.Lock()
-			c.n[kmsg.Key(req.Key())]++
+			c.n[name]++
 			c.mu.Unlock()
 			return nil, nil, false
 		})
@@ -146,32 +157,39 @@ func countKafka(kf *kfake.Cluster) *kafkaCounter {
 	return c
 }
 
-func (c *kafkaCounter) snapshot() map[kmsg.Key]int {
+// onlyStateTopic reports whether every topic of req is a group's state
+// topic (<group>.state; the tests' mirrored topics never end so).
+func onlyStateTopic(req *kmsg.ListOffsetsRequest) bool {
+	for _, t := range req.Topics {
+		if !strings.HasSuffix(t.Topic, coord.StateTopic("")) {
+			return false
+		}
+	}
+	return len(req.Topics) > 0
+}
+
+func (c *kafkaCounter) snapshot() map[string]int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	out := make(map[kmsg.Key]int, len(c.n))
-	for k, n := range c.n {
-		out[k] = n
-	}
-	return out
+	return maps.Clone(c.n)
 }
 
 // requestsBetween splits the requests between two snapshots into
 // collection, membership and discovery, and Metadata (refreshed once a
 // minute and on errors), with the count of each API.
-func requestsBetween(before, after map[kmsg.Key]int) (collect, group, meta int, detail []string) {
+func requestsBetween(before, after map[string]int) (collect, group, meta int, detail []string) {
 	for k, n := range after {
 		d := n - before[k]
 		switch {
 		case groupAPIs[k]:
 			group += d
-		case k == kmsg.Metadata:
+		case k == kmsg.Metadata.Name():
 			meta += d
 		default:
 			collect += d
 		}
 		if d > 0 {
-			detail = append(detail, fmt.Sprintf("%s:%d", k.Name(), d))
+			detail = append(detail, fmt.Sprintf("%s:%d", k, d))
 		}
 	}
 	sort.Strings(detail)
@@ -179,10 +197,16 @@ func requestsBetween(before, after map[kmsg.Key]int) (collect, group, meta int, 
 }
 
 // groupAPIs are membership and discovery, not collection: the group's
-// requests, and the coordinator lookups and version handshakes a
-// rebalance or a new connection brings.
-var groupAPIs = map[kmsg.Key]bool{kmsg.JoinGroup: true, kmsg.SyncGroup: true, kmsg.Heartbeat: true, kmsg.LeaveGroup: true,
-	kmsg.FindCoordinator: true, kmsg.ApiVersions: true}
+// requests, the reads of its shared state, and the coordinator lookups and
+// version handshakes a rebalance or a new connection brings.
+var groupAPIs = map[string]bool{}
+
+func init() {
+	for _, k := range []kmsg.Key{kmsg.JoinGroup, kmsg.SyncGroup, kmsg.Heartbeat, kmsg.LeaveGroup, kmsg.FindCoordinator, kmsg.ApiVersions} {
+		groupAPIs[k.Name()] = true
+	}
+	groupAPIs[stateRead] = true
+}
 
 // coordAgent is one in-process agent of a group.
 type coordAgent struct {
