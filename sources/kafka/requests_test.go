@@ -173,3 +173,44 @@ func TestDescribeGroupsPerCoordinator(t *testing.T) {
 		}
 	}
 }
+
+// TestMetadataAsksWatchedAndUnwatched checks that a refresh asks for every
+// watched topic and for the fetch's own topics that are not watched (a
+// topic unwatched while its fetch was under way is still mapped).
+func TestMetadataAsksWatchedAndUnwatched(t *testing.T) {
+	f := newFakeKafka(t, nil)
+	for _, topic := range []string{"a", "b", "c", "d"} {
+		f.createTopic(t, topic, 2)
+	}
+	for _, tc := range []struct {
+		name           string
+		watched, fetch []string
+		want           []string // topics the partition map knows
+	}{
+		{"all watched", []string{"a", "b", "c"}, []string{"b"}, []string{"a", "b", "c"}},
+		{"one unwatched", []string{"a", "c"}, []string{"b", "d"}, []string{"a", "b", "c", "d"}},
+		{"none watched", nil, []string{"d"}, []string{"d"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newTestCluster(t, f, nil)
+			if len(tc.watched) > 0 {
+				c.Watch(tc.watched...)
+			}
+			md, err := c.metadata(testCtx(t), tickAt(0), tc.fetch, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for topic := range md.asked {
+				got = append(got, topic)
+			}
+			slices.Sort(got)
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("refresh asked for %v, want %v", got, tc.want)
+			}
+			if w := c.watchSet().topics; !slices.Equal(w, tc.watched) && !(len(w) == 0 && len(tc.watched) == 0) {
+				t.Errorf("watch set changed to %v, want %v", w, tc.watched)
+			}
+		})
+	}
+}
