@@ -279,13 +279,13 @@ func BenchmarkScrapeParts(b *testing.B) {
 	b.Run("families-gather", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			if _, err := (families{s, &bld}).Gather(); err != nil {
+			if _, err := (families{srv: s, b: &bld}).Gather(); err != nil {
 				b.Fatal(err)
 			}
 		}
 	})
 	b.Run("families-encode", func(b *testing.B) {
-		mfs, _ := families{s, &bld}.Gather()
+		mfs, _ := families{srv: s, b: &bld}.Gather()
 		benchEncode(b, mfs)
 	})
 	b.Run("own-gather", func(b *testing.B) {

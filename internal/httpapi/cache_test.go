@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -134,4 +135,46 @@ func TestMetricsBufferReuse(t *testing.T) {
 	close(stop)
 	wg.Wait()
 
+}
+
+// TestStreamedTextIsTheEncodedText: a partition text too large to hold is
+// streamed one family at a time, and the answer starts with exactly the
+// text encoded in memory (the same families, series and order), followed
+// by the agent's own metrics.
+func TestStreamedTextIsTheEncodedText(t *testing.T) {
+	for _, compat := range []bool{false, true} {
+		off := ""
+		srv, err := New(Settings{Listen: &off, KafkaExporterCompat: compat}, bigAgent(60), slog.New(slog.NewTextHandler(io.Discard, nil)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		parts, held, large, err := srv.partitionText()
+		if err != nil || large != nil {
+			t.Fatalf("encoding in memory: %v, streamed %v", err, large != nil)
+		}
+		want := string(parts)
+		held.release()
+
+		srv.maxCached = len(want) - 1
+		srv.cache.valid = false // as after a tick with the same figures
+		rec := httptest.NewRecorder()
+		srv.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+		got := rec.Body.String()
+		if rec.Header().Get("Content-Length") != "" {
+			t.Errorf("compat %v: the answer has a length, so it was not streamed", compat)
+		}
+		if !strings.HasPrefix(got, want) {
+			i := 0
+			for i < len(want) && i < len(got) && want[i] == got[i] {
+				i++
+			}
+			t.Fatalf("compat %v: streamed text differs at byte %d of %d: %q, want %q", compat, i, len(want), got[i:min(i+80, len(got))], want[i:min(i+80, len(want))])
+		}
+		if rest := got[len(want):]; !strings.HasPrefix(rest, "# HELP ") || !strings.Contains(rest, "go_goroutines") {
+			t.Errorf("compat %v: after the partition text: %.80q", compat, rest)
+		}
+		if srv.cache.size != len(want) {
+			t.Errorf("compat %v: the cache noted %d bytes streamed, want %d", compat, srv.cache.size, len(want))
+		}
+	}
 }

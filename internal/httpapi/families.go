@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bufio"
 	"bytes"
 	"io"
 	"net/http"
@@ -27,9 +28,14 @@ import (
 // prometheus.Gatherer, so tests lint both with client_golang's testutil.
 
 type families struct {
-	srv *Server
-	b   *builder // nil: a fresh one
+	srv    *Server
+	b      *builder             // nil: a fresh one
+	topics []status.TopicStatus // nil: the server's latest
+	only   int                  // 0: every family; i: the i-th alone (from 1 to numFamilies)
 }
+
+// numFamilies is how many families Gather may build.
+const numFamilies = 10
 
 var _ prometheus.Gatherer = families{}
 
@@ -179,8 +185,12 @@ type family struct {
 	slab *slab
 }
 
-// family returns the builder's i-th family, emptied and named.
-func (b *builder) family(i int, name, help string) *family {
+// family returns the builder's i-th family, emptied and named (nil when
+// only another one is built).
+func (g families) family(b *builder, i int, name, help string) *family {
+	if g.only != 0 && g.only != i+1 {
+		return nil
+	}
 	for len(b.fams) <= i {
 		t := dto.MetricType_GAUGE
 		b.fams = append(b.fams, &dto.MetricFamily{Type: &t})
@@ -191,6 +201,9 @@ func (b *builder) family(i int, name, help string) *family {
 }
 
 func (f *family) add(v float64, labels ...*dto.LabelPair) {
+	if f == nil {
+		return
+	}
 	f.mf.Metric = append(f.mf.Metric, f.slab.metric(v, labels))
 }
 
@@ -207,19 +220,22 @@ func (g families) Gather() ([]*dto.MetricFamily, error) {
 	b.build++
 	b.sl.reset()
 	compat := g.srv.settings.KafkaExporterCompat
-	lag := b.family(0, "lagship_partition_lag", "Messages the mirror is behind on the partition, at the last tick (no series while unknown).")
-	tl := b.family(1, "lagship_partition_time_lag_seconds", "Estimated seconds since the next record to mirror was appended to the source partition (no series while unknown).")
-	com := b.family(2, "lagship_partition_committed_offset", "The group's committed offset on the partition at the last tick.")
-	end := b.family(3, "lagship_partition_log_end_offset", "The partition's log-end offset at the last tick.")
-	st := b.family(4, "lagship_topic_status", "Always 1, with the topic's current status as the status label; the other statuses have no series (nor has a topic while unknown).")
-	tlag := b.family(5, "lagship_topic_lag", "Total lag of the topic over partitions with a known lag.")
-	keLag := b.family(6, "kafka_consumergroup_lag", "Current approximate lag of a consumer group at topic/partition (kafka_exporter compatible).")
-	keSum := b.family(7, "kafka_consumergroup_lag_sum", "Current approximate lag of a consumer group at topic for all partitions (kafka_exporter compatible).")
-	keCur := b.family(8, "kafka_consumergroup_current_offset", "Current offset of a consumer group at topic/partition (kafka_exporter compatible).")
-	keTop := b.family(9, "kafka_topic_partition_current_offset", "Current offset of a broker at topic/partition (kafka_exporter compatible).")
+	lag := g.family(b, 0, "lagship_partition_lag", "Messages the mirror is behind on the partition, at the last tick (no series while unknown).")
+	tl := g.family(b, 1, "lagship_partition_time_lag_seconds", "Estimated seconds since the next record to mirror was appended to the source partition (no series while unknown).")
+	com := g.family(b, 2, "lagship_partition_committed_offset", "The group's committed offset on the partition at the last tick.")
+	end := g.family(b, 3, "lagship_partition_log_end_offset", "The partition's log-end offset at the last tick.")
+	st := g.family(b, 4, "lagship_topic_status", "Always 1, with the topic's current status as the status label; the other statuses have no series (nor has a topic while unknown).")
+	tlag := g.family(b, 5, "lagship_topic_lag", "Total lag of the topic over partitions with a known lag.")
+	keLag := g.family(b, 6, "kafka_consumergroup_lag", "Current approximate lag of a consumer group at topic/partition (kafka_exporter compatible).")
+	keSum := g.family(b, 7, "kafka_consumergroup_lag_sum", "Current approximate lag of a consumer group at topic for all partitions (kafka_exporter compatible).")
+	keCur := g.family(b, 8, "kafka_consumergroup_current_offset", "Current offset of a consumer group at topic/partition (kafka_exporter compatible).")
+	keTop := g.family(b, 9, "kafka_topic_partition_current_offset", "Current offset of a broker at topic/partition (kafka_exporter compatible).")
 	topicSeen := map[[2]string]bool{}
 	var labels [5]*dto.LabelPair
-	topics := g.srv.latest()
+	topics := g.topics
+	if topics == nil {
+		topics = g.srv.latest()
+	}
 	for _, t := range topics {
 		tg := t.Target
 		tp := b.topic(tg, t.Status)
@@ -249,7 +265,7 @@ func (g families) Gather() ([]*dto.MetricFamily, error) {
 				// One series per topic partition, even when two mirrors
 				// watch the topic (kafka_exporter has no mirror label).
 				key := [2]string{tg.Topic, pa.GetValue()}
-				if r.LogEnd >= 0 && !topicSeen[key] {
+				if r.LogEnd >= 0 && keTop != nil && !topicSeen[key] {
 					topicSeen[key] = true
 					keTop.add(float64(r.LogEnd), pa, to)
 				}
@@ -267,14 +283,14 @@ func (g families) Gather() ([]*dto.MetricFamily, error) {
 		}
 	}
 	b.forget(len(topics))
-	out := []*dto.MetricFamily{lag.mf, tl.mf, com.mf, end.mf, st.mf, tlag.mf}
+	all := []*family{lag, tl, com, end, st, tlag}
 	if compat {
-		out = append(out, keLag.mf, keSum.mf, keCur.mf, keTop.mf)
+		all = append(all, keLag, keSum, keCur, keTop)
 	}
-	kept := out[:0]
-	for _, mf := range out {
-		if len(mf.Metric) > 0 {
-			kept = append(kept, mf)
+	var kept []*dto.MetricFamily
+	for _, f := range all {
+		if f != nil && len(f.mf.Metric) > 0 {
+			kept = append(kept, f.mf)
 		}
 	}
 	return kept, nil
@@ -285,7 +301,7 @@ func (g families) Gather() ([]*dto.MetricFamily, error) {
 // answers the same figures, so they are encoded once. The text is never
 // changed once stored (a new generation stores a new slice), so scrapes
 // write it to their sockets without holding the lock. An exposition larger
-// than maxCached is encoded at every scrape instead of being held.
+// than maxCached is streamed to the scraper instead (streamText).
 type expositionCache struct {
 	mu     sync.Mutex
 	valid  bool
@@ -316,6 +332,8 @@ func (t *text) release() {
 	}
 }
 
+// maxCached bounds the text that is encoded into memory (and cached): a
+// larger exposition is streamed to the scraper as it is encoded.
 const maxCached = 8 << 20
 
 // serveMetrics writes the partition families, then the registry's, in the
@@ -334,10 +352,14 @@ func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) {
 	if format.FormatType() == expfmt.TypeTextPlain {
 		// The answer's length is known: it goes out without chunked
 		// encoding, in a few large writes rather than one per 4 KiB.
-		parts, held, err := s.partitionText()
+		parts, held, large, err := s.partitionText()
 		defer held.release()
 		if err != nil {
 			http.Error(w, "encoding metrics: "+err.Error(), http.StatusInternalServerError)
+			return
+		}
+		if large != nil {
+			s.streamText(w, large, own)
 			return
 		}
 		var rest bytes.Buffer
@@ -371,19 +393,42 @@ func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) {
 // and label names are valid legacy names, so the text needs no escaping and
 // expfmt.MetricFamilyToText writes it directly. The caller releases the
 // text it is given once written.
-func (s *Server) partitionText() ([]byte, *text, error) {
-	if s.agent.Generation == nil {
-		var buf bytes.Buffer
-		err := writeText(&buf, families{srv: s})
-		return buf.Bytes(), nil, err
-	}
+//
+// When the text would be larger than maxCached (the last one was, or the
+// topics have that many partitions) it returns no text but the topics to
+// stream instead (streamText).
+func (s *Server) partitionText() ([]byte, *text, []status.TopicStatus, error) {
 	c := &s.cache
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	gen, compat := s.agent.Generation(), s.settings.KafkaExporterCompat
-	if c.valid && c.gen == gen && c.compat == compat {
-		c.text.refs.Add(1)
-		return c.text.b, c.text, nil
+	var gen uint64
+	compat := s.settings.KafkaExporterCompat
+	if s.agent.Generation != nil {
+		gen = s.agent.Generation()
+		if c.valid && c.gen == gen && c.compat == compat {
+			c.text.refs.Add(1)
+			return c.text.b, c.text, nil, nil
+		}
+	}
+	topics := s.latest()
+	if c.size > s.maxCached || textEstimate(topics) > s.maxCached {
+		// Neither the text nor the metrics it is built from (some 200
+		// bytes a series) are held.
+		c.valid, c.spare, c.b = false, nil, builder{}
+		if c.text != nil {
+			c.text.release()
+			c.text = nil
+		}
+		if topics == nil {
+			topics = []status.TopicStatus{}
+		}
+		return nil, nil, topics, nil
+	}
+	if s.agent.Generation == nil {
+		var buf bytes.Buffer
+		err := writeText(&buf, families{srv: s, topics: topics})
+		c.size = buf.Len()
+		return buf.Bytes(), nil, nil, err
 	}
 	var into []byte
 	if c.spare != nil && c.spare.refs.Load() == 0 {
@@ -391,26 +436,91 @@ func (s *Server) partitionText() ([]byte, *text, error) {
 	}
 	buf := bytes.NewBuffer(into)
 	buf.Grow(c.size + c.size/8)
-	err := writeText(buf, families{s, &c.b})
+	err := writeText(buf, families{srv: s, b: &c.b, topics: topics})
 	if c.text != nil {
 		c.text.release() // the cache's reference
 		c.spare, c.text = c.text, nil
 	}
 	c.valid = false
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	c.size = buf.Len()
-	if buf.Len() > maxCached {
-		// Do not hold a large exposition, nor the metrics it was
-		// built from (some 200 bytes a series).
-		c.spare, c.b = nil, builder{}
-		return buf.Bytes(), nil, nil
-	}
 	t := &text{b: buf.Bytes()}
 	t.refs.Store(2) // the cache's and this answer's
 	c.valid, c.gen, c.compat, c.text = true, gen, compat, t
-	return t.b, t, nil
+	return t.b, t, nil, nil
+}
+
+// textEstimate is what the partition text of topics takes at least when
+// every partition has its four series (a series line is longer than 64
+// bytes), so that a first scrape of a large estate is streamed too.
+func textEstimate(topics []status.TopicStatus) int {
+	n := 0
+	for i := range topics {
+		n += len(topics[i].Partitions)
+	}
+	return 4 * 64 * n
+}
+
+// streamText writes the partition families of topics, then own, to w as
+// they are encoded, building one family at a time: at 10,000 topics × 8
+// partitions a scrape then holds one family's metrics (some 16 MB) and
+// 64 KiB of text instead of every family's and the whole text (40 MB).
+// Streamed answers share one builder when they do not overlap.
+func (s *Server) streamText(w http.ResponseWriter, topics []status.TopicStatus, own []*dto.MetricFamily) {
+	var b *builder
+	select {
+	case b = <-s.builders:
+	default:
+		b = &builder{}
+	}
+	defer func() {
+		select {
+		case s.builders <- b:
+		default:
+		}
+	}()
+	cw := &countWriter{w: w}
+	bw := bufio.NewWriterSize(cw, 64<<10)
+	for i := 1; i <= numFamilies; i++ {
+		mfs, _ := families{srv: s, b: b, topics: topics, only: i}.Gather()
+		for _, mf := range mfs {
+			if _, err := expfmt.MetricFamilyToText(bw, mf); err != nil {
+				s.log.Debug("writing metrics", "error", err)
+				return
+			}
+		}
+	}
+	if err := bw.Flush(); err != nil {
+		s.log.Debug("writing metrics", "error", err)
+		return
+	}
+	c := &s.cache
+	c.mu.Lock()
+	c.size = cw.n // when the estate shrinks, the next text is cached again
+	c.mu.Unlock()
+	for _, mf := range own {
+		if _, err := expfmt.MetricFamilyToText(bw, mf); err != nil {
+			s.log.Debug("writing metrics", "error", err)
+			return
+		}
+	}
+	if err := bw.Flush(); err != nil {
+		s.log.Debug("writing metrics", "error", err)
+	}
+}
+
+// countWriter counts the bytes written through it.
+type countWriter struct {
+	w io.Writer
+	n int
+}
+
+func (c *countWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += n
+	return n, err
 }
 
 func writeText(w io.Writer, g prometheus.Gatherer) error {

@@ -83,13 +83,17 @@ type Server struct {
 	log      *slog.Logger
 	now      func() time.Time
 	cache    expositionCache
-	ticks    *ticks
+	// maxCached: a partition text larger than this is streamed, not
+	// held (maxCached; tests lower it).
+	maxCached int
+	builders  chan *builder // the builder streamed answers reuse
+	ticks     *ticks
 }
 
 // New builds the server and listens on the configured address, so that a
 // port already taken is an error at start. Run serves.
 func New(s Settings, a Agent, log *slog.Logger) (*Server, error) {
-	srv := &Server{settings: s, agent: a, log: log, now: time.Now}
+	srv := &Server{settings: s, agent: a, log: log, now: time.Now, maxCached: maxCached, builders: make(chan *builder, 1)}
 	srv.ticks = &ticks{mirrors: srv.mirrors}
 	srv.reg = prometheus.NewRegistry()
 	srv.reg.MustRegister(

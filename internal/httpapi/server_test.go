@@ -133,8 +133,12 @@ next:
 // TestMetrics: the exposition parses, lints clean, and carries the last
 // tick's values; unknown values have no series; a topic's status has one series, its current one.
 func TestMetrics(t *testing.T) {
-	for _, compat := range []bool{false, true} {
+	for _, tc := range []struct{ compat, streamed bool }{{false, false}, {true, false}, {false, true}, {true, true}} {
+		compat := tc.compat
 		s := newTestServer(t, newFixture(), compat)
+		if tc.streamed {
+			s.maxCached = 0 // every text is too large to hold: streamed
+		}
 		mm := pipeline.Target{Mirror: "mm", Topic: "orders"}
 		s.Observer().Observe(mm, 20*time.Millisecond, pipeline.Collected)
 		s.Observer().Observe(mm, 3*time.Second, pipeline.Collected)
@@ -143,6 +147,9 @@ func TestMetrics(t *testing.T) {
 		code, body, hdr := get(t, s.Handler(), "/metrics")
 		if code != 200 || !strings.HasPrefix(hdr.Get("Content-Type"), "text/plain") {
 			t.Fatalf("code %d, type %s", code, hdr.Get("Content-Type"))
+		}
+		if (hdr.Get("Content-Length") == "") != tc.streamed {
+			t.Errorf("streamed %v: Content-Length %q", tc.streamed, hdr.Get("Content-Length"))
 		}
 		p := expfmt.NewTextParser(model.UTF8Validation)
 		fams, err := p.TextToMetricFamilies(strings.NewReader(body))
