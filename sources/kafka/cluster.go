@@ -253,6 +253,15 @@ type fetchSet struct {
 	groups map[string][]string // group -> sorted topics
 	alone  bool                // a topic fetched outside the shared tick fetch
 	ver    uint64              // names a set of watchSet's (0: another set)
+	index  map[string]int32    // topic -> its place in topics
+}
+
+// indexTopics sets the set's index of its topics.
+func (s *fetchSet) indexTopics() {
+	s.index = make(map[string]int32, len(s.topics))
+	for i, t := range s.topics {
+		s.index[t] = int32(i)
+	}
 }
 
 // watchSet returns everything watched now. The set is the same from tick
@@ -278,6 +287,7 @@ func (c *Cluster) watchSet() fetchSet {
 		set.groups[g] = list
 	}
 	set.topics = slices.Sorted(maps.Keys(all))
+	set.indexTopics()
 	c.setVer++
 	set.ver = c.setVer
 	c.set = &set
@@ -294,12 +304,12 @@ func (c *Cluster) LogEndOffsets(ctx context.Context, tick time.Time, topic strin
 	if err != nil {
 		return nil, err
 	}
-	te := snap.topics[topic]
+	te := snap.topic(topic)
 	if te == nil {
 		if snap, err = c.fetchAlone(ctx, tick, "", topic); err != nil {
 			return nil, err
 		}
-		te = snap.topics[topic]
+		te = snap.topic(topic)
 	}
 	if te.err != nil {
 		return nil, te.err
@@ -314,6 +324,7 @@ func (c *Cluster) LogEndOffsets(ctx context.Context, tick time.Time, topic strin
 // shared tick fetch.
 func (c *Cluster) fetchAlone(ctx context.Context, tick time.Time, group, topic string) (*snapshot, error) {
 	set := fetchSet{topics: []string{topic}, alone: true}
+	set.indexTopics()
 	if group != "" {
 		set.groups = map[string][]string{group: {topic}}
 	}

@@ -148,9 +148,22 @@ func (c *Cluster) requestMetadata(ctx context.Context, prev *metadataSnapshot, n
 
 // snapshot is the result of one fetch.
 type snapshot struct {
-	topics  map[string]*topicEnds
+	// tops is the result of each of the fetch's topics, in the order of
+	// its set, which index gives (the set's, made once a set: a tick does
+	// not build a map of its topics).
+	index   map[string]int32
+	tops    []*topicEnds
 	groups  map[string]*groupOffsets
 	members map[string]*groupMembers // every group of the fetch
+}
+
+// topic is topic's result, nil when the fetch did not have it.
+func (s *snapshot) topic(topic string) *topicEnds {
+	i, ok := s.index[topic]
+	if !ok {
+		return nil
+	}
+	return s.tops[i]
 }
 
 // topicEnds holds the log-end offsets of one topic.
@@ -163,10 +176,39 @@ type topicEnds struct {
 
 // groupOffsets holds one group's committed offsets.
 type groupOffsets struct {
-	want    map[string]bool    // topics the fetch covered
-	offsets map[string][]int64 // topic -> committed offset per partition, -1 = none
-	noGroup bool               // the coordinator does not know the group
-	err     error              // the request failed
+	plan    *groupFetch // the request: which topics, where their offsets are in slab
+	slab    []int64     // committed offset per partition of plan's topics, -1 = none
+	noGroup bool        // the coordinator does not know the group
+	err     error       // the request failed
+}
+
+// covers reports whether the fetch covered topic.
+func (g *groupOffsets) covers(topic string) bool {
+	_, ok := g.plan.index[topic]
+	return ok
+}
+
+// offsetsOf is topic's committed offsets (index = partition), nil when
+// the request did not ask for the topic (not covered, or not found).
+func (g *groupOffsets) offsetsOf(topic string) []int64 {
+	i, ok := g.plan.index[topic]
+	if !ok || i < 0 {
+		return nil
+	}
+	return g.topicAt(int(i))
+}
+
+// topicAt is the committed offsets of the request's i-th topic.
+func (g *groupOffsets) topicAt(i int) []int64 {
+	from, to := g.plan.starts[i], g.plan.starts[i+1]
+	return g.slab[from:to:to]
+}
+
+// reset marks every committed offset unknown again.
+func (g *groupOffsets) reset() {
+	for i := range g.slab {
+		g.slab[i] = -1
+	}
 }
 
 // retriable reports whether a ListOffsets partition error means the
@@ -194,7 +236,8 @@ func (c *Cluster) fetch(ctx context.Context, now time.Time, set fetchSet) (*snap
 		return nil, err
 	}
 	snap := &snapshot{
-		topics: make(map[string]*topicEnds, len(set.topics)),
+		index:  set.index,
+		tops:   make([]*topicEnds, len(set.topics)),
 		groups: make(map[string]*groupOffsets, len(set.groups)),
 	}
 	// The requests depend only on the partition map and the set: the
@@ -209,7 +252,7 @@ func (c *Cluster) fetch(ctx context.Context, now time.Time, set fetchSet) (*snap
 	tes := make([]topicEnds, len(set.topics))
 	var ends int64Chunks
 	for i, t := range set.topics {
-		snap.topics[t] = c.newTopicEnds(md, t, pending, &tes[i], &ends)
+		snap.tops[i] = c.newTopicEnds(md, t, pending, &tes[i], &ends)
 	}
 	var retry map[string][]int32
 	var lerr error
@@ -230,7 +273,7 @@ func (c *Cluster) fetch(ctx context.Context, now time.Time, set fetchSet) (*snap
 			gmu.Unlock()
 		})
 	}
-	retry, lerr = c.listEnds(ctx, md, snap, set.topics, reqs, retry, lerr)
+	retry, lerr = c.listEnds(ctx, md, snap, reqs, retry, lerr)
 	if len(retry) > 0 && ctx.Err() == nil {
 		// Leadership moved or a broker is gone: refresh the map once and
 		// ask again for the partitions that failed.
@@ -240,18 +283,18 @@ func (c *Cluster) fetch(ctx context.Context, now time.Time, set fetchSet) (*snap
 		if md2, err := c.metadata(ctx, now, set.topics, true); err == nil {
 			for t := range retry {
 				if md2.missing[t] {
-					snap.topics[t] = &topicEnds{err: c.topicNotFound(t)}
+					snap.tops[snap.index[t]] = &topicEnds{err: c.topicNotFound(t)}
 					delete(retry, t)
 				}
 			}
 			reqs, pending, perr := buildListOffsets(md2, set.topics, retry)
-			retry, lerr = c.listEnds(ctx, md2, snap, set.topics, reqs, pending, perr)
+			retry, lerr = c.listEnds(ctx, md2, snap, reqs, pending, perr)
 		}
 	}
 	wg.Wait()
 	if lerr != nil {
 		for t, parts := range retry {
-			te := snap.topics[t]
+			te := snap.topic(t)
 			te.fetchErr = fmt.Errorf("log-end offsets of %d partition(s) of topic %q: %w", len(parts), t, lerr)
 		}
 		c.noteError(lerr)
@@ -399,7 +442,7 @@ func buildListOffsets(md *metadataSnapshot, order []string, pending map[string][
 // stores the answers in snap. It returns the partitions that failed in a
 // way a fresher partition map may cure (those of retry, without a leader,
 // among them), with the last error.
-func (c *Cluster) listEnds(ctx context.Context, md *metadataSnapshot, snap *snapshot, order []string, byLeader map[int32]*listoffsets.Request, retry map[string][]int32, lastErr error) (map[string][]int32, error) {
+func (c *Cluster) listEnds(ctx context.Context, md *metadataSnapshot, snap *snapshot, byLeader map[int32]*listoffsets.Request, retry map[string][]int32, lastErr error) (map[string][]int32, error) {
 	if retry == nil {
 		retry = make(map[string][]int32)
 	}
@@ -421,7 +464,7 @@ func (c *Cluster) listEnds(ctx context.Context, md *metadataSnapshot, snap *snap
 				func(body []byte, v int16) error {
 					return parseListOffsets(body, v, func(topic []byte, p listOffsetsPartition) {
 						if te == nil || string(topic) != string(teName) {
-							te, teName = snap.topics[string(topic)], topic
+							te, teName = snap.topic(string(topic)), topic
 						}
 						if te == nil || te.ends == nil || p.Partition < 0 || int(p.Partition) >= len(te.ends) {
 							return
@@ -459,8 +502,8 @@ func (c *Cluster) listEnds(ctx context.Context, md *metadataSnapshot, snap *snap
 			lastErr = r.err
 		}
 	}
-	for _, t := range order {
-		if te := snap.topics[t]; te != nil {
+	for _, te := range snap.tops {
+		if te != nil {
 			te.known = 0
 			for _, e := range te.ends {
 				if e >= 0 {
@@ -482,15 +525,10 @@ func (c *Cluster) listEnds(ctx context.Context, md *metadataSnapshot, snap *snap
 func (c *Cluster) fetchGroup(ctx context.Context, md *metadataSnapshot, group string, topics []string, ver uint64) *groupOffsets {
 	gp := c.groupPlan(md, group, topics, ver)
 	req := gp.req
-	g := &groupOffsets{want: gp.want, offsets: make(map[string][]int64, len(req.Topics))}
-	slab := make([]int64, gp.partitions)
-	for i := range slab {
-		slab[i] = -1
-	}
-	for _, t := range req.Topics {
-		n := len(t.PartitionIndexes)
-		g.offsets[t.Name], slab = slab[:n:n], slab[n:]
-	}
+	// The topics and where their offsets go are the plan's: a tick
+	// allocates only the offsets.
+	g := &groupOffsets{plan: gp, slab: make([]int64, gp.starts[len(gp.starts)-1])}
+	g.reset()
 	if len(req.Topics) == 0 {
 		return g
 	}
@@ -513,7 +551,7 @@ func (c *Cluster) fetchGroup(ctx context.Context, md *metadataSnapshot, group st
 				var err error
 				groupCode, err = parseOffsetFetch(body, v, func(topic []byte, p offsetFetchPartition) {
 					if offs == nil || string(topic) != string(offsName) {
-						offs, offsName = g.offsets[string(topic)], topic
+						offs, offsName = g.offsetsOf(string(topic)), topic
 					}
 					if p.Partition < 0 || int(p.Partition) >= len(offs) {
 						return
@@ -530,7 +568,7 @@ func (c *Cluster) fetchGroup(ctx context.Context, md *metadataSnapshot, group st
 			groupCode = partCode
 		}
 		if err != nil {
-			resetOffsets(g.offsets)
+			g.reset()
 			c.forgetCoordinator(group)
 			if ctx.Err() != nil {
 				break
@@ -538,7 +576,7 @@ func (c *Cluster) fetchGroup(ctx context.Context, md *metadataSnapshot, group st
 			continue
 		}
 		if groupCode != 0 {
-			resetOffsets(g.offsets)
+			g.reset()
 		}
 		switch code := kafkago.Error(groupCode); {
 		case code == 0:
@@ -625,11 +663,15 @@ func (c *Cluster) findCoordinator(ctx context.Context, md *metadataSnapshot, gro
 // groupFetch is one group's OffsetFetch request for a partition map and a
 // watch set, and the topics it covers; only read once made.
 type groupFetch struct {
-	md         *metadataSnapshot
-	ver        uint64
-	req        *offsetfetch.Request
-	want       map[string]bool // the topics the fetch covers
-	partitions int             // in req
+	md  *metadataSnapshot
+	ver uint64
+	req *offsetfetch.Request
+	// index is every topic the fetch covers, with its place in
+	// req.Topics (-1: not asked for, the topic was not found), and starts
+	// where the offsets of each of req.Topics begin in a tick's slab (the
+	// last entry is the slab's length).
+	index  map[string]int32
+	starts []int
 }
 
 // groupPlan returns group's request for md and topics, the kept one when
@@ -643,18 +685,19 @@ func (c *Cluster) groupPlan(md *metadataSnapshot, group string, topics []string,
 			return gp
 		}
 	}
-	gp := &groupFetch{md: md, ver: ver, req: &offsetfetch.Request{GroupID: group}, want: make(map[string]bool, len(topics))}
+	gp := &groupFetch{md: md, ver: ver, req: &offsetfetch.Request{GroupID: group}, index: make(map[string]int32, len(topics)), starts: []int{0}}
 	for _, t := range topics {
-		gp.want[t] = true
 		leaders, ok := md.leaders[t]
 		if !ok {
+			gp.index[t] = -1
 			continue // topic not found: reported by its topicEnds
 		}
 		parts := make([]int32, len(leaders))
 		for p := range parts {
 			parts[p] = int32(p)
 		}
-		gp.partitions += len(parts)
+		gp.index[t] = int32(len(gp.req.Topics))
+		gp.starts = append(gp.starts, gp.starts[len(gp.starts)-1]+len(parts))
 		gp.req.Topics = append(gp.req.Topics, offsetfetch.RequestTopic{Name: t, PartitionIndexes: parts})
 	}
 	if ver != 0 {
@@ -666,15 +709,6 @@ func (c *Cluster) groupPlan(md *metadataSnapshot, group string, topics []string,
 		c.mu.Unlock()
 	}
 	return gp
-}
-
-// resetOffsets marks every committed offset unknown again.
-func resetOffsets(offsets map[string][]int64) {
-	for _, offs := range offsets {
-		for i := range offs {
-			offs[i] = -1
-		}
-	}
 }
 
 func (c *Cluster) forgetCoordinator(group string) {

@@ -161,7 +161,7 @@ func (c *Cluster) members(ctx context.Context, md *metadataSnapshot, now time.Ti
 	for g := range set.groups {
 		mc := c.memberCache[g]
 		if mc == nil || mc.last == nil ||
-			(now.Sub(mc.at) >= c.cfg.MembersMaxAge && mayStall(mc.prev, snap.groups[g], snap.topics)) {
+			(now.Sub(mc.at) >= c.cfg.MembersMaxAge && mayStall(mc.prev, snap.groups[g], snap)) {
 			describe = append(describe, g)
 			continue
 		}
@@ -204,12 +204,13 @@ func (c *Cluster) members(ctx context.Context, md *metadataSnapshot, now time.Ti
 // mayStall reports whether some partition of cur has a known committed
 // offset below its known log-end offset that equals its committed offset
 // in prev: the group may be stalled there.
-func mayStall(prev, cur *groupOffsets, topics map[string]*topicEnds) bool {
+func mayStall(prev, cur *groupOffsets, snap *snapshot) bool {
 	if prev == nil || cur == nil || cur.err != nil || cur.noGroup {
 		return false
 	}
-	for t, offs := range cur.offsets {
-		before, te := prev.offsets[t], topics[t]
+	for i, rt := range cur.plan.req.Topics {
+		offs := cur.topicAt(i)
+		before, te := prev.offsetsOf(rt.Name), snap.topic(rt.Name)
 		if before == nil || te == nil {
 			continue
 		}

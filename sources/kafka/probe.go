@@ -76,8 +76,8 @@ func groupCheck(g *groupOffsets, topics []string) (bool, string) {
 	var parts []string
 	total := 0
 	for _, t := range topics {
-		offs, ok := g.offsets[t]
-		if !ok {
+		offs := g.offsetsOf(t)
+		if offs == nil {
 			continue
 		}
 		n := 0

@@ -49,8 +49,8 @@ func (s *source) Collect(ctx context.Context, tick time.Time, topic string) (pip
 		c.watchImplicitly(s.group, topic)
 		return pipeline.Sample{}, err
 	}
-	te, g, m := snap.topics[topic], snap.groups[s.group], snap.members[s.group]
-	if te == nil || g == nil || !g.want[topic] {
+	te, g, m := snap.topic(topic), snap.groups[s.group], snap.members[s.group]
+	if te == nil || g == nil || !g.covers(topic) {
 		// Not in the shared fetch: watched from now on (a topic the
 		// fetch had is watched already, so the common case takes no
 		// lock), and fetched alone for this tick.
@@ -58,7 +58,7 @@ func (s *source) Collect(ctx context.Context, tick time.Time, topic string) (pip
 		if snap, err = c.fetchAlone(ctx, tick, s.group, topic); err != nil {
 			return pipeline.Sample{}, err
 		}
-		te, g, m = snap.topics[topic], snap.groups[s.group], snap.members[s.group]
+		te, g, m = snap.topic(topic), snap.groups[s.group], snap.members[s.group]
 	}
 	sample, err := sampleOf(te, g, topic, s.group, c.cfg.Name)
 	if err == nil {
@@ -81,7 +81,7 @@ func sampleOf(te *topicEnds, g *groupOffsets, topic, group, cluster string) (pip
 	case g.noGroup:
 		return pipeline.NoOffsets(slices.Clone(te.ends)), fmt.Errorf("group %q on cluster %q is unknown to its coordinator: %w", group, cluster, pipeline.ErrNoOffsets)
 	}
-	offs := g.offsets[topic]
+	offs := g.offsetsOf(topic)
 	// One allocation for the sample's three slices.
 	n := len(te.ends)
 	all := make([]int64, 3*n)
