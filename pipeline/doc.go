@@ -143,10 +143,11 @@ const TimestampLayout = "2006-01-02T15:04:05.000Z"
 // always give the same id, so a re-sent document never duplicates.
 func (d *Doc) ID() string {
 	b := make([]byte, 0, len(d.Mirror)+len(d.Topic)+16)
-	return string(d.appendID(b))
+	return string(d.AppendID(b))
 }
 
-func (d *Doc) appendID(b []byte) []byte {
+// AppendID appends the document's ID to b.
+func (d *Doc) AppendID(b []byte) []byte {
 	b = append(b, d.Mirror...)
 	b = append(b, '/')
 	b = append(b, d.Topic...)

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/rs/zerolog"
 
@@ -229,13 +230,13 @@ func (o *Output) Write(_ context.Context, docs []pipeline.Doc) error {
 	// few dozen allocations for its bodies rather than two per document.
 	sc := scratchPool.Get().(*scratch)
 	defer scratchPool.Put(sc)
-	sc.b, sc.ends, sc.ids = sc.b[:0], sc.ends[:0], sc.ids[:0]
+	sc.b, sc.ends = sc.b[:0], sc.ends[:0]
 	for i := range docs {
 		sc.b = docs[i].AppendJSON(sc.b)
 		sc.ends = append(sc.ends, len(sc.b))
-		sc.ids = append(sc.ids, docs[i].ID())
+		sc.b = docs[i].AppendID(sc.b)
+		sc.ends = append(sc.ends, len(sc.b))
 	}
-	defer clear(sc.ids)
 	o.accepted.Add(uint64(len(docs)))
 	o.mu.Lock()
 	if o.closed {
@@ -257,11 +258,14 @@ func (o *Output) Write(_ context.Context, docs []pipeline.Doc) error {
 	}
 	o.bufLast = now
 	start := 0
-	for i, end := range sc.ends {
-		body := o.arena.add(sc.b[start:end])
-		start = end
-		o.buf = append(o.buf, Record{ID: sc.ids[i], Body: body})
-		o.bufBytes += len(sc.ids[i]) + len(body)
+	for i := 0; i < len(sc.ends); i += 2 {
+		end, idEnd := sc.ends[i], sc.ends[i+1]
+		both := o.arena.add(sc.b[start:idEnd])
+		body, id := both[:end-start:end-start], both[end-start:]
+		start = idEnd
+		// The ID's bytes are the arena's, never changed once added.
+		o.buf = append(o.buf, Record{ID: unsafe.String(unsafe.SliceData(id), len(id)), Body: body})
+		o.bufBytes += len(both)
 	}
 	full := len(o.buf) >= o.opt.BatchDocs || o.bufBytes >= o.opt.FlushBytes
 	o.mu.Unlock()
@@ -274,23 +278,25 @@ func (o *Output) Write(_ context.Context, docs []pipeline.Doc) error {
 	return nil
 }
 
-// scratch is one Write's encoding before it is copied into the batch.
+// scratch is one Write's encoding before it is copied into the batch:
+// each document's body, then its ID.
 type scratch struct {
 	b    []byte
-	ends []int // end of each document's body in b
-	ids  []string
+	ends []int // end of each document's body, then of its ID, in b
 }
 
 var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
 
 // records returns the scratch's documents as records of their own.
 func (sc *scratch) records() []Record {
-	recs := make([]Record, len(sc.ends))
-	b := slices.Clone(sc.b)
+	recs := make([]Record, len(sc.ends)/2)
+	b := slices.Clone(sc.b) // never changed: the IDs are its bytes
 	start := 0
-	for i, end := range sc.ends {
-		recs[i] = Record{ID: sc.ids[i], Body: b[start:end:end]}
-		start = end
+	for i := range recs {
+		end, idEnd := sc.ends[2*i], sc.ends[2*i+1]
+		id := b[end:idEnd]
+		recs[i] = Record{ID: unsafe.String(unsafe.SliceData(id), len(id)), Body: b[start:end:end]}
+		start = idEnd
 	}
 	return recs
 }
