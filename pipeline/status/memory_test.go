@@ -74,3 +74,39 @@ func BenchmarkObserve(b *testing.B) {
 		k++
 	}
 }
+
+// BenchmarkObserveEstate is one tick of 10,000 topics × 8 partitions, in
+// which every offset moves: the partitions' state (some 50 MB) is far
+// larger than the caches, as in a large agent.
+func BenchmarkObserveEstate(b *testing.B) {
+	const topics = 10000
+	e := New(Rules{Window: 10 * time.Second})
+	targets := make([]pipeline.Target, topics)
+	for i := range targets {
+		targets[i] = pipeline.Target{Mirror: "m", Topic: "t" + strconv.Itoa(i)}
+	}
+	committed := make([]int64, 8)
+	logEnd := make([]int64, 8)
+	s := pipeline.Sample{Lags: make([]int64, 8), Committed: committed, LogEnd: logEnd}
+	k := 0
+	tick := func() {
+		for p := range 8 {
+			committed[p], logEnd[p] = int64(5*k), int64(10*k)
+			s.Lags[p] = logEnd[p] - committed[p]
+		}
+		at := t0.Add(time.Duration(k) * time.Second)
+		for i := range targets {
+			var d pipeline.Doc
+			e.Process(at, targets[i], s, &d)
+		}
+		k++
+	}
+	for range 40 { // past the tables' 32 points
+		tick()
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		tick()
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/(topics*8), "ns/partition")
+}
