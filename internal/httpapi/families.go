@@ -485,11 +485,9 @@ func (s *Server) streamText(w http.ResponseWriter, topics []status.TopicStatus, 
 	bw := bufio.NewWriterSize(cw, 64<<10)
 	for i := 1; i <= numFamilies; i++ {
 		mfs, _ := families{srv: s, b: b, topics: topics, only: i}.Gather()
-		for _, mf := range mfs {
-			if _, err := expfmt.MetricFamilyToText(bw, mf); err != nil {
-				s.log.Debug("writing metrics", "error", err)
-				return
-			}
+		if err := writeFamilies(bw, mfs); err != nil {
+			s.log.Debug("writing metrics", "error", err)
+			return
 		}
 	}
 	if err := bw.Flush(); err != nil {
@@ -500,13 +498,11 @@ func (s *Server) streamText(w http.ResponseWriter, topics []status.TopicStatus, 
 	c.mu.Lock()
 	c.size = cw.n // when the estate shrinks, the next text is cached again
 	c.mu.Unlock()
-	for _, mf := range own {
-		if _, err := expfmt.MetricFamilyToText(bw, mf); err != nil {
-			s.log.Debug("writing metrics", "error", err)
-			return
-		}
+	err := writeFamilies(bw, own)
+	if err == nil {
+		err = bw.Flush()
 	}
-	if err := bw.Flush(); err != nil {
+	if err != nil {
 		s.log.Debug("writing metrics", "error", err)
 	}
 }
@@ -528,6 +524,11 @@ func writeText(w io.Writer, g prometheus.Gatherer) error {
 	if err != nil {
 		return err
 	}
+	return writeFamilies(w, mfs)
+}
+
+// writeFamilies writes mfs to w in the text format.
+func writeFamilies(w io.Writer, mfs []*dto.MetricFamily) error {
 	for _, mf := range mfs {
 		if _, err := expfmt.MetricFamilyToText(w, mf); err != nil {
 			return err
