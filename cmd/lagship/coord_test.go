@@ -199,14 +199,8 @@ func requestsBetween(before, after map[string]int) (collect, group, meta int, de
 // groupAPIs are membership and discovery, not collection: the group's
 // requests, the reads of its shared state, and the coordinator lookups and
 // version handshakes a rebalance or a new connection brings.
-var groupAPIs = map[string]bool{}
-
-func init() {
-	for _, k := range []kmsg.Key{kmsg.JoinGroup, kmsg.SyncGroup, kmsg.Heartbeat, kmsg.LeaveGroup, kmsg.FindCoordinator, kmsg.ApiVersions} {
-		groupAPIs[k.Name()] = true
-	}
-	groupAPIs[stateRead] = true
-}
+var groupAPIs = map[string]bool{kmsg.JoinGroup.Name(): true, kmsg.SyncGroup.Name(): true, kmsg.Heartbeat.Name(): true, kmsg.LeaveGroup.Name(): true,
+	kmsg.FindCoordinator.Name(): true, kmsg.ApiVersions.Name(): true, stateRead: true}
 
 // coordAgent is one in-process agent of a group.
 type coordAgent struct {

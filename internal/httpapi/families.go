@@ -34,7 +34,9 @@ type families struct {
 	only   int                  // 0: every family; i: the i-th alone (from 1 to numFamilies)
 }
 
-// numFamilies is how many families Gather may build.
+// numFamilies is how many families Gather may build (a streamed answer
+// asks for each of them: TestStreamedTextIsTheEncodedText fails when this
+// falls behind Gather).
 const numFamilies = 10
 
 var _ prometheus.Gatherer = families{}
