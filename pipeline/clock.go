@@ -27,6 +27,7 @@ type clock struct {
 
 	mu      sync.Mutex
 	gates   map[int64]*gate // tick (Unix nanoseconds) -> its gate
+	opened  int64           // the latest tick whose gate has opened; 0: none
 	stopped bool
 }
 
@@ -34,7 +35,13 @@ type clock struct {
 type gate struct {
 	open  chan struct{}
 	timer *time.Timer
+	// begun: the tick's timer has fired (or could no longer be stopped),
+	// so the gate opens as soon as the source has prepared the tick.
+	begun bool
 }
+
+// openedGate is the channel of a gate that has opened already.
+var openedGate = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
 
 func newClock(work context.Context, src Source) *clock {
 	c := &clock{work: work, gates: map[int64]*gate{}}
@@ -54,6 +61,11 @@ func (c *clock) at(tick time.Time) <-chan struct{} {
 	if g := c.gates[key]; g != nil {
 		return g.open
 	}
+	if c.opened != 0 && key <= c.opened {
+		// A worker that ran late asks for a tick already opened: it
+		// is not prepared a second time.
+		return openedGate
+	}
 	g := &gate{open: make(chan struct{})}
 	if c.stopped {
 		return g.open // never opens: the workers are stopping
@@ -64,6 +76,9 @@ func (c *clock) at(tick time.Time) <-chan struct{} {
 }
 
 func (c *clock) fire(key int64, tick time.Time, g *gate) {
+	c.mu.Lock()
+	g.begun = true
+	c.mu.Unlock()
 	if c.prepare != nil && c.work.Err() == nil {
 		c.prepare(c.work, tick)
 	}
@@ -71,12 +86,30 @@ func (c *clock) fire(key int64, tick time.Time, g *gate) {
 	if c.gates[key] == g {
 		delete(c.gates, key)
 	}
+	c.opened = max(c.opened, key)
 	c.mu.Unlock()
 	close(g.open)
 }
 
+// begun reports whether tick has begun: its gate has opened, or its timer
+// has fired and the source is preparing it. A worker told to stop still
+// collects a tick that has begun, so that every topic of the mirror has
+// that tick's document or none has: a stop never leaves a tick half
+// collected.
+func (c *clock) begun(tick time.Time) bool {
+	key := tick.UnixNano()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if g := c.gates[key]; g != nil {
+		return g.begun
+	}
+	return c.opened != 0 && key <= c.opened
+}
+
 // stop cancels the ticks not come yet; their gates never open (their
-// workers leave through their stop context).
+// workers leave through their stop context). A tick whose timer has fired
+// already opens once prepared, and its workers collect it (see begun).
+// Stopping twice is stopping once.
 func (c *clock) stop() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -84,6 +117,8 @@ func (c *clock) stop() {
 	for k, g := range c.gates {
 		if g.timer.Stop() {
 			delete(c.gates, k)
+		} else {
+			g.begun = true // its fire is under way, waiting for mu
 		}
 	}
 }

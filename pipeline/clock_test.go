@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -87,5 +88,140 @@ func TestMirrorClockPreparesOnce(t *testing.T) {
 	g.cmu.Unlock()
 	if left != 0 {
 		t.Errorf("%d clocks left after Stop", left)
+	}
+}
+
+// holdSource is a Preparer whose Prepare of its third tick waits for
+// release, announcing itself on held.
+type holdSource struct {
+	held    chan time.Time
+	release chan struct{}
+
+	mu        sync.Mutex
+	prepared  int
+	collected map[time.Time]int
+}
+
+func (s *holdSource) Prepare(_ context.Context, tick time.Time) {
+	s.mu.Lock()
+	s.prepared++
+	hold := s.prepared == 3
+	s.mu.Unlock()
+	if hold {
+		s.held <- tick
+		<-s.release
+	}
+}
+
+func (s *holdSource) Collect(_ context.Context, tick time.Time, _ string) (Sample, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.collected[tick]++
+	return Sample{Lags: []int64{1}}, nil
+}
+
+// TestGroupStopEndsOnAWholeTick: a stop that comes while a tick is being
+// prepared lets every topic of the mirror collect that tick, and no later
+// one; every tick has all the topics' collections or none.
+func TestGroupStopEndsOnAWholeTick(t *testing.T) {
+	const topics = 50
+	src := &holdSource{held: make(chan time.Time), release: make(chan struct{}), collected: map[time.Time]int{}}
+	var tasks []Task
+	for i := range topics {
+		tasks = append(tasks, Task{Target: Target{Mirror: "m", Topic: fmt.Sprintf("t%02d", i)}, Interval: 20 * time.Millisecond, Source: src})
+	}
+	g := NewGroup(context.Background(), newMemSink(), zerolog.Nop(), nil)
+	g.Apply(tasks, nil)
+	var last time.Time
+	select {
+	case last = <-src.held:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the third tick was never prepared")
+	}
+	stopped := make(chan struct{})
+	go func() { g.Stop(); close(stopped) }()
+	await.True(t, 10*time.Second, "every worker told to stop", func() bool { return g.Len() == 0 })
+	close(src.release)
+	select {
+	case <-stopped:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Stop did not return")
+	}
+	src.mu.Lock()
+	defer src.mu.Unlock()
+	if n := src.collected[last]; n != topics {
+		t.Errorf("the tick begun at the stop was collected by %d topics, want all %d", n, topics)
+	}
+	for tick, n := range src.collected {
+		if n != topics {
+			t.Errorf("tick %s collected by %d topics, want %d", tick.Format(time.StampMilli), n, topics)
+		}
+		if tick.After(last) {
+			t.Errorf("tick %s, after the stop, was collected", tick.Format(time.StampMilli))
+		}
+	}
+}
+
+// TestWorkerStopCollectsOpenedTick: a worker told to stop while the gate of
+// its tick is open collects that tick, every time (a select between the two
+// would skip it half the time), and then returns.
+func TestWorkerStopCollectsOpenedTick(t *testing.T) {
+	every := time.Hour
+	tick := time.Now().Add(-2 * every).Truncate(every).UTC() // passed: its gate opens at once
+	for i := range 64 {
+		c := newClock(context.Background(), funcSource(nil))
+		<-c.at(tick)
+		c.stop()
+		var calls atomic.Int32
+		now := func() time.Time {
+			if calls.Add(1) == 1 {
+				return tick.Add(-time.Nanosecond) // so that the first tick is tick
+			}
+			return tick.Add(time.Nanosecond)
+		}
+		var got atomic.Int32
+		src := funcSource(func(_ context.Context, at time.Time, _ string) (Sample, error) {
+			if at.Equal(tick) {
+				got.Add(1)
+			}
+			return Sample{Lags: []int64{1}}, nil
+		})
+		w := &Worker{Task: Task{Target: Target{Mirror: "m", Topic: "t"}, Interval: every, Source: src}, Sink: newMemSink(), Log: zerolog.Nop(), Now: now, clock: c}
+		stop, cancel := context.WithCancel(context.Background())
+		cancel()
+		w.Run(stop, context.Background())
+		if n := got.Load(); n != 1 {
+			t.Fatalf("run %d: the opened tick was collected %d times, want 1", i, n)
+		}
+	}
+}
+
+// TestWorkerStopBeforeTick: a stop before the tick has come returns at
+// once, with nothing collected.
+func TestWorkerStopBeforeTick(t *testing.T) {
+	var got atomic.Int32
+	src := funcSource(func(context.Context, time.Time, string) (Sample, error) { got.Add(1); return Sample{}, nil })
+	g := NewGroup(context.Background(), newMemSink(), zerolog.Nop(), nil)
+	g.Apply([]Task{{Target: Target{Mirror: "m", Topic: "t"}, Interval: time.Hour, Source: src}}, nil)
+	await.True(t, 10*time.Second, "the worker waits for its tick", func() bool {
+		g.cmu.Lock()
+		defer g.cmu.Unlock()
+		for _, c := range g.clocks {
+			c.mu.Lock()
+			n := len(c.gates)
+			c.mu.Unlock()
+			return n == 1
+		}
+		return false
+	})
+	stopped := make(chan struct{})
+	go func() { g.Stop(); close(stopped) }()
+	select {
+	case <-stopped:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Stop waited for a tick an hour away")
+	}
+	if n := got.Load(); n != 0 {
+		t.Errorf("%d collections of a tick an hour away", n)
 	}
 }

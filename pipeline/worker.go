@@ -164,7 +164,8 @@ type Worker struct {
 
 // Run collects on every aligned tick until stop is done. An in-flight
 // collection is never interrupted by stop: it ends, its document is written,
-// and only then Run returns. work bounds the collection itself (and is what
+// and only then Run returns; a tick that has begun (see clock.begun) is
+// collected too. work bounds the collection itself (and is what
 // a hard shutdown cancels).
 func (w *Worker) Run(stop, work context.Context) {
 	rs := w.start(work)
@@ -177,10 +178,21 @@ func (w *Worker) Run(stop, work context.Context) {
 // deepest tick needs, times 10,000 topics.
 func (w *Worker) loop(stop, work context.Context, rs *runState) {
 	for {
+		gate := rs.clock.at(rs.next)
 		select {
 		case <-stop.Done():
-			return
-		case <-rs.clock.at(rs.next):
+			// Told to stop: a tick that has begun is collected all the
+			// same, as every other topic of the mirror collects it, so
+			// that a stop never leaves a tick half collected.
+			if !rs.clock.begun(rs.next) {
+				return
+			}
+			select {
+			case <-gate:
+			case <-work.Done():
+				return
+			}
+		case <-gate:
 		}
 		start := rs.now()
 		var err error
@@ -562,7 +574,15 @@ func (g *Group) Keys() []string {
 }
 
 // Stop stops every worker after its in-flight collection and waits for them.
+// The clocks stop first: a tick that has not begun is collected by none of
+// the workers, and one that has is collected by all of them, so the last
+// tick before a stop is whole or absent, never partial.
 func (g *Group) Stop() {
+	g.cmu.Lock()
+	for _, c := range g.clocks {
+		c.stop()
+	}
+	g.cmu.Unlock()
 	g.mu.Lock()
 	for k, r := range g.running {
 		r.stop()
