@@ -25,9 +25,9 @@ type Lateness struct {
 }
 
 type lateMirror struct {
-	// decided is the tick decided on after the latest finished tick: read
-	// without a lock by every worker but the first of a tick.
-	decided atomic.Pointer[decision]
+	// decided holds the ticks decided on after the latest finished ticks:
+	// read without a lock by every worker but the first of a tick.
+	decided atomic.Pointer[decisions]
 
 	counted time.Time     // the latest skipped tick counted
 	missed  int64         // ticks skipped since the last line
@@ -41,9 +41,43 @@ func NewLateness(log zerolog.Logger, every time.Duration) *Lateness {
 	return &Lateness{log: log, every: every, now: time.Now}
 }
 
-type decision struct {
-	next  time.Time
+// decisions are the latest ticks decided on, oldest first: after the tick
+// done, the mirror collects next. It is never changed once published.
+type decisions struct {
 	every time.Duration
+	done  [keptDecisions]time.Time
+	next  [keptDecisions]time.Time
+	n     int
+}
+
+// keptDecisions is how many ticks a worker can fall behind the mirror's
+// first and still follow the ticks the others collect.
+const keptDecisions = 8
+
+// after returns the tick decided after done, if it is kept.
+func (d *decisions) after(done time.Time) (time.Time, bool) {
+	for i := d.n - 1; i >= 0; i-- {
+		if d.done[i].Equal(done) {
+			return d.next[i], true
+		}
+	}
+	return time.Time{}, false
+}
+
+// with returns d with one more decision, the oldest dropped when full.
+func (d *decisions) with(every time.Duration, done, next time.Time) *decisions {
+	nd := &decisions{every: every}
+	if d != nil && d.every == every {
+		*nd = *d
+	}
+	if nd.n == keptDecisions {
+		copy(nd.done[:], nd.done[1:])
+		copy(nd.next[:], nd.next[1:])
+		nd.n--
+	}
+	nd.done[nd.n], nd.next[nd.n] = done, next
+	nd.n++
+	return nd
 }
 
 // mirror returns the state of a mirror, made on first use.
@@ -56,22 +90,29 @@ func (l *Lateness) mirror(name string) *lateMirror {
 }
 
 // next is the tick a worker of mirror collects after the tick done,
-// finished at now. While the mirror's decided tick is after done, every
-// worker takes it, even one that finishes after it began (it joins the
-// tick's shared collection late rather than skip it), so the workers of a
-// mirror converge on the same ticks; the first worker to finish at or
-// after the decided tick decides the next one, the first aligned tick
-// after now. The others read the decision without taking a lock.
+// finished at now. The first worker to finish a tick decides the next one,
+// the first aligned tick after now; every other worker that finishes the
+// same tick takes that decision, even one that finishes after the next tick
+// began (it joins that tick's shared collection late rather than skip it),
+// so the workers of a mirror collect the same ticks and skip the same
+// ones. A worker whose tick is not among the decisions kept (it started
+// between ticks, or fell further behind) takes the latest decided tick when
+// that is after its own. The others read the decisions without a lock.
 func (l *Lateness) next(mirror string, every time.Duration, done, now time.Time) time.Time {
 	m := l.mirror(mirror)
 	for {
 		d := m.decided.Load()
-		if d != nil && d.every == every && d.next.After(done) {
-			return d.next
+		if d != nil && d.every == every {
+			if next, ok := d.after(done); ok {
+				return next
+			}
+			if latest := d.next[d.n-1]; latest.After(done) {
+				return latest
+			}
 		}
-		nd := &decision{next: NextTick(now, every), every: every}
-		if m.decided.CompareAndSwap(d, nd) {
-			return nd.next
+		next := NextTick(now, every)
+		if m.decided.CompareAndSwap(d, d.with(every, done, next)) {
+			return next
 		}
 	}
 }

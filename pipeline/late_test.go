@@ -205,3 +205,43 @@ func TestStarvedMirrorLogsOncePerMinute(t *testing.T) {
 		t.Errorf("%d ticks to judge, want 3", full)
 	}
 }
+
+// TestLatenessFollowsDecisions: the workers of a mirror that finish the same
+// tick go on to the same next tick, whenever each of them finishes it.
+func TestLatenessFollowsDecisions(t *testing.T) {
+	s := time.Second
+	t0 := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
+	at := func(secs float64) time.Time { return t0.Add(time.Duration(secs * float64(s))) }
+	type finish struct {
+		done, now float64 // the tick finished and when, in seconds after t0
+		want      float64 // the next tick
+	}
+	for _, tc := range []struct {
+		name     string
+		finishes []finish
+	}{
+		{"on time", []finish{{0, 0.05, 1}, {0, 0.3, 1}, {1, 1.05, 2}}},
+		{"a late finisher of a tick the others finished long ago", []finish{
+			{0, 0.05, 1}, {1, 1.05, 2}, {0, 1.4, 1}, {1, 2.3, 2}}},
+		{"the first finisher late: the tick after is skipped by all", []finish{
+			{0, 1.8, 2}, {0, 1.9, 2}, {0, 2.5, 2}, {2, 2.1, 3}}},
+		{"started between decisions: the latest decided tick", []finish{
+			{0, 0.05, 1}, {1, 2.5, 3}, {2, 2.6, 3}}},
+		{"fell behind beyond the kept decisions: the latest", func() []finish {
+			var fs []finish
+			for i := range keptDecisions + 2 {
+				fs = append(fs, finish{float64(i), float64(i) + 0.05, float64(i + 1)})
+			}
+			return append(fs, finish{0, float64(keptDecisions+2) + 0.1, keptDecisions + 2})
+		}()},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			l := NewLateness(zerolog.Nop(), time.Minute)
+			for i, f := range tc.finishes {
+				if got := l.next("m", s, at(f.done), at(f.now)); !got.Equal(at(f.want)) {
+					t.Errorf("finish %d (tick %gs at %gs): next %s, want %s", i, f.done, f.now, got.Sub(t0), at(f.want).Sub(t0))
+				}
+			}
+		})
+	}
+}
