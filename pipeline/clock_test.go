@@ -225,3 +225,35 @@ func TestWorkerStopBeforeTick(t *testing.T) {
 		t.Errorf("%d collections of a tick an hour away", n)
 	}
 }
+
+// TestGroupStartsOnOneTick: the workers one Apply starts share their
+// mirror's first tick, even when their goroutines start after it has passed
+// (here: the first tick was an hour ago when they started), so that the first
+// tick is whole.
+func TestGroupStartsOnOneTick(t *testing.T) {
+	const topics = 20
+	every := time.Hour
+	applied := time.Now().Add(-every)
+	var mu sync.Mutex
+	collected := map[time.Time]int{}
+	src := funcSource(func(_ context.Context, tick time.Time, _ string) (Sample, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		collected[tick]++
+		return Sample{Lags: []int64{1}}, nil
+	})
+	var tasks []Task
+	for i := range topics {
+		tasks = append(tasks, Task{Target: Target{Mirror: "m", Topic: fmt.Sprintf("t%02d", i)}, Interval: every, Source: src})
+	}
+	g := NewGroup(context.Background(), newMemSink(), zerolog.Nop(), nil)
+	g.now = func() time.Time { return applied }
+	g.Apply(tasks, nil)
+	defer g.Stop()
+	first := NextTick(applied, every).UTC()
+	await.True(t, 10*time.Second, "every topic collected the first tick", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return collected[first] == topics
+	})
+}

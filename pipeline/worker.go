@@ -158,6 +158,10 @@ type Worker struct {
 	// clock wakes the worker at its ticks, shared with the other workers
 	// of its mirror when they run in a Group; nil: the worker's own.
 	clock *clock
+	// first, when set, is the first tick of the workers started with
+	// this one: a worker whose goroutine starts after that tick has
+	// passed collects it all the same, so that the first tick is whole.
+	first time.Time
 	// doc is the document being written (see write).
 	doc [1]Doc
 }
@@ -208,6 +212,9 @@ func (w *Worker) start(work context.Context) *runState {
 		rs.now = time.Now
 	}
 	rs.next = NextTick(rs.now(), w.Task.Interval)
+	if !w.first.IsZero() && w.first.Before(rs.next) {
+		rs.next = w.first
+	}
 	if w.Process != nil {
 		rs.proc = bind(w.Process, w.Task.Target)
 	}
@@ -412,6 +419,10 @@ type Group struct {
 	// one that logs at most once a minute per mirror).
 	Late *Lateness
 
+	// now tells the first tick of the workers an Apply starts; nil:
+	// time.Now.
+	now func() time.Time
+
 	work    context.Context
 	mu      sync.Mutex
 	running map[string]*running
@@ -520,17 +531,30 @@ func (g *Group) Apply(tasks []Task, same Same) (started, stopped int) {
 	for _, r := range toWait {
 		<-r.done
 	}
+	// The workers started here share their mirror's first tick, however
+	// long starting 10,000 goroutines takes.
+	now := time.Now
+	if g.now != nil {
+		now = g.now
+	}
+	firsts := map[clockKey]time.Time{}
 	for k, t := range want {
 		if _, ok := g.running[k]; ok {
 			continue
 		}
-		g.start(t)
+		ck := clockKey{t.Target.Mirror, t.Interval}
+		first, ok := firsts[ck]
+		if !ok {
+			first = NextTick(now(), t.Interval)
+			firsts[ck] = first
+		}
+		g.start(t, first)
 		started++
 	}
 	return started, stopped
 }
 
-func (g *Group) start(t Task) {
+func (g *Group) start(t Task, first time.Time) {
 	stop, cancel := context.WithCancel(context.Background())
 	r := &running{task: t, stop: cancel, done: make(chan struct{})}
 	g.running[t.Key()] = r
@@ -538,6 +562,7 @@ func (g *Group) start(t Task) {
 	w := &Worker{
 		Task:    t,
 		clock:   ck,
+		first:   first,
 		Ticked:  &r.ticked,
 		Process: g.Process,
 		Observe: g.Observe,
