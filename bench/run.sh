@@ -73,6 +73,8 @@ d = json.load(open(sys.argv[1])); ticks = int(sys.argv[2]) / float(sys.argv[3].r
 k = d["kafka_requests"]; total = sum(k.values())
 print(f"Kafka requests per tick: {total/ticks:.2f} (ListOffsets {k.get('ListOffsets',0)/ticks:.2f}, OffsetFetch {k.get('OffsetFetch',0)/ticks:.2f}, Metadata {k.get('Metadata',0)/ticks:.2f})")
 print(f"documents per tick: {d['documents']/ticks:.1f}, _bulk requests per tick: {d['es_bulk_requests']/ticks:.2f}")
+p = d['partial_ticks'] or []
+print(f"ticks indexed: {d['ticks']} ({d['first_tick']} to {d['last_tick']}), partial (not every topic's document): {len(p)} {' '.join(p)}")
 if d['documents']:
     print(f"bytes per document: {d['document_source_bytes']/d['documents']:.0f} B of _source, {d['es_bulk_bytes']/d['documents']:.0f} B of gzip-compressed _bulk body (with its action line)")
 PY

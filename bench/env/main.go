@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"sort"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -114,11 +115,32 @@ func run(nTopics, nParts, nBrokers int, interval, dir string) error {
 	defer mu.Unlock()
 	stored := es.Docs("consumer_lag")
 	source := 0
+	perTick := map[string]int{} // documents per @timestamp
+	first, last := "", ""
 	for _, d := range stored {
 		source += len(d)
+		var doc struct {
+			Timestamp string `json:"@timestamp"`
+		}
+		if err := json.Unmarshal(d, &doc); err != nil {
+			return fmt.Errorf("stored document: %w", err)
+		}
+		perTick[doc.Timestamp]++
+		if first == "" || doc.Timestamp < first {
+			first = doc.Timestamp
+		}
+		last = max(last, doc.Timestamp)
 	}
+	var partial []string // ticks without a document of every topic, and their documents
+	for ts, n := range perTick {
+		if n != nTopics {
+			partial = append(partial, fmt.Sprintf("%s:%d", ts, n))
+		}
+	}
+	sort.Strings(partial)
 	return json.NewEncoder(os.Stdout).Encode(map[string]any{
 		"kafka_requests": counts, "es_bulk_requests": es.Requests(esfake.EndpointBulk), "documents": len(stored),
 		"es_bulk_bytes": bulkBytes.Load(), "document_source_bytes": source,
+		"ticks": len(perTick), "partial_ticks": partial, "first_tick": first, "last_tick": last,
 	})
 }
