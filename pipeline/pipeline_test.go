@@ -527,3 +527,77 @@ func TestWorkerNoOffsetsDocument(t *testing.T) {
 		t.Errorf("states %d docs %d errors %d", stats.States.Load(), stats.Docs.Load(), stats.Errors.Load())
 	}
 }
+
+// intoSource is a BufferedSource that fills the buffer it is given with the
+// tick's second, and records the buffer's address at every call.
+type intoSource struct {
+	mu    sync.Mutex
+	addrs []*int64
+}
+
+func (s *intoSource) Collect(context.Context, time.Time, string) (Sample, error) {
+	panic("a worker collects into its buffer")
+}
+
+func (s *intoSource) CollectInto(_ context.Context, tick time.Time, _ string, buf *[]int64) (Sample, error) {
+	if cap(*buf) < 6 {
+		*buf = make([]int64, 6)
+	}
+	all := (*buf)[:6]
+	for i := range all {
+		all[i] = int64(tick.Second())
+	}
+	s.mu.Lock()
+	s.addrs = append(s.addrs, &all[0])
+	s.mu.Unlock()
+	return Sample{Committed: all[:2], LogEnd: all[2:4], Lags: all[4:]}, nil
+}
+
+// lagSink keeps a copy of every document's lags, made at Write.
+type lagSink struct {
+	mu   sync.Mutex
+	lags [][]int64
+	secs []int
+}
+
+func (s *lagSink) Write(_ context.Context, docs []Doc) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, d := range docs {
+		s.lags = append(s.lags, slices.Clone(d.Lags))
+		s.secs = append(s.secs, d.Timestamp.Second())
+	}
+	return nil
+}
+func (s *lagSink) Close(context.Context) error { return nil }
+
+// TestWorkerReusesSampleBuffer: a BufferedSource is given the worker's own
+// buffer at every tick, the same memory from tick to tick, and each
+// document carries its own tick's lags.
+func TestWorkerReusesSampleBuffer(t *testing.T) {
+	src := &intoSource{}
+	sink := &lagSink{}
+	w := &Worker{Task: Task{Target: Target{Mirror: "m", Topic: "t"}, Interval: 10 * time.Millisecond, Source: src}, Sink: sink, Log: zerolog.Nop()}
+	stop, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { w.Run(stop, context.Background()); close(done) }()
+	await.True(t, 10*time.Second, "three documents", func() bool {
+		sink.mu.Lock()
+		defer sink.mu.Unlock()
+		return len(sink.lags) >= 3
+	})
+	cancel()
+	<-done
+	src.mu.Lock()
+	defer src.mu.Unlock()
+	for i, a := range src.addrs {
+		if a != src.addrs[0] {
+			t.Errorf("collection %d got another buffer than the first", i)
+		}
+	}
+	for i, l := range sink.lags {
+		if want := []int64{int64(sink.secs[i]), int64(sink.secs[i])}; !slices.Equal(l, want) {
+			t.Errorf("document %d lags %v, want %v", i, l, want)
+		}
+	}
+}

@@ -200,7 +200,7 @@ func (w *Worker) loop(stop, work context.Context, rs *runState) {
 		}
 		start := rs.now()
 		var err error
-		state := w.collect(work, rs.next.UTC(), rs.proc, &rs.log, &err)
+		state := w.collect(work, rs.next.UTC(), rs, &err)
 		rs.next = w.settle(rs, state, err, rs.next, start)
 	}
 }
@@ -218,6 +218,7 @@ func (w *Worker) start(work context.Context) *runState {
 	if w.Process != nil {
 		rs.proc = bind(w.Process, w.Task.Target)
 	}
+	rs.into, _ = w.Task.Source.(BufferedSource)
 	if rs.clock == nil {
 		rs.clock = newClock(work, w.Task.Source)
 		rs.ownClock = true
@@ -242,6 +243,10 @@ type runState struct {
 	ownClock bool // made by start, stopped by end
 	proc     Processor
 	next     time.Time
+	// into is the source when it collects into buf, the worker's
+	// sample buffer.
+	into BufferedSource
+	buf  []int64
 
 	log       zerolog.Logger
 	lastState string
@@ -332,11 +337,18 @@ func (w *Worker) settle(rs *runState, state string, err error, next, start time.
 
 // collect runs one tick and returns the state text ("" when a document was
 // written) so that Run logs state changes once, not every tick.
-func (w *Worker) collect(ctx context.Context, tick time.Time, proc Processor, log *zerolog.Logger, lastErr *error) string {
+func (w *Worker) collect(ctx context.Context, tick time.Time, rs *runState, lastErr *error) string {
+	proc, log := rs.proc, &rs.log
 	if w.Stats != nil {
 		w.Stats.Ticks.Add(1)
 	}
-	s, err := w.Task.Source.Collect(ctx, tick, w.Task.Target.Topic)
+	var s Sample
+	var err error
+	if rs.into != nil {
+		s, err = rs.into.CollectInto(ctx, tick, w.Task.Target.Topic, &rs.buf)
+	} else {
+		s, err = w.Task.Source.Collect(ctx, tick, w.Task.Target.Topic)
+	}
 	if err != nil {
 		if errors.Is(err, context.Canceled) && ctx.Err() != nil {
 			return "canceled"

@@ -8,6 +8,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -60,7 +61,12 @@ func (s *Sink) Write(_ context.Context, docs []pipeline.Doc) error {
 	defer s.mu.Unlock()
 	switch s.format {
 	case Table:
-		s.rows = append(s.rows, docs...)
+		// Kept past Write: the lags are copied, as the worker
+		// reuses its sample's memory at its next tick.
+		for _, d := range docs {
+			d.Lags = slices.Clone(d.Lags)
+			s.rows = append(s.rows, d)
+		}
 		return nil
 	case Lines:
 		for i := range docs {

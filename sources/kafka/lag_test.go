@@ -63,6 +63,7 @@ func TestCollectLag(t *testing.T) {
 		{"nobody", "orders", nil, pipeline.ErrNoOffsets}, // kfake: GROUP_ID_NOT_FOUND
 	}
 	ctx := testCtx(t)
+	var buf []int64 // one worker's buffer, reused by every case
 	for _, tt := range tests {
 		t.Run(tt.group+"/"+tt.topic, func(t *testing.T) {
 			got, err := c.Source(tt.group).Collect(ctx, tickAt(0), tt.topic)
@@ -77,6 +78,18 @@ func TestCollectLag(t *testing.T) {
 			}
 			if !slices.Equal(got.Lags, tt.want) {
 				t.Errorf("lags = %v, want %v", got.Lags, tt.want)
+			}
+			// Collected into a reused buffer: the same sample, in
+			// the buffer's memory.
+			into, err := c.Source(tt.group).(pipeline.BufferedSource).CollectInto(ctx, tickAt(0), tt.topic, &buf)
+			if err != nil {
+				t.Fatalf("CollectInto: %v", err)
+			}
+			if !slices.Equal(into.Lags, got.Lags) || !slices.Equal(into.Committed, got.Committed) || !slices.Equal(into.LogEnd, got.LogEnd) {
+				t.Errorf("CollectInto = %+v, want %+v", into, got)
+			}
+			if len(buf) < 3*len(got.Lags) || &into.Committed[0] != &buf[0] || &into.Lags[0] != &buf[2*len(got.Lags)] {
+				t.Errorf("CollectInto's slices are not the buffer's (len %d for %d partitions)", len(buf), len(got.Lags))
 			}
 		})
 	}

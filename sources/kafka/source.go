@@ -43,6 +43,12 @@ func (s *source) Prepare(ctx context.Context, tick time.Time) { _, _ = s.c.ticks
 // the description this tick sent failed, which does not fail the
 // collection.
 func (s *source) Collect(ctx context.Context, tick time.Time, topic string) (pipeline.Sample, error) {
+	return s.CollectInto(ctx, tick, topic, nil)
+}
+
+// CollectInto is Collect with the sample's offsets and lags in *buf
+// (pipeline.BufferedSource); nil buf: slices of the sample's own.
+func (s *source) CollectInto(ctx context.Context, tick time.Time, topic string, buf *[]int64) (pipeline.Sample, error) {
 	c := s.c
 	snap, err := c.ticks.Get(ctx, tick)
 	if err != nil {
@@ -60,7 +66,7 @@ func (s *source) Collect(ctx context.Context, tick time.Time, topic string) (pip
 		}
 		te, g, m = snap.topic(topic), snap.groups[s.group], snap.members[s.group]
 	}
-	sample, err := sampleOf(te, g, topic, s.group, c.cfg.Name)
+	sample, err := sampleOf(te, g, topic, s.group, c.cfg.Name, buf)
 	if err == nil {
 		sample.Members = m.membership(topic, len(sample.Lags))
 	}
@@ -69,8 +75,9 @@ func (s *source) Collect(ctx context.Context, tick time.Time, topic string) (pip
 
 // sampleOf builds the sample of topic for group from one fetch: its
 // committed and log-end offsets, and the per-partition lag between them.
-// The slices are the sample's own, not the fetch's.
-func sampleOf(te *topicEnds, g *groupOffsets, topic, group, cluster string) (pipeline.Sample, error) {
+// The slices are the sample's own, not the fetch's: carved from *buf, grown
+// when short, if buf is not nil.
+func sampleOf(te *topicEnds, g *groupOffsets, topic, group, cluster string, buf *[]int64) (pipeline.Sample, error) {
 	switch {
 	case te.err != nil:
 		return pipeline.Sample{}, te.err
@@ -82,9 +89,19 @@ func sampleOf(te *topicEnds, g *groupOffsets, topic, group, cluster string) (pip
 		return pipeline.NoOffsets(slices.Clone(te.ends)), fmt.Errorf("group %q on cluster %q is unknown to its coordinator: %w", group, cluster, pipeline.ErrNoOffsets)
 	}
 	offs := g.offsetsOf(topic)
-	// One allocation for the sample's three slices.
+	// One allocation for the sample's three slices, none when buf holds
+	// them.
 	n := len(te.ends)
-	all := make([]int64, 3*n)
+	var all []int64
+	switch {
+	case buf == nil:
+		all = make([]int64, 3*n)
+	case cap(*buf) >= 3*n:
+		all = (*buf)[:3*n]
+	default:
+		all = make([]int64, 3*n)
+		*buf = all
+	}
 	committed, ends, lags := all[:n:n], all[n:2*n:2*n], all[2*n:]
 	withOffset := 0
 	for p := range committed {
