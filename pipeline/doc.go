@@ -45,7 +45,8 @@ type Sample struct {
 	Committed []int64
 	LogEnd    []int64
 	// Members is the group's membership as the method saw it at this
-	// tick; nil when the method cannot know it.
+	// tick; nil when the method cannot know it. It may be shared with
+	// other samples and ticks: read it, never change it.
 	Members *Membership
 	// Group, when not empty, overrides Target.Group in the document
 	// (MirrorMaker 2 names the connector there).

@@ -169,10 +169,20 @@ func TestMembersOf(t *testing.T) {
 			pipeline.Membership{State: "Empty"}, true},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			got := membersOf(&tt.group).membership("orders", 4)
+			m := membersOf(&tt.group)
+			got := m.membership("orders", 4)
 			if got == nil || got.State != tt.want.State || got.Active != tt.want.Active ||
 				(got.Owned == nil) != tt.wantNil || !slices.Equal(got.Owned, tt.want.Owned) {
 				t.Fatalf("membership = %+v, want %+v", got, tt.want)
+			}
+			// Later ticks until the next description share the view.
+			if again := m.membership("orders", 4); again != got {
+				t.Errorf("second view of orders is another %+v", again)
+			}
+			// The topic grew to 6 partitions: a view of 6.
+			if grown := m.membership("orders", 6); !tt.wantNil && len(grown.Owned) != 6 ||
+				!slices.Equal(grown.Owned[:min(4, len(grown.Owned))], tt.want.Owned) {
+				t.Errorf("view of orders at 6 partitions = %+v, want %v then 2 unowned", grown, tt.want.Owned)
 			}
 		})
 	}
