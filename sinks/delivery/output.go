@@ -155,8 +155,10 @@ type Output struct {
 	mu       sync.Mutex
 	w        Writer
 	buf      []Record
-	bufHint  int   // documents of the last batch taken, to size the next
-	arena    arena // the bodies of buf
+	bufHint  int      // documents of the last batch taken, to size the next
+	spare    []Record // the slice of the last batch sent, empty, for the next
+	arena    arena    // the bodies of buf
+	ids      strs     // the IDs of buf
 	bufBytes int
 	bufFirst time.Time
 	bufLast  time.Time
@@ -253,19 +255,22 @@ func (o *Output) Write(_ context.Context, docs []pipeline.Doc) error {
 	if first {
 		o.bufFirst = now
 		if o.buf == nil {
-			o.buf = make([]Record, 0, max(o.bufHint, len(docs)))
+			if need := max(o.bufHint, len(docs)); cap(o.spare) >= need {
+				o.buf, o.spare = o.spare, nil
+			} else {
+				o.buf = make([]Record, 0, need)
+			}
 		}
 	}
 	o.bufLast = now
 	start := 0
 	for i := 0; i < len(sc.ends); i += 2 {
 		end, idEnd := sc.ends[i], sc.ends[i+1]
-		both := o.arena.add(sc.b[start:idEnd])
-		body, id := both[:end-start:end-start], both[end-start:]
+		body := o.arena.add(sc.b[start:end])
+		id := o.ids.add(sc.b[end:idEnd])
 		start = idEnd
-		// The ID's bytes are the arena's, never changed once added.
-		o.buf = append(o.buf, Record{ID: unsafe.String(unsafe.SliceData(id), len(id)), Body: body})
-		o.bufBytes += len(both)
+		o.buf = append(o.buf, Record{ID: id, Body: body})
+		o.bufBytes += len(body) + len(id)
 	}
 	full := len(o.buf) >= o.opt.BatchDocs || o.bufBytes >= o.opt.FlushBytes
 	o.mu.Unlock()
@@ -302,19 +307,85 @@ func (sc *scratch) records() []Record {
 }
 
 // arena holds the bodies of the in-memory batch in chunks that are only
-// ever appended to, so a body handed out stays valid (and unchanged) for
-// as long as its record is referenced, after the chunk is full too.
-type arena struct{ chunk []byte }
+// ever appended to while their records are referenced, so a body handed
+// out stays valid (and unchanged) until its batch is sent. A batch that
+// takes every buffered record takes its chunks with it (detach); once it
+// is sent they are filled again (reuse) rather than left to the garbage
+// collector: at 10,000 documents a tick that is 2.6 MB a second the heap
+// neither allocates nor zeroes.
+type arena struct {
+	chunk []byte   // being filled
+	full  [][]byte // filled since the last detach, all before chunk
+	free  [][]byte // chunks of sent batches, to fill again
+}
 
 const arenaChunk = 64 << 10
 
 func (a *arena) add(body []byte) []byte {
 	if cap(a.chunk)-len(a.chunk) < len(body) {
-		a.chunk = make([]byte, 0, max(arenaChunk, len(body)))
+		if a.chunk != nil {
+			a.full = append(a.full, a.chunk)
+		}
+		a.chunk = a.fresh(len(body))
 	}
 	start := len(a.chunk)
 	a.chunk = append(a.chunk, body...)
 	return a.chunk[start:len(a.chunk):len(a.chunk)]
+}
+
+// fresh is an empty chunk with room for n bytes.
+func (a *arena) fresh(n int) []byte {
+	if k := len(a.free); k > 0 && n <= arenaChunk {
+		c := a.free[k-1]
+		a.free[k-1] = nil
+		a.free = a.free[:k-1]
+		return c[:0]
+	}
+	return make([]byte, 0, max(arenaChunk, n))
+}
+
+// detach hands over every chunk, with the records that use them: the
+// arena starts new chunks from here.
+func (a *arena) detach() [][]byte {
+	if a.chunk == nil {
+		return nil
+	}
+	out := append(a.full, a.chunk)
+	a.chunk, a.full = nil, nil
+	return out
+}
+
+// drop forgets the chunks in use: their records were copied elsewhere
+// (the spool) and the garbage collector frees them.
+func (a *arena) drop() { a.chunk, a.full = nil, nil }
+
+// reuse takes back the detached chunks of a batch that was sent: nothing
+// references them any more. It keeps at most as many as that batch used,
+// so what it holds follows the batch size; chunks made for one large body
+// are left to the garbage collector.
+func (a *arena) reuse(chunks [][]byte) {
+	for _, c := range chunks {
+		if cap(c) == arenaChunk && len(a.free) < len(chunks) {
+			a.free = append(a.free, c[:0])
+		}
+	}
+}
+
+// strs holds the IDs of the in-memory batch: strings, so their bytes never
+// change (a Writer may keep an ID, as a map key say), and their chunks are
+// left to the garbage collector rather than reused.
+type strs struct{ chunk []byte }
+
+const strsChunk = 8 << 10
+
+func (a *strs) add(b []byte) string {
+	if cap(a.chunk)-len(a.chunk) < len(b) {
+		a.chunk = make([]byte, 0, max(strsChunk, len(b)))
+	}
+	start := len(a.chunk)
+	a.chunk = append(a.chunk, b...)
+	s := a.chunk[start:]
+	return unsafe.String(unsafe.SliceData(s), len(s))
 }
 
 // ErrClosed is returned by Write after Close.
@@ -343,25 +414,38 @@ func (o *Output) toSpool(recs []Record) {
 	o.spooled.Add(uint64(len(recs)))
 }
 
+// batch is what take hands out: its records and, when they were every
+// buffered record, the arena chunks and the record slice that only they
+// use, which recycle takes back once the batch is sent.
+type batch struct {
+	recs   []Record
+	chunks [][]byte
+	whole  bool // recs is the buffer's slice, which nothing else uses
+}
+
 // take removes the in-memory batch when it is due (or at once when all is
 // set).
-func (o *Output) take(now time.Time, all bool) []Record {
+func (o *Output) take(now time.Time, all bool) batch {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if len(o.buf) == 0 {
-		return nil
+		return batch{}
 	}
 	due := all || len(o.buf) >= o.opt.BatchDocs || o.bufBytes >= o.opt.FlushBytes ||
 		now.Sub(o.bufFirst) >= o.opt.FlushInterval || now.Sub(o.bufLast) >= o.opt.Linger
 	if !due {
-		return nil
+		return batch{}
 	}
 	n := min(len(o.buf), o.opt.BatchDocs)
-	batch, rest := o.buf[:n:n], o.buf[n:]
+	b, rest := batch{recs: o.buf[:n:n]}, o.buf[n:]
 	o.bufHint = n // the next batch is sized like this one
 	o.buf = nil
 	if len(rest) > 0 {
+		// The rest's bodies share the batch's chunks: they stay with
+		// the arena, for a later batch to take.
 		o.buf = append(make([]Record, 0, max(n, len(rest))), rest...)
+	} else {
+		b.chunks, b.whole = o.arena.detach(), true
 	}
 	o.bufBytes = 0
 	for _, r := range o.buf {
@@ -370,7 +454,22 @@ func (o *Output) take(now time.Time, all bool) []Record {
 	if len(o.buf) > 0 {
 		o.bufFirst, o.bufLast = now, now
 	}
-	return batch
+	return b
+}
+
+// recycle takes back the memory of a batch that was sent or spooled:
+// neither a Writer nor the spool keeps records once it returns.
+func (o *Output) recycle(b batch) {
+	if !b.whole {
+		return
+	}
+	clear(b.recs) // no body or ID stays reachable through the spare slice
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.arena.reuse(b.chunks)
+	if cap(b.recs) > cap(o.spare) {
+		o.spare = b.recs[:0]
+	}
 }
 
 // nextDue is when the in-memory batch falls due (zero when empty).
@@ -402,6 +501,7 @@ func (o *Output) setFailing(on bool, err error) {
 	var moved []Record
 	if on {
 		moved, o.buf, o.bufBytes = o.buf, nil, 0
+		o.arena.drop()
 		o.state = health.Degraded
 		if err != nil {
 			o.lastErr = err.Error()
@@ -481,9 +581,8 @@ func (o *Output) run(ctx context.Context) error {
 		closing := isClosed(o.closing)
 		now := time.Now()
 		if ctx.Err() != nil {
-			o.toSpool(o.take(now, true))
-			for rest := o.take(now, true); rest != nil; rest = o.take(now, true) {
-				o.toSpool(rest)
+			for b := o.take(now, true); b.recs != nil; b = o.take(now, true) {
+				o.toSpool(b.recs)
 			}
 			break
 		}
@@ -502,17 +601,18 @@ func (o *Output) run(ctx context.Context) error {
 			}
 		}
 		// Live documents.
-		if batch := o.take(now, closing); batch != nil {
+		if b := o.take(now, closing); b.recs != nil {
 			switch {
 			case !prepared || (o.failing() && (o.sp.Len() > 0 || now.Before(retryAt))):
-				o.toSpool(batch)
+				o.toSpool(b.recs)
 			default:
-				if err := o.sendLive(reqCtx, batch); err != nil {
+				if err := o.sendLive(reqCtx, b.recs); err != nil {
 					fail(err)
 				} else {
 					ok()
 				}
 			}
+			o.recycle(b)
 			continue
 		}
 		if closing {
@@ -814,8 +914,8 @@ func (o *Output) Close(ctx context.Context) error {
 			<-o.done
 		}
 	}
-	for rest := o.take(time.Now(), true); rest != nil; rest = o.take(time.Now(), true) {
-		o.toSpool(rest)
+	for b := o.take(time.Now(), true); b.recs != nil; b = o.take(time.Now(), true) {
+		o.toSpool(b.recs)
 	}
 	left := o.sp.Len()
 	o.spoolMu.Lock()

@@ -480,8 +480,25 @@ func TestRefusedLogBounded(t *testing.T) {
 // goroutines, as the workers of a tick do, arrive with exactly the body and id each
 // encodes to, across the many chunks their batch's bodies take.
 func TestBodiesIntact(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		batch int // documents per batch; 0: the default
+	}{
+		// Each batch takes every buffered document, with its chunks,
+		// which are filled again once it is sent.
+		{"whole batches", 0},
+		// Batches leave documents behind that share their chunks.
+		{"partial batches", 7},
+	} {
+		t.Run(tc.name, func(t *testing.T) { testBodiesIntact(t, tc.batch) })
+	}
+}
+
+func testBodiesIntact(t *testing.T, batchDocs int) {
 	mem := &memWriter{got: map[string][]byte{}}
-	r := startWriter(t, mem, fastOptions(t.TempDir()), &logBuf{}, nil)
+	opt := fastOptions(t.TempDir())
+	opt.BatchDocs = batchDocs
+	r := startWriter(t, mem, opt, &logBuf{}, nil)
 	const writers, perWriter = 8, 500
 	want := map[string][]byte{}
 	var all [][]pipeline.Doc

@@ -77,6 +77,9 @@ type Writer interface {
 	// fault (the destination would refuse it again unchanged): the Output
 	// then splits the batch to find the records at fault. Any other error
 	// is transient: the batch is spooled and sent again after a backoff.
+	// Write must not keep the records' bodies once it returns: the Output
+	// fills their memory again with later documents (copy what must stay;
+	// an ID is a string and may be kept).
 	Write(ctx context.Context, recs []Record, res []Result) error
 }
 
