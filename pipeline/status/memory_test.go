@@ -75,10 +75,20 @@ func BenchmarkObserve(b *testing.B) {
 	}
 }
 
-// BenchmarkObserveEstate is one tick of 10,000 topics × 8 partitions, in
-// which every offset moves: the partitions' state (some 50 MB) is far
-// larger than the caches, as in a large agent.
+// BenchmarkObserveEstate is one tick of 10,000 topics × 8 partitions: the
+// partitions' state (some 50 MB) is far larger than the caches, as in a
+// large agent. In "moving" every offset moves at every tick; in "still"
+// none does (idle topics, a mirror caught up on them).
 func BenchmarkObserveEstate(b *testing.B) {
+	for _, tc := range []struct {
+		name string
+		step int64
+	}{{"moving", 1}, {"still", 0}} {
+		b.Run(tc.name, func(b *testing.B) { benchmarkEstate(b, tc.step) })
+	}
+}
+
+func benchmarkEstate(b *testing.B, step int64) {
 	const topics = 10000
 	e := New(Rules{Window: 10 * time.Second})
 	targets := make([]pipeline.Target, topics)
@@ -88,10 +98,10 @@ func BenchmarkObserveEstate(b *testing.B) {
 	committed := make([]int64, 8)
 	logEnd := make([]int64, 8)
 	s := pipeline.Sample{Lags: make([]int64, 8), Committed: committed, LogEnd: logEnd}
-	k := 0
+	k := int64(0)
 	tick := func() {
 		for p := range 8 {
-			committed[p], logEnd[p] = int64(5*k), int64(10*k)
+			committed[p], logEnd[p] = 100+5*step*k, 200+10*step*k
 			s.Lags[p] = logEnd[p] - committed[p]
 		}
 		at := t0.Add(time.Duration(k) * time.Second)
