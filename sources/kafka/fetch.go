@@ -242,7 +242,7 @@ func (c *Cluster) fetch(ctx context.Context, now time.Time, set fetchSet) (*snap
 	}
 	// The requests depend only on the partition map and the set: the
 	// shared fetch reuses those of the previous tick while neither changed.
-	reqs := c.plannedRequests(md, set)
+	reqs, sizes := c.plannedRequests(md, set)
 	var pending map[string][]int32
 	if reqs == nil {
 		pending = make(map[string][]int32)
@@ -250,16 +250,42 @@ func (c *Cluster) fetch(ctx context.Context, now time.Time, set fetchSet) (*snap
 	// The topics' results and their offsets come from a few large
 	// allocations, not two per topic.
 	tes := make([]topicEnds, len(set.topics))
-	var ends int64Chunks
-	for i, t := range set.topics {
-		snap.tops[i] = c.newTopicEnds(md, t, pending, &tes[i], &ends)
+	if sizes != nil {
+		// The plan knows each topic's partition count: no lookups in
+		// the partition map's per-topic maps.
+		ends := make([]int64, sizes.total)
+		for i, n := range sizes.parts {
+			if n < 0 {
+				var one int64Chunks
+				snap.tops[i] = c.newTopicEnds(md, set.topics[i], nil, &tes[i], &one)
+				continue
+			}
+			te := &tes[i]
+			te.ends, ends = ends[:n:n], ends[n:]
+			for p := range te.ends {
+				te.ends[p] = -1
+			}
+			snap.tops[i] = te
+		}
+	} else {
+		sizes = &topicSizes{parts: make([]int32, len(set.topics))}
+		var ends int64Chunks
+		for i, t := range set.topics {
+			te := c.newTopicEnds(md, t, pending, &tes[i], &ends)
+			snap.tops[i] = te
+			sizes.parts[i] = -1
+			if te == &tes[i] {
+				sizes.parts[i] = int32(len(te.ends))
+				sizes.total += len(te.ends)
+			}
+		}
 	}
 	var retry map[string][]int32
 	var lerr error
 	if reqs == nil {
 		reqs, retry, lerr = buildListOffsets(md, set.topics, pending)
 		if len(retry) == 0 && set.ver != 0 {
-			c.keepPlan(md, set, reqs)
+			c.keepPlan(md, set, reqs, sizes)
 		}
 	}
 
@@ -357,28 +383,37 @@ type requestPlan struct {
 	md     *metadataSnapshot
 	set    uint64 // fetchSet.ver
 	reqs   map[int32]*listoffsets.Request
+	sizes  *topicSizes
 	groups map[string]*groupFetch // each checks its own md and set
 }
 
-// plannedRequests returns the kept requests when they are for md and set;
-// nil otherwise.
-func (c *Cluster) plannedRequests(md *metadataSnapshot, set fetchSet) map[int32]*listoffsets.Request {
+// topicSizes is the partition count of each topic of a set (in its
+// order) in one partition map; -1 for a topic that map has no partitions
+// of (not found, failed, not known yet).
+type topicSizes struct {
+	parts []int32
+	total int
+}
+
+// plannedRequests returns the kept requests and topic sizes when they
+// are for md and set; nil otherwise.
+func (c *Cluster) plannedRequests(md *metadataSnapshot, set fetchSet) (map[int32]*listoffsets.Request, *topicSizes) {
 	if set.ver == 0 {
-		return nil
+		return nil, nil
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.plan.md != md || c.plan.set != set.ver {
-		return nil
+		return nil, nil
 	}
-	return c.plan.reqs
+	return c.plan.reqs, c.plan.sizes
 }
 
-// keepPlan keeps reqs, the requests of md and set, for the next ticks.
-// They are only read from then on.
-func (c *Cluster) keepPlan(md *metadataSnapshot, set fetchSet, reqs map[int32]*listoffsets.Request) {
+// keepPlan keeps reqs and sizes, the requests and topic sizes of md and
+// set, for the next ticks. They are only read from then on.
+func (c *Cluster) keepPlan(md *metadataSnapshot, set fetchSet, reqs map[int32]*listoffsets.Request, sizes *topicSizes) {
 	c.mu.Lock()
-	c.plan.md, c.plan.set, c.plan.reqs = md, set.ver, reqs
+	c.plan.md, c.plan.set, c.plan.reqs, c.plan.sizes = md, set.ver, reqs, sizes
 	for g, gp := range c.plan.groups {
 		if gp.md != md || gp.ver != set.ver {
 			delete(c.plan.groups, g) // made again if still watched

@@ -360,6 +360,28 @@ func TestListOffsetsFailing(t *testing.T) {
 	}
 }
 
+// A tick that reuses the previous tick's requests (nothing changed) still
+// starts every log end unknown: a partition the brokers do not answer for
+// has no lag, never one computed from a log end of 0.
+func TestListOffsetsUnansweredOnKeptPlan(t *testing.T) {
+	f := seedLagCluster(t)
+	c := newTestCluster(t, f, nil)
+	defer c.WatchGroup("mm-a", "orders")()
+	ctx := testCtx(t)
+	got, err := c.Source("mm-a").Collect(ctx, tickAt(0), "orders")
+	if err != nil || !slices.Equal(got.Lags, []int64{6, 0, U, 0}) {
+		t.Fatalf("tick 0: %v, %v", got.Lags, err)
+	}
+	f.kf.ControlKey(int16(kmsg.ListOffsets), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		f.kf.KeepControl()
+		return answerListOffsets(req, int16(kafkago.Unknown)), nil, true
+	})
+	got, _ = c.Source("mm-a").Collect(ctx, tickAt(1), "orders")
+	if !slices.Equal(got.Lags, []int64{U, U, U, U}) || !slices.Equal(got.LogEnd, []int64{-1, -1, -1, -1}) {
+		t.Fatalf("tick 1, no log end answered: lags %v, log ends %v; want all unknown", got.Lags, got.LogEnd)
+	}
+}
+
 // NOT_COORDINATOR makes the tick look the coordinator up again.
 func TestNotCoordinatorOnce(t *testing.T) {
 	f := seedLagCluster(t)
