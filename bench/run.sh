@@ -38,14 +38,22 @@ fi
 "$work/lagship" run -config "$work/lagship.yaml" -log-level warn "${profargs[@]}" 2>"$work/lagship.err" &
 pid=$!
 scrapes=0
+# CPU ticks used so far; read again after $warm s, so that the steady
+# state can be told from start-up (10,000 goroutines and their stacks).
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$pid/stat"; }
+warm=$((secs > 20 ? 10 : 0))
+warm_ticks=
 if [ "${SCRAPE:-0}" = 1 ]; then
   end=$((SECONDS + secs))
   while [ $SECONDS -lt $end ]; do
+    [ -z "$warm_ticks" ] && [ $SECONDS -ge $((end - secs + warm)) ] && warm_ticks=$(cpu_ticks)
     curl -sf -o /dev/null http://127.0.0.1:9839/metrics && scrapes=$((scrapes + 1))
     sleep 1
   done
 else
-  sleep "$secs"
+  sleep "$warm"
+  warm_ticks=$(cpu_ticks)
+  sleep "$((secs - warm))"
 fi
 # CPU time and peak RSS from /proc before stopping.
 read -r utime stime < <(awk '{print $14, $15}' "/proc/$pid/stat")
@@ -62,6 +70,10 @@ wait "$envpid" || true
 cpu=$(awk -v u="$utime" -v s="$stime" -v hz="$hz" 'BEGIN {printf "%.2f", (u+s)/hz}')
 echo "layout: $topics topics x $parts partitions, 3 brokers, 1 group, interval ${INTERVAL:-1s}, ${secs}s of lagship run"
 echo "agent CPU (user+sys): ${cpu} s ($(awk -v u="$utime" -v s="$stime" -v hz="$hz" 'BEGIN {printf "user %.2f s, sys %.2f s", u/hz, s/hz}'))"
+if [ "$warm" -gt 0 ] && [ -n "$warm_ticks" ]; then
+  awk -v a="$warm_ticks" -v u="$utime" -v s="$stime" -v hz="$hz" -v w="$warm" -v t="$secs" \
+    'BEGIN {printf "agent CPU after start-up: %.2f s from %d s to %d s, %.2f s per 30 s; start-up (first %d s): %.2f s\n", (u+s-a)/hz, w, t, (u+s-a)/hz*30/(t-w), w, a/hz}'
+fi
 [ "${SCRAPE:-0}" = 1 ] && echo "scrapes of /metrics answered: $scrapes"
 echo "agent peak RSS (VmHWM): $((peak_kb / 1024)) MiB"
 [ -n "$mem" ] && echo "agent memory at the end: $mem"
