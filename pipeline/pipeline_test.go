@@ -539,11 +539,11 @@ func (s *intoSource) Collect(context.Context, time.Time, string) (Sample, error)
 	panic("a worker collects into its buffer")
 }
 
-func (s *intoSource) CollectInto(_ context.Context, tick time.Time, _ string, buf *[]int64) (Sample, error) {
-	if cap(*buf) < 6 {
-		*buf = make([]int64, 6)
+func (s *intoSource) CollectInto(_ context.Context, tick time.Time, _ string, buf *Buffer) (Sample, error) {
+	if cap(buf.Offsets) < 6 {
+		buf.Offsets = make([]int64, 6)
 	}
-	all := (*buf)[:6]
+	all := buf.Offsets[:6]
 	for i := range all {
 		all[i] = int64(tick.Second())
 	}

@@ -21,13 +21,23 @@ type Source interface {
 // BufferedSource is a Source that can collect into a buffer its caller
 // reuses from tick to tick instead of allocating each sample's slices (with
 // 10,000 topics, 10,000 allocations a tick). The sample's slices may be
-// *buf's, valid until the next call with the same buf; the source may grow
-// *buf. A worker passes its own buffer: as Sink.Write and Processor.Process
-// keep no sample, nothing reads the slices once the tick's document is
-// written.
+// buf.Offsets', valid until the next call with the same buf; the source may
+// grow them. A worker passes its own buffer, for one topic: as Sink.Write
+// and Processor.Process keep no sample, nothing reads the slices once the
+// tick's document is written.
 type BufferedSource interface {
 	Source
-	CollectInto(ctx context.Context, tick time.Time, topic string, buf *[]int64) (Sample, error)
+	CollectInto(ctx context.Context, tick time.Time, topic string, buf *Buffer) (Sample, error)
+}
+
+// Buffer is what a worker keeps for its source from tick to tick.
+type Buffer struct {
+	// Offsets backs the sample's slices.
+	Offsets []int64
+	// Hint is the source's own, nil at first: what finds the topic at the
+	// next tick without looking it up among all the others (where it was
+	// in the last fetch, say). A source checks that it still holds.
+	Hint any
 }
 
 // States a source reports instead of a sample. Wrap them with context.

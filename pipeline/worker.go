@@ -246,7 +246,7 @@ type runState struct {
 	// into is the source when it collects into buf, the worker's
 	// sample buffer.
 	into BufferedSource
-	buf  []int64
+	buf  Buffer
 
 	log       zerolog.Logger
 	lastState string

@@ -153,6 +153,7 @@ type snapshot struct {
 	// not build a map of its topics).
 	index   map[string]int32
 	tops    []*topicEnds
+	ver     uint64 // the set's version: index is the same for every fetch of it (0: unversioned)
 	groups  map[string]*groupOffsets
 	members map[string]*groupMembers // every group of the fetch
 }
@@ -180,6 +181,50 @@ type groupOffsets struct {
 	slab    []int64     // committed offset per partition of plan's topics, -1 = none
 	noGroup bool        // the coordinator does not know the group
 	err     error       // the request failed
+}
+
+// topicHint is where a worker's topic was in the latest fetch, so that
+// the next fetch of the same set and plan finds it without a lookup by
+// name among every topic's (pipeline.Buffer's Hint).
+type topicHint struct {
+	src   *source // whose topic: a hint of another holds nothing
+	topic string
+	ver   uint64 // the set whose index i is; 0: none
+	i     int32
+	gp    *groupFetch // the group plan gi is the topic's place in; nil: none
+	gi    int32
+}
+
+// hinted is topic's result, through h when it holds (and then updated).
+func (s *snapshot) hinted(topic string, h *topicHint) *topicEnds {
+	if s.ver != 0 && h.ver == s.ver {
+		return s.tops[h.i]
+	}
+	i, ok := s.index[topic]
+	if !ok {
+		return nil
+	}
+	if s.ver != 0 {
+		h.ver, h.i = s.ver, i
+	}
+	return s.tops[i]
+}
+
+// hinted is what offsetsOf and covers say of topic, through h when it
+// holds (and then updated).
+func (g *groupOffsets) hinted(topic string, h *topicHint) (offs []int64, covered bool) {
+	i := h.gi
+	if h.gp != g.plan {
+		var ok bool
+		if i, ok = g.plan.index[topic]; !ok {
+			return nil, false
+		}
+		h.gp, h.gi = g.plan, i
+	}
+	if i < 0 {
+		return nil, true
+	}
+	return g.topicAt(int(i)), true
 }
 
 // covers reports whether the fetch covered topic.
@@ -236,6 +281,7 @@ func (c *Cluster) fetch(ctx context.Context, now time.Time, set fetchSet) (*snap
 		return nil, err
 	}
 	snap := &snapshot{
+		ver:    set.ver,
 		index:  set.index,
 		tops:   make([]*topicEnds, len(set.topics)),
 		groups: make(map[string]*groupOffsets, len(set.groups)),

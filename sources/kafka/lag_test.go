@@ -63,7 +63,7 @@ func TestCollectLag(t *testing.T) {
 		{"nobody", "orders", nil, pipeline.ErrNoOffsets}, // kfake: GROUP_ID_NOT_FOUND
 	}
 	ctx := testCtx(t)
-	var buf []int64 // one worker's buffer, reused by every case
+	var buf pipeline.Buffer // reused by every case, whatever its topic
 	for _, tt := range tests {
 		t.Run(tt.group+"/"+tt.topic, func(t *testing.T) {
 			got, err := c.Source(tt.group).Collect(ctx, tickAt(0), tt.topic)
@@ -88,8 +88,8 @@ func TestCollectLag(t *testing.T) {
 			if !slices.Equal(into.Lags, got.Lags) || !slices.Equal(into.Committed, got.Committed) || !slices.Equal(into.LogEnd, got.LogEnd) {
 				t.Errorf("CollectInto = %+v, want %+v", into, got)
 			}
-			if len(buf) < 3*len(got.Lags) || &into.Committed[0] != &buf[0] || &into.Lags[0] != &buf[2*len(got.Lags)] {
-				t.Errorf("CollectInto's slices are not the buffer's (len %d for %d partitions)", len(buf), len(got.Lags))
+			if b := buf.Offsets; len(b) < 3*len(got.Lags) || &into.Committed[0] != &b[0] || &into.Lags[0] != &b[2*len(got.Lags)] {
+				t.Errorf("CollectInto's slices are not the buffer's (len %d for %d partitions)", len(b), len(got.Lags))
 			}
 		})
 	}
@@ -274,6 +274,52 @@ func TestSharedFetchFollowsWatches(t *testing.T) {
 	}
 	if want := []int64{3, 0, 8}; !slices.Equal(ends, want) {
 		t.Errorf("log ends once watched again = %v, want %v", ends, want)
+	}
+}
+
+// A worker's buffer remembers where its topic was in the shared fetch.
+// When the watches change, topics move in the fetch (a topic watched that
+// sorts first shifts every other): each worker still gets its own topic's
+// offsets, at every tick.
+func TestCollectHintFollowsWatches(t *testing.T) {
+	f := seedLagCluster(t)
+	c := newTestCluster(t, f, nil)
+	defer c.WatchGroup("mm-b", "orders-v2", "payments")()
+	ctx := testCtx(t)
+	src := c.Source("mm-b").(pipeline.BufferedSource)
+	want := map[string][]int64{"orders-v2": {2, U, 0}, "payments": {0, 6}, "orders": {U, U, U, U}}
+	bufs := map[string]*pipeline.Buffer{}
+	check := func(tick int, topics ...string) {
+		t.Helper()
+		for _, topic := range topics {
+			if bufs[topic] == nil {
+				bufs[topic] = &pipeline.Buffer{}
+			}
+			got, err := src.CollectInto(ctx, tickAt(tick), topic, bufs[topic])
+			if err != nil && !errors.Is(err, pipeline.ErrNoOffsets) {
+				t.Fatalf("tick %d, %s: %v", tick, topic, err)
+			}
+			if !slices.Equal(got.Lags, want[topic]) {
+				t.Errorf("tick %d, %s: lags %v, want %v", tick, topic, got.Lags, want[topic])
+			}
+		}
+	}
+	check(0, "orders-v2", "payments")
+	check(1, "payments", "orders-v2")
+	// "orders" sorts before both: each moves one place in the fetch.
+	defer c.WatchGroup("mm-b", "orders")()
+	check(2, "orders-v2", "payments", "orders")
+	check(3, "payments", "orders", "orders-v2")
+	// A buffer passed for another topic holds no hint for it.
+	shared := &pipeline.Buffer{}
+	for _, topic := range []string{"payments", "orders-v2"} {
+		got, err := src.CollectInto(ctx, tickAt(4), topic, shared)
+		if err != nil || !slices.Equal(got.Lags, want[topic]) {
+			t.Errorf("tick 4, %s in a buffer used for another topic: lags %v, %v; want %v", topic, got.Lags, err, want[topic])
+		}
+	}
+	if st := c.Stats(); st.SoloFetches != 0 {
+		t.Errorf("solo fetches = %d, want 0", st.SoloFetches)
 	}
 }
 

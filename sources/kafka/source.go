@@ -46,17 +46,38 @@ func (s *source) Collect(ctx context.Context, tick time.Time, topic string) (pip
 	return s.CollectInto(ctx, tick, topic, nil)
 }
 
-// CollectInto is Collect with the sample's offsets and lags in *buf
-// (pipeline.BufferedSource); nil buf: slices of the sample's own.
-func (s *source) CollectInto(ctx context.Context, tick time.Time, topic string, buf *[]int64) (pipeline.Sample, error) {
+// CollectInto is Collect with the sample's offsets and lags in
+// buf.Offsets (pipeline.BufferedSource); nil buf: slices of the sample's
+// own. buf.Hint keeps where the topic was in the shared fetch, so that a
+// tick of an unchanged watch set finds it without a lookup by name.
+func (s *source) CollectInto(ctx context.Context, tick time.Time, topic string, buf *pipeline.Buffer) (pipeline.Sample, error) {
 	c := s.c
 	snap, err := c.ticks.Get(ctx, tick)
 	if err != nil {
 		c.watchImplicitly(s.group, topic)
 		return pipeline.Sample{}, err
 	}
-	te, g, m := snap.topic(topic), snap.groups[s.group], snap.members[s.group]
-	if te == nil || g == nil || !g.covers(topic) {
+	var h *topicHint
+	var offs *[]int64
+	if buf != nil {
+		if h, _ = buf.Hint.(*topicHint); h == nil {
+			h = new(topicHint)
+			buf.Hint = h
+		}
+		offs = &buf.Offsets
+	} else {
+		h = new(topicHint) // one call's: kept nowhere
+	}
+	if h.src != s || h.topic != topic {
+		*h = topicHint{src: s, topic: topic}
+	}
+	te, g, m := snap.hinted(topic, h), snap.groups[s.group], snap.members[s.group]
+	var committed []int64
+	covered := false
+	if g != nil {
+		committed, covered = g.hinted(topic, h)
+	}
+	if te == nil || !covered {
 		// Not in the shared fetch: watched from now on (a topic the
 		// fetch had is watched already, so the common case takes no
 		// lock), and fetched alone for this tick.
@@ -65,8 +86,9 @@ func (s *source) CollectInto(ctx context.Context, tick time.Time, topic string, 
 			return pipeline.Sample{}, err
 		}
 		te, g, m = snap.topic(topic), snap.groups[s.group], snap.members[s.group]
+		committed = g.offsetsOf(topic)
 	}
-	sample, err := sampleOf(te, g, topic, s.group, c.cfg.Name, buf)
+	sample, err := sampleOf(te, g, committed, topic, s.group, c.cfg.Name, offs)
 	if err == nil {
 		sample.Members = m.membership(topic, len(sample.Lags))
 	}
@@ -74,10 +96,10 @@ func (s *source) CollectInto(ctx context.Context, tick time.Time, topic string, 
 }
 
 // sampleOf builds the sample of topic for group from one fetch: its
-// committed and log-end offsets, and the per-partition lag between them.
-// The slices are the sample's own, not the fetch's: carved from *buf, grown
-// when short, if buf is not nil.
-func sampleOf(te *topicEnds, g *groupOffsets, topic, group, cluster string, buf *[]int64) (pipeline.Sample, error) {
+// committed (offs, the group's for the topic) and log-end offsets, and the
+// per-partition lag between them. The slices are the sample's own, not the
+// fetch's: carved from *buf, grown when short, if buf is not nil.
+func sampleOf(te *topicEnds, g *groupOffsets, offs []int64, topic, group, cluster string, buf *[]int64) (pipeline.Sample, error) {
 	switch {
 	case te.err != nil:
 		return pipeline.Sample{}, te.err
@@ -88,7 +110,6 @@ func sampleOf(te *topicEnds, g *groupOffsets, topic, group, cluster string, buf 
 	case g.noGroup:
 		return pipeline.NoOffsets(slices.Clone(te.ends)), fmt.Errorf("group %q on cluster %q is unknown to its coordinator: %w", group, cluster, pipeline.ErrNoOffsets)
 	}
-	offs := g.offsetsOf(topic)
 	// One allocation for the sample's three slices, none when buf holds
 	// them.
 	n := len(te.ends)
