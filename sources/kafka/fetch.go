@@ -227,12 +227,6 @@ func (g *groupOffsets) hinted(topic string, h *topicHint) (offs []int64, covered
 	return g.topicAt(int(i)), true
 }
 
-// covers reports whether the fetch covered topic.
-func (g *groupOffsets) covers(topic string) bool {
-	_, ok := g.plan.index[topic]
-	return ok
-}
-
 // offsetsOf is topic's committed offsets (index = partition), nil when
 // the request did not ask for the topic (not covered, or not found).
 func (g *groupOffsets) offsetsOf(topic string) []int64 {
