@@ -41,22 +41,27 @@ scrapes=0
 # CPU ticks used so far; read again after $warm s, so that the steady
 # state can be told from start-up (10,000 goroutines and their stacks).
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$pid/stat"; }
+# Minor page faults so far (the kernel handing the agent fresh pages).
+faults() { awk '{print $10}' "/proc/$pid/stat"; }
 warm=$((secs > 20 ? 10 : 0))
 warm_ticks=
+warm_faults=0
 if [ "${SCRAPE:-0}" = 1 ]; then
   end=$((SECONDS + secs))
   while [ $SECONDS -lt $end ]; do
-    [ -z "$warm_ticks" ] && [ $SECONDS -ge $((end - secs + warm)) ] && warm_ticks=$(cpu_ticks)
+    [ -z "$warm_ticks" ] && [ $SECONDS -ge $((end - secs + warm)) ] && warm_ticks=$(cpu_ticks) && warm_faults=$(faults)
     curl -sf -o /dev/null http://127.0.0.1:9839/metrics && scrapes=$((scrapes + 1))
     sleep 1
   done
 else
   sleep "$warm"
   warm_ticks=$(cpu_ticks)
+  warm_faults=$(faults)
   sleep "$((secs - warm))"
 fi
 # CPU time and peak RSS from /proc before stopping.
 read -r utime stime < <(awk '{print $14, $15}' "/proc/$pid/stat")
+end_faults=$(faults)
 hz=$(getconf CLK_TCK)
 peak_kb=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status")
 # Where the memory is, from the agent's own Go collector, before stopping (after the
@@ -73,6 +78,7 @@ echo "agent CPU (user+sys): ${cpu} s ($(awk -v u="$utime" -v s="$stime" -v hz="$
 if [ "$warm" -gt 0 ] && [ -n "$warm_ticks" ]; then
   awk -v a="$warm_ticks" -v u="$utime" -v s="$stime" -v hz="$hz" -v w="$warm" -v t="$secs" \
     'BEGIN {printf "agent CPU after start-up: %.2f s from %d s to %d s, %.2f s per 30 s; start-up (first %d s): %.2f s\n", (u+s-a)/hz, w, t, (u+s-a)/hz*30/(t-w), w, a/hz}'
+  echo "minor page faults after start-up: $(( (end_faults - warm_faults) / (secs - warm) )) per s"
 fi
 [ "${SCRAPE:-0}" = 1 ] && echo "scrapes of /metrics answered: $scrapes"
 echo "agent peak RSS (VmHWM): $((peak_kb / 1024)) MiB"
