@@ -601,3 +601,43 @@ func TestWorkerReusesSampleBuffer(t *testing.T) {
 		}
 	}
 }
+
+// A Group's workers name their mirror and topic on every line, the
+// first one included (the fields are added when a worker first logs).
+func TestGroupWorkerLinesNameTheirTopic(t *testing.T) {
+	src := funcSource(func(ctx context.Context, tick time.Time, topic string) (Sample, error) {
+		if topic == "broken" {
+			return Sample{}, fmt.Errorf("topic %q: %w", topic, ErrTopicNotFound)
+		}
+		return Sample{Lags: []int64{1}}, nil
+	})
+	var logs lockedBuf
+	sink := newMemSink()
+	g := NewGroup(context.Background(), sink, zerolog.New(&logs).Level(zerolog.InfoLevel), nil)
+	tasks := []Task{
+		{Target: Target{Mirror: "m1", Topic: "ok"}, Interval: 5 * time.Millisecond, Source: src},
+		{Target: Target{Mirror: "m2", Topic: "broken"}, Interval: 5 * time.Millisecond, Source: src},
+	}
+	g.Apply(tasks, func(a, b Task) bool { return a.Target == b.Target && a.Interval == b.Interval })
+	sink.wait(t, 3)
+	await.True(t, 10*time.Second, "the broken topic's warning", func() bool {
+		return strings.Contains(logs.String(), "no document for this topic")
+	})
+	g.Stop()
+	var lines int
+	for line := range strings.Lines(logs.String()) {
+		var fields map[string]any
+		if err := json.Unmarshal([]byte(line), &fields); err != nil {
+			t.Fatalf("line %q: %v", line, err)
+		}
+		if fields["message"] == "no document for this topic until the state changes" {
+			lines++
+			if fields["mirror"] != "m2" || fields["topic"] != "broken" {
+				t.Errorf("warning names mirror %v, topic %v; want m2, broken: %s", fields["mirror"], fields["topic"], line)
+			}
+		}
+	}
+	if lines != 1 {
+		t.Errorf("%d warnings about the broken topic, want 1:\n%s", lines, logs.String())
+	}
+}
