@@ -74,6 +74,7 @@ type Cluster struct {
 	dial *dialer
 
 	ticks pipeline.PerTick[*snapshot]
+	pool  snapPool // buffers of retired shared snapshots
 
 	metaMu sync.Mutex // one metadata request at a time
 
@@ -97,6 +98,7 @@ type Cluster struct {
 	memberCache    map[string]*memberCache    // by group: what decides the next DescribeGroups
 	reqs           map[protocol.ApiKey]uint64 // requests written, by API key
 	stats          Stats                      // counters other than reqs
+	shared         *snapshot                  // the latest shared fetch's (see share)
 }
 
 // NewCluster validates cfg and returns the cluster client. It does not
@@ -132,6 +134,9 @@ func NewCluster(cfg Config, log zerolog.Logger) (*Cluster, error) {
 		c.errSeen = false
 		c.mu.Unlock()
 		snap, err := c.fetch(ctx, tick, c.watchSet())
+		if snap != nil {
+			c.share(snap)
+		}
 		c.mu.Lock()
 		c.stats.Ticks++
 		c.stats.LastTickDuration = time.Since(start)
@@ -300,16 +305,18 @@ func (c *Cluster) watchSet() fetchSet {
 // and, for this tick, fetched alone.
 func (c *Cluster) LogEndOffsets(ctx context.Context, tick time.Time, topic string) ([]int64, error) {
 	c.watchImplicitly("", topic)
-	snap, err := c.ticks.Get(ctx, tick)
+	snap, err := c.read(ctx, tick)
 	if err != nil {
 		return nil, err
 	}
+	defer snap.release()
 	te := snap.topic(topic)
 	if te == nil {
-		if snap, err = c.fetchAlone(ctx, tick, "", topic); err != nil {
+		alone, err := c.fetchAlone(ctx, tick, "", topic)
+		if err != nil {
 			return nil, err
 		}
-		te = snap.topic(topic)
+		te = alone.topic(topic)
 	}
 	if te.err != nil {
 		return nil, te.err

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	kafkago "github.com/segmentio/kafka-go"
@@ -156,6 +157,12 @@ type snapshot struct {
 	ver     uint64 // the set's version: index is the same for every fetch of it (0: unversioned)
 	groups  map[string]*groupOffsets
 	members map[string]*groupMembers // every group of the fetch
+
+	// A shared fetch's snapshot reuses buffers (see reuse.go): refs
+	// counts its readers, bufs are its slices, pool takes them back.
+	refs atomic.Int64
+	pool *snapPool
+	bufs *snapBufs
 }
 
 // topic is topic's result, nil when the fetch did not have it.
@@ -277,9 +284,19 @@ func (c *Cluster) fetch(ctx context.Context, now time.Time, set fetchSet) (*snap
 	snap := &snapshot{
 		ver:    set.ver,
 		index:  set.index,
-		tops:   make([]*topicEnds, len(set.topics)),
 		groups: make(map[string]*groupOffsets, len(set.groups)),
 	}
+	// The shared fetch fills the slices of an earlier one that nothing
+	// reads any more; a fetch alone has slices of its own.
+	bufs := &snapBufs{}
+	if !set.alone {
+		bufs = c.pool.get()
+		snap.pool, snap.bufs = &c.pool, bufs
+	}
+	if cap(bufs.tops) < len(set.topics) {
+		bufs.tops = make([]*topicEnds, len(set.topics))
+	}
+	snap.tops = bufs.tops[:len(set.topics)]
 	// The requests depend only on the partition map and the set: the
 	// shared fetch reuses those of the previous tick while neither changed.
 	reqs, sizes := c.plannedRequests(md, set)
@@ -289,11 +306,16 @@ func (c *Cluster) fetch(ctx context.Context, now time.Time, set fetchSet) (*snap
 	}
 	// The topics' results and their offsets come from a few large
 	// allocations, not two per topic.
-	tes := make([]topicEnds, len(set.topics))
+	if cap(bufs.tes) < len(set.topics) {
+		bufs.tes = make([]topicEnds, len(set.topics))
+	}
+	tes := bufs.tes[:len(set.topics)]
+	clear(tes)
 	if sizes != nil {
 		// The plan knows each topic's partition count: no lookups in
 		// the partition map's per-topic maps.
-		ends := make([]int64, sizes.total)
+		bufs.ends = sizedInt64s(bufs.ends, sizes.total)
+		ends := bufs.ends
 		for i, n := range sizes.parts {
 			if n < 0 {
 				var one int64Chunks
@@ -331,11 +353,22 @@ func (c *Cluster) fetch(ctx context.Context, now time.Time, set fetchSet) (*snap
 
 	var wg sync.WaitGroup
 	var gmu sync.Mutex
+	for g := range bufs.slabs {
+		if _, ok := set.groups[g]; !ok {
+			delete(bufs.slabs, g)
+		}
+	}
 	for g, topics := range set.groups {
+		gmu.Lock() // the goroutines started before put their slabs back
+		slab := bufs.slabs[g]
+		gmu.Unlock()
 		wg.Go(func() {
-			res := c.fetchGroup(ctx, md, g, topics, set.ver)
+			res := c.fetchGroup(ctx, md, g, topics, set.ver, slab)
 			gmu.Lock()
 			snap.groups[g] = res
+			if bufs.slabs != nil {
+				bufs.slabs[g] = res.slab
+			}
 			gmu.Unlock()
 		})
 	}
@@ -597,12 +630,14 @@ func (c *Cluster) listEnds(ctx context.Context, md *metadataSnapshot, snap *snap
 // ver is the watch set's (fetchSet.ver; 0 for another set): while it and
 // md stay the same, the request and the topics it covers are those of the
 // previous tick, and only the offsets are new.
-func (c *Cluster) fetchGroup(ctx context.Context, md *metadataSnapshot, group string, topics []string, ver uint64) *groupOffsets {
+//
+// slab, when long enough, is where the offsets go (an earlier fetch's).
+func (c *Cluster) fetchGroup(ctx context.Context, md *metadataSnapshot, group string, topics []string, ver uint64, slab []int64) *groupOffsets {
 	gp := c.groupPlan(md, group, topics, ver)
 	req := gp.req
 	// The topics and where their offsets go are the plan's: a tick
 	// allocates only the offsets.
-	g := &groupOffsets{plan: gp, slab: make([]int64, gp.starts[len(gp.starts)-1])}
+	g := &groupOffsets{plan: gp, slab: sizedInt64s(slab, int(gp.starts[len(gp.starts)-1]))}
 	g.reset()
 	if len(req.Topics) == 0 {
 		return g

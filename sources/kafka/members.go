@@ -160,12 +160,20 @@ func readArrayLen(b []byte, size int) (int, []byte, bool) {
 }
 
 // memberCache is what a Cluster keeps of one group between ticks to decide
-// whether the next tick describes it. Nothing in it is copied: both
-// pointers are to values of earlier fetches, never modified once made.
+// whether the next tick describes it. last is an earlier fetch's, never
+// modified once made; prev is a copy (a shared fetch's offsets are
+// reused once its tick is over), made and read under Cluster.mu.
 type memberCache struct {
 	last *groupMembers // latest successful description; nil before the first or after a failed one
 	at   time.Time     // tick time of last
 	prev *groupOffsets // committed offsets of the latest shared fetch that read them
+	kept groupOffsets  // what prev points to once set
+}
+
+// keepPrev copies offs into prev.
+func (mc *memberCache) keepPrev(offs *groupOffsets) {
+	mc.kept = groupOffsets{plan: offs.plan, slab: append(mc.kept.slab[:0], offs.slab...), noGroup: offs.noGroup}
+	mc.prev = &mc.kept
 }
 
 // members returns the membership of every group of set for snap, whose
@@ -215,7 +223,7 @@ func (c *Cluster) members(ctx context.Context, md *metadataSnapshot, now time.Ti
 		// A fetch alone holds one topic only, and a failed OffsetFetch no
 		// offset: neither tells of the next tick's moves.
 		if offs := snap.groups[g]; !set.alone && offs != nil && offs.err == nil {
-			mc.prev = offs
+			mc.keepPrev(offs)
 		}
 	}
 	return out

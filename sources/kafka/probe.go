@@ -60,7 +60,7 @@ func (c *Cluster) Probe(ctx context.Context, group string, topics []string) []Ch
 	case len(md.leaders) == 0:
 		ch.Detail = "no existing topic to read committed offsets for"
 	default:
-		g := c.fetchGroup(ctx, md, group, topics, 0)
+		g := c.fetchGroup(ctx, md, group, topics, 0, nil)
 		ch.OK, ch.Detail = groupCheck(g, topics)
 	}
 	return append(checks, ch)

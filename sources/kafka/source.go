@@ -52,11 +52,12 @@ func (s *source) Collect(ctx context.Context, tick time.Time, topic string) (pip
 // tick of an unchanged watch set finds it without a lookup by name.
 func (s *source) CollectInto(ctx context.Context, tick time.Time, topic string, buf *pipeline.Buffer) (pipeline.Sample, error) {
 	c := s.c
-	snap, err := c.ticks.Get(ctx, tick)
+	snap, err := c.read(ctx, tick)
 	if err != nil {
 		c.watchImplicitly(s.group, topic)
 		return pipeline.Sample{}, err
 	}
+	defer snap.release()
 	var h *topicHint
 	var offs *[]int64
 	if buf != nil {
@@ -82,10 +83,11 @@ func (s *source) CollectInto(ctx context.Context, tick time.Time, topic string, 
 		// fetch had is watched already, so the common case takes no
 		// lock), and fetched alone for this tick.
 		c.watchImplicitly(s.group, topic)
-		if snap, err = c.fetchAlone(ctx, tick, s.group, topic); err != nil {
+		alone, err := c.fetchAlone(ctx, tick, s.group, topic)
+		if err != nil {
 			return pipeline.Sample{}, err
 		}
-		te, g, m = snap.topic(topic), snap.groups[s.group], snap.members[s.group]
+		te, g, m = alone.topic(topic), alone.groups[s.group], alone.members[s.group]
 		committed = g.offsetsOf(topic)
 	}
 	sample, err := sampleOf(te, g, committed, topic, s.group, c.cfg.Name, offs)
