@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -723,5 +724,50 @@ func TestNotElasticsearch(t *testing.T) {
 				t.Errorf("probe %+v", c)
 			}
 		})
+	}
+}
+
+// The bulk body is kept from one Write to the next, across garbage
+// collections, and refilled whole: each Write stores its own documents.
+func TestBulkBodyKeptAcrossGC(t *testing.T) {
+	h := newBare(t, nil, nil)
+	ctx := ctxT(t)
+	if err := h.sink.Prepare(ctx); err != nil {
+		t.Fatal(err)
+	}
+	write := func(docs []pipeline.Doc) {
+		t.Helper()
+		recs := make([]delivery.Record, len(docs))
+		for i := range docs {
+			recs[i] = delivery.Record{ID: docs[i].ID(), Body: docs[i].AppendJSON(nil)}
+		}
+		res := make([]delivery.Result, len(recs))
+		if err := h.sink.Write(ctx, recs, res); err != nil {
+			t.Fatal(err)
+		}
+	}
+	docs := makeDocs(300, 2)
+	write(docs[:300])
+	if len(h.sink.bodies) != 1 {
+		t.Fatalf("%d bodies kept after a Write, want 1", len(h.sink.bodies))
+	}
+	kept := <-h.sink.bodies
+	h.sink.bodies <- kept
+	runtime.GC()
+	runtime.GC()
+	write(docs[300:])
+	if n := len(h.sink.bodies); n != 1 {
+		t.Errorf("%d bodies kept after the second Write, want 1", n)
+	} else if got := <-h.sink.bodies; got != kept {
+		t.Error("the second Write made a new body")
+	}
+	stored := h.srv.Docs(DefaultIndex)
+	if len(stored) != len(docs) {
+		t.Fatalf("stored %d of %d", len(stored), len(docs))
+	}
+	for _, i := range []int{0, 299, 300, 599} {
+		if got, want := stored[docs[i].ID()], docs[i].AppendJSON(nil); !bytes.Equal(got, want) {
+			t.Errorf("document %d: stored %s\nwant   %s", i, got, want)
+		}
 	}
 }
