@@ -567,7 +567,7 @@ func (c *Cluster) listEnds(ctx context.Context, md *metadataSnapshot, snap *snap
 			// when a partition of it failed.
 			var te *topicEnds
 			var teName []byte
-			err := c.conn(addr).call(ctx, protocol.ListOffsets,
+			err := c.conn(addr).callSame(ctx, protocol.ListOffsets, req,
 				func(w []byte, v int16) ([]byte, error) { return appendListOffsets(w, v, req) },
 				func(body []byte, v int16) error {
 					return parseListOffsets(body, v, func(topic []byte, p listOffsetsPartition) {
@@ -655,7 +655,7 @@ func (c *Cluster) fetchGroup(ctx context.Context, md *metadataSnapshot, group st
 		var groupCode, partCode int16
 		var offs []int64
 		var offsName []byte
-		err = c.conn(addr).call(ctx, protocol.OffsetFetch,
+		err = c.conn(addr).callSame(ctx, protocol.OffsetFetch, req,
 			func(w []byte, v int16) ([]byte, error) { return appendOffsetFetch(w, v, req) },
 			func(body []byte, v int16) error {
 				var err error

@@ -145,3 +145,59 @@ func TestLateReadersOfReusedSnapshots(t *testing.T) {
 		t.Error("no fetch reused buffers")
 	}
 }
+
+// While the plan holds, each tick sends the frames of the tick before with
+// new correlation ids; a watch that changes the plan encodes them anew.
+func TestKeptFramesSentAgain(t *testing.T) {
+	f := seedLagCluster(t)
+	c := newTestCluster(t, f, nil)
+	defer c.WatchGroup("mm-b", "orders-v2", "payments")()
+	ctx := testCtx(t)
+	src := c.Source("mm-b").(pipeline.BufferedSource)
+	encodes := func() (n uint64) {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		for _, bc := range c.conns {
+			bc.mu.Lock()
+			n += bc.encodes
+			bc.mu.Unlock()
+		}
+		return n
+	}
+	want := map[string][]int64{"orders-v2": {2, U, 0}, "payments": {0, 6}, "orders": {U, U, U, U}}
+	collect := func(tick int, topics ...string) {
+		t.Helper()
+		for _, topic := range topics {
+			got, err := src.CollectInto(ctx, tickAt(tick), topic, &pipeline.Buffer{})
+			if err != nil && !errors.Is(err, pipeline.ErrNoOffsets) {
+				t.Fatalf("tick %d, %s: %v", tick, topic, err)
+			}
+			if !slices.Equal(got.Lags, want[topic]) {
+				t.Errorf("tick %d, %s: lags %v, want %v", tick, topic, got.Lags, want[topic])
+			}
+		}
+	}
+	collect(0, "orders-v2", "payments")
+	collect(1, "orders-v2", "payments")
+	before := encodes()
+	for tick := 2; tick < 5; tick++ {
+		collect(tick, "orders-v2", "payments")
+	}
+	if n := encodes() - before; n != 0 {
+		t.Errorf("%d frames encoded in 3 ticks of an unchanged plan, want 0", n)
+	}
+	// One more topic: new requests, encoded once, then sent again.
+	defer c.WatchGroup("mm-b", "orders")()
+	f.produce(t, "payments", 1, 3)
+	want["payments"] = []int64{0, 9}
+	collect(5, "orders-v2", "payments", "orders")
+	changed := encodes()
+	if changed == before {
+		t.Error("a new plan sent the frames of the old one")
+	}
+	collect(6, "orders-v2", "payments", "orders")
+	collect(7, "orders-v2", "payments", "orders")
+	if n := encodes() - changed; n != 0 {
+		t.Errorf("%d frames encoded in the 2 ticks after the change, want 0", n)
+	}
+}
