@@ -41,7 +41,7 @@ type snapPool struct {
 	reused atomic.Int64
 }
 
-// keep is how many sets of buffers the pool holds: a snapshot is retired
+// keepBufs is how many sets of buffers the pool holds: a snapshot is retired
 // when the next one is shared, so one set is free by the tick after.
 const keepBufs = 2
 
