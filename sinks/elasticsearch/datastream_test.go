@@ -357,7 +357,9 @@ func TestStreamOutage(t *testing.T) {
 			h := newHarness(t, srv, func(c *Config) { streamCfg("30d", tsds)(c); c.MaxRetries = 1 }, func(o *delivery.Options) { o.Linger = time.Millisecond })
 			docs := nowDocs(4, 3)
 			h.write(t, docs[:4])
-			waitFor(t, "4 documents", func() bool { return len(srv.DocIDs(DefaultIndex)) == 4 })
+			// Awaited on the output's side: an outage that cut the answer
+			// to a stored bulk would spool those 4 documents as well.
+			waitFor(t, "4 documents", func() bool { return h.out.Stats().Delivered == 4 })
 			srv.Outage()
 			h.write(t, docs[4:])
 			waitFor(t, "8 spooled documents", func() bool { return h.out.Stats().Spool.Pending == 8 })

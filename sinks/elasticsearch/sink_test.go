@@ -303,7 +303,9 @@ func TestOutageSpoolsThenReplays(t *testing.T) {
 	srv := esfake.NewTB(t)
 	h := newHarness(t, srv, func(c *Config) { c.MaxRetries = 1 }, func(o *delivery.Options) { o.Linger = time.Millisecond })
 	h.write(t, makeDocs(4, 1))
-	waitFor(t, "4 documents", func() bool { return len(srv.Docs(DefaultIndex)) == 4 })
+	// Awaited on the output's side: an outage that cut the answer to a
+	// stored bulk would spool those 4 documents as well.
+	waitFor(t, "4 documents", func() bool { return h.out.Stats().Delivered == 4 })
 	srv.Outage()
 	h.write(t, makeDocs(4, 3)[4:])
 	waitFor(t, "8 spooled documents", func() bool { return h.out.Stats().Spool.Pending == 8 })
